@@ -1,0 +1,362 @@
+/**
+ * The binder: gives every object a symbol, resolves `extends` and component types through each file's
+ * scope (prelude objects, imports, the file's own objects), and computes each object's class: its chain of
+ * ancestors, the parameters and components it declares or inherits, its kind, and its assignments in
+ * late-binding order. It checks every rule that does not need an instance tree, once per declaration.
+ */
+import type { Assignment, DottedName, Name, ObjectDeclaration } from "./ast.js";
+import type { DiagnosticCode } from "./codes.js";
+import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
+import type { LoadedProgram, Module } from "./loader.js";
+import { didYouMean } from "./suggest.js";
+
+export type Category = "interface" | "vm" | "container" | "van" | "appliance" | "invalid";
+export type MachineKind = "vm" | "container";
+
+export interface ObjectSymbol {
+  readonly name: string;
+  readonly module: Module;
+  readonly declaration: ObjectDeclaration;
+}
+
+export interface VarInfo {
+  readonly name: string;
+  readonly required: boolean;
+  readonly sensitive: boolean;
+  /** Filled in by the utility when it allocates (pending until then). */
+  readonly assigned: boolean;
+  readonly node: Name;
+  readonly module: Module;
+  readonly owner: ObjectSymbol;
+}
+
+export interface ComponentInfo {
+  readonly name: string;
+  readonly node: Name;
+  readonly type: ObjectSymbol | undefined;
+  readonly module: Module;
+  readonly owner: ObjectSymbol;
+}
+
+export interface AssignmentInfo {
+  readonly node: Assignment;
+  readonly module: Module;
+  readonly owner: ObjectSymbol;
+}
+
+export interface ClassInfo {
+  readonly symbol: ObjectSymbol;
+  /** Root ancestor first, this object last. */
+  readonly chain: readonly ObjectSymbol[];
+  readonly category: Category;
+  readonly vars: ReadonlyMap<string, VarInfo>;
+  readonly components: ReadonlyMap<string, ComponentInfo>;
+  /** In late-binding order within one instance: root ancestor's first, text order within an object. */
+  readonly assignments: readonly AssignmentInfo[];
+}
+
+/** What a dotted path names, relative to a class: a parameter of a (nested) component, or a component. */
+export type PathTarget =
+  | { readonly kind: "param"; readonly components: readonly string[]; readonly variable: VarInfo }
+  | { readonly kind: "component"; readonly components: readonly string[]; readonly info: ComponentInfo };
+
+const preludeCategories: Record<string, Category> = {
+  Interface: "interface",
+  Appliance: "appliance",
+  VMAppliance: "vm",
+  ContainerAppliance: "container",
+  VANAppliance: "van",
+};
+
+const knownAttributes = ["required", "sensitive", "assigned"];
+
+export class Binder {
+  private readonly scopes = new Map<Module, Map<string, ObjectSymbol>>();
+  private readonly classes = new Map<ObjectSymbol, ClassInfo>();
+  private readonly inProgress = new Set<ObjectSymbol>();
+  /** Declarations reported already: the same mistake is reported once, not once per use. */
+  private readonly reported = new Set<string>();
+  readonly symbolsByModule = new Map<Module, ObjectSymbol[]>();
+
+  constructor(
+    readonly program: LoadedProgram,
+    private readonly diagnostics: DiagnosticBag,
+  ) {
+    const preludeScope = this.declareObjects(program.prelude, new Map());
+    for (const module of program.modules.values()) this.declareObjects(module, preludeScope);
+    // Imported files first, so an import binds an object whose own imports are already bound.
+    const bound = new Set<Module>();
+    const visit = (module: Module) => {
+      if (bound.has(module)) return;
+      bound.add(module);
+      for (const b of module.imports) visit(b.module);
+      this.bindImports(module);
+    };
+    for (const module of program.modules.values()) visit(module);
+  }
+
+  report(code: DiagnosticCode, location: Location, message: string, related: RelatedInformation[] = []): void {
+    const key = `${code}:${location.file?.name}:${location.start}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.diagnostics.add(code, location, message, related);
+  }
+
+  at(module: Module, node: { pos: number; end: number }): Location {
+    return { file: module.source, start: node.pos, length: Math.max(1, node.end - node.pos) };
+  }
+
+  private declareObjects(module: Module, preludeScope: Map<string, ObjectSymbol>): Map<string, ObjectSymbol> {
+    const scope = new Map(preludeScope);
+    const own: ObjectSymbol[] = [];
+    for (const statement of module.ast.statements) {
+      if (statement.kind !== "Object" || statement.name.missing) continue;
+      const name = statement.name.text;
+      const symbol: ObjectSymbol = { name, module, declaration: statement };
+      const existing = scope.get(name);
+      if (existing) {
+        const what = existing.module.isPrelude ? "a built-in object of the prelude" : "another object in this file";
+        this.report("CVL1203", this.at(module, statement.name), `'${name}' is already the name of ${what}; rename it`);
+        continue;
+      }
+      scope.set(name, symbol);
+      own.push(symbol);
+    }
+    this.scopes.set(module, scope);
+    this.symbolsByModule.set(module, own);
+    return scope;
+  }
+
+  private bindImports(module: Module): void {
+    const scope = this.scopes.get(module)!;
+    for (const binding of module.imports) {
+      const name = binding.name;
+      const existing = scope.get(name);
+      if (existing) {
+        const what = existing.module.isPrelude ? "a built-in object of the prelude" : "an object in this file";
+        this.report(
+          "CVL1203",
+          this.at(module, binding.statement.name),
+          `the import name '${name}' is already the name of ${what}; import it under another name`,
+        );
+        continue;
+      }
+      const target = this.selectObject(binding.module, binding.objectName, this.at(module, binding.statement));
+      if (target) scope.set(name, target);
+    }
+  }
+
+  /**
+   * The object a file defines for running or importing: the one named, or else the single top-level
+   * appliance no other object in the file extends or uses as a component type.
+   */
+  selectObject(module: Module, objectName: string | undefined, blame: Location | undefined): ObjectSymbol | undefined {
+    const own = this.symbolsByModule.get(module) ?? [];
+    const code: DiagnosticCode = blame ? "CVL1303" : "CVL1217";
+    const where: Location = blame ?? { file: module.source, start: 0, length: 1 };
+    const inFile = blame ? ` in ${module.source.name}` : "";
+    if (objectName !== undefined) {
+      const found = own.find((s) => s.name === objectName);
+      if (!found) {
+        this.report(
+          code,
+          where,
+          `no object '${objectName}'${inFile || " in this file"}; it defines ${own.map((s) => s.name).join(", ") || "no objects"}.${didYouMean(objectName, own.map((s) => s.name))}`,
+        );
+      }
+      return found;
+    }
+    const used = new Set<string>();
+    for (const s of own) {
+      if (s.declaration.base) used.add(s.declaration.base.text);
+      for (const m of s.declaration.members) if (m.kind === "Component") used.add(m.type.text);
+    }
+    const candidates = own.filter((s) => !used.has(s.name) && this.classOf(s).category !== "interface");
+    if (candidates.length === 1) return candidates[0];
+    const names = candidates.map((s) => s.name).join(", ");
+    const message =
+      candidates.length === 0
+        ? `${blame ? module.source.name : "this file"} defines no appliance that could be run: every object is extended or used by another`
+        : `${blame ? module.source.name : "this file"} defines several appliances (${names}); ${blame ? 'pick one with object => "Name" in the import' : "pick one with --object NAME"}`;
+    this.report(blame ? "CVL1303" : "CVL1216", where, message);
+    return undefined;
+  }
+
+  lookup(module: Module, name: string): ObjectSymbol | undefined {
+    return this.scopes.get(module)?.get(name);
+  }
+
+  private visibleNames(module: Module): string[] {
+    return [...(this.scopes.get(module)?.keys() ?? [])];
+  }
+
+  /** The class of an object, computed once; reports declaration errors the first time. */
+  classOf(symbol: ObjectSymbol): ClassInfo {
+    const known = this.classes.get(symbol);
+    if (known) return known;
+    if (this.inProgress.has(symbol)) {
+      // An extends cycle: report at this declaration and cut the chain here.
+      const base = symbol.declaration.base!;
+      this.report("CVL1209", this.at(symbol.module, base), `${symbol.name} extends ${base.text}, which extends ${symbol.name} again: an extends cycle`);
+      return { symbol, chain: [symbol], category: "invalid", vars: new Map(), components: new Map(), assignments: [] };
+    }
+    this.inProgress.add(symbol);
+    const info = this.computeClass(symbol);
+    this.inProgress.delete(symbol);
+    this.classes.set(symbol, info);
+    return info;
+  }
+
+  private computeClass(symbol: ObjectSymbol): ClassInfo {
+    const { module, declaration } = symbol;
+    let parent: ClassInfo | undefined;
+    if (declaration.base && !declaration.base.missing) {
+      const baseSymbol = this.lookup(module, declaration.base.text);
+      if (!baseSymbol) {
+        this.report(
+          "CVL1201",
+          this.at(module, declaration.base),
+          `${symbol.name} extends '${declaration.base.text}', which is not defined or imported.${didYouMean(declaration.base.text, this.visibleNames(module))}`,
+        );
+      } else parent = this.classOf(baseSymbol);
+    }
+    let category: Category;
+    if (module.isPrelude) category = preludeCategories[symbol.name] ?? "invalid";
+    else if (parent) category = parent.category;
+    else {
+      category = "invalid";
+      if (!declaration.base) {
+        this.report(
+          "CVL1212",
+          this.at(module, declaration.name),
+          `${symbol.name} extends nothing; an object must extend VMAppliance, ContainerAppliance, VANAppliance, Interface or an object derived from them`,
+        );
+      }
+    }
+    const vars = new Map(parent?.vars);
+    const components = new Map(parent?.components);
+    const assignments = [...(parent?.assignments ?? [])];
+    for (const member of declaration.members) {
+      if (member.kind === "Var") this.declareVars(symbol, member.attributes, member.names, vars, components);
+      else if (member.kind === "Component") {
+        const type = member.type.missing ? undefined : this.lookup(module, member.type.text);
+        if (!type && !member.type.missing) {
+          this.report(
+            "CVL1202",
+            this.at(module, member.type),
+            `'${member.type.text}' is not an object defined, imported or built in.${didYouMean(member.type.text, this.visibleNames(module))}`,
+          );
+        }
+        for (const name of member.names) {
+          if (vars.has(name.text) || components.has(name.text)) {
+            this.report("CVL1205", this.at(module, name), `'${name.text}' is already declared in ${symbol.name} or an object it extends`);
+            continue;
+          }
+          components.set(name.text, { name: name.text, node: name, type, module, owner: symbol });
+        }
+      } else assignments.push({ node: member, module, owner: symbol });
+    }
+    const chain = [...(parent?.chain ?? []), symbol];
+    const info: ClassInfo = { symbol, chain, category, vars, components, assignments };
+    return info;
+  }
+
+  private declareVars(
+    owner: ObjectSymbol,
+    attributes: ReadonlyArray<{ value: string; pos: number; end: number }>,
+    names: readonly Name[],
+    vars: Map<string, VarInfo>,
+    components: ReadonlyMap<string, ComponentInfo>,
+  ): void {
+    const module = owner.module;
+    for (const attribute of attributes) {
+      if (!knownAttributes.includes(attribute.value)) {
+        this.report(
+          "CVL1105",
+          this.at(module, attribute),
+          `"${attribute.value}" is not an attribute; the attributes are "required" and "sensitive".${didYouMean(attribute.value, ["required", "sensitive"])}`,
+        );
+      } else if (attribute.value === "assigned" && !module.isPrelude) {
+        this.report(
+          "CVL1219",
+          this.at(module, attribute),
+          `"assigned" marks parameters the utility itself fills in and is reserved for the prelude; declare the parameter without it`,
+        );
+      }
+    }
+    const has = (a: string) => attributes.some((x) => x.value === a);
+    for (const name of names) {
+      const previous = vars.get(name.text);
+      if (previous || components.has(name.text)) {
+        const where = previous ? ` (in ${previous.owner.name})` : " as a component";
+        this.report("CVL1204", this.at(module, name), `the parameter '${name.text}' is already declared${where}`, previous ? [
+          { ...this.at(previous.module, previous.node), message: `'${name.text}' is declared here` },
+        ] : []);
+        continue;
+      }
+      vars.set(name.text, {
+        name: name.text,
+        required: has("required"),
+        sensitive: has("sensitive"),
+        assigned: has("assigned") && module.isPrelude,
+        node: name,
+        module,
+        owner,
+      });
+    }
+  }
+
+  /**
+   * Resolves a dotted path relative to a class. Returns undefined (after reporting, when `report` is set)
+   * if some part names nothing. `usage` words the messages for assignments or references.
+   */
+  resolvePath(
+    cls: ClassInfo,
+    path: DottedName,
+    module: Module,
+    usage: "assign" | "reference",
+    reportErrors: boolean,
+  ): PathTarget | undefined {
+    let current = cls;
+    const components: string[] = [];
+    const parts = path.parts;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const last = i === parts.length - 1;
+      const variable = current.vars.get(part.text);
+      if (variable && last) return { kind: "param", components, variable };
+      const component = current.components.get(part.text);
+      if (component) {
+        if (last) return { kind: "component", components, info: component };
+        if (!component.type) return undefined; // unknown type, reported at its declaration
+        components.push(part.text);
+        current = this.classOf(component.type);
+        continue;
+      }
+      if (!reportErrors) return undefined;
+      const owner = components.length === 0 ? cls.symbol.name : `${components.join(".")} (${current.symbol.name})`;
+      const candidates = last ? [...current.vars.keys(), ...current.components.keys()] : [...current.components.keys()];
+      const hint = didYouMean(part.text, candidates);
+      if (variable) {
+        // A parameter used as if it had components: a.b where a is a parameter.
+        this.report(
+          "CVL1208",
+          this.at(module, part),
+          `'${part.text}' is a parameter of ${owner}, not a component, so '${parts
+            .slice(0, i + 2)
+            .map((p) => p.text)
+            .join(".")}' names nothing`,
+        );
+      } else if (!last) {
+        this.report("CVL1208", this.at(module, part), `${owner} has no component '${part.text}'.${hint}`);
+      } else {
+        const code = usage === "assign" ? "CVL1206" : "CVL1207";
+        const verb = usage === "assign" ? "cannot be assigned: it is not a declared parameter of" : "is not a parameter of";
+        const fix = usage === "assign" && components.length === 0 ? ` (declare it with var ${part.text};)` : "";
+        this.report(code, this.at(module, part), `'${part.text}' ${verb} ${owner}.${hint}${hint ? "" : fix}`);
+      }
+      return undefined;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The CVL library's front door: load a file with its imports, check it, evaluate it.
+ *
+ *   const result = await evaluateFile("acme.cvl", { resolver });
+ *   if (result.evaluation) for (const c of result.evaluation.components) ...
+ *
+ * cvl/ knows nothing of hosts or repositories: imports go through the ImportResolver it is given.
+ */
+import { Binder } from "./binder.js";
+import { type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
+import { startWaves } from "./dependencies.js";
+import { type EvaluatedComponent, Evaluator, reportMissingRequired } from "./evaluator.js";
+import type { ImportBinding, LoadedProgram, Module } from "./loader.js";
+import { ProgramLoader } from "./loader.js";
+import { ChainResolver, type ImportOrigin, type ImportResolver, LocalFileResolver } from "./resolver.js";
+
+export type { Diagnostic } from "./diagnostics.js";
+export type { ComponentKind, EvaluatedComponent } from "./evaluator.js";
+export type { ImportResolver } from "./resolver.js";
+
+export interface EvaluateOptions {
+  /** How imports are found; local files only when absent. */
+  readonly resolver?: ImportResolver;
+  /** Which object of the file to evaluate (needed when the file defines several appliances). */
+  readonly object?: string;
+  /** Report required parameters without a value as errors (what a start demands) instead of warnings. */
+  readonly requireComplete?: boolean;
+  /** Source text to use instead of reading the file (the name is still used for messages). */
+  readonly text?: string;
+}
+
+/** An import as resolved, for recording (which repository and version a start used). */
+export interface ResolvedImport {
+  readonly name: string;
+  readonly file: string;
+  readonly url: string;
+  readonly location: string;
+  readonly origin: ImportOrigin | undefined;
+}
+
+export interface Evaluation {
+  /** The root object's name. */
+  readonly appliance: string;
+  /** The entry file as given. */
+  readonly file: string;
+  /** The root first, then every VAN and machine appliance breadth-first. */
+  readonly components: readonly EvaluatedComponent[];
+  /** Waves of machine component paths: each wave starts when the previous one is ready. */
+  readonly startOrder: readonly string[][];
+  readonly imports: readonly ResolvedImport[];
+}
+
+export interface EvaluateResult {
+  /** Present when the file has no errors. */
+  readonly evaluation: Evaluation | undefined;
+  /** Every diagnostic, sorted by file and position. */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export function defaultResolver(): ImportResolver {
+  return new ChainResolver([new LocalFileResolver()]);
+}
+
+async function load(path: string, options: EvaluateOptions, bag: DiagnosticBag): Promise<LoadedProgram> {
+  const loader = new ProgramLoader(options.resolver ?? defaultResolver(), bag);
+  return options.text === undefined ? loader.loadFile(path) : loader.loadText(path, options.text);
+}
+
+function importsOf(program: LoadedProgram): ResolvedImport[] {
+  const out: ResolvedImport[] = [];
+  for (const module of program.modules.values()) {
+    for (const b of module.imports as ImportBinding[]) {
+      out.push({ name: b.name, file: module.source.name, url: b.request.url, location: b.module.location, origin: b.module.origin });
+    }
+  }
+  return out;
+}
+
+function evaluateRoot(
+  binder: Binder,
+  evaluator: Evaluator,
+  entry: Module,
+  bag: DiagnosticBag,
+  options: EvaluateOptions,
+  rootSymbol: NonNullable<ReturnType<Binder["selectObject"]>>,
+): { components: EvaluatedComponent[]; startOrder: string[][] } | undefined {
+  const errorsBefore = bag.errorCount;
+  const result = evaluator.evaluate(rootSymbol);
+  if (!result) return undefined;
+  reportMissingRequired(result.components, bag, rootSymbol.name, options.requireComplete ? "error" : "warning");
+  const locate = (c: EvaluatedComponent, param: "requires" | "provides") => {
+    const winner = c.instance.slots.get(param)?.winner;
+    if (winner) return binder.at(winner.assignment.module, winner.assignment.node);
+    return binder.at(c.instance.cls.symbol.module, c.instance.cls.symbol.declaration.name);
+  };
+  const waves = startWaves(result.components, bag, locate);
+  if (!waves || bag.errorCount > errorsBefore) return undefined;
+  void entry;
+  return { components: result.components, startOrder: waves };
+}
+
+/** Loads, checks and evaluates a file's appliance. */
+export async function evaluateFile(path: string, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+  const bag = new DiagnosticBag();
+  const program = await load(path, options, bag);
+  const entry = program.entry;
+  if (!entry) return { evaluation: undefined, diagnostics: sortDiagnostics(bag.items) };
+  const binder = new Binder(program, bag);
+  const evaluator = new Evaluator(binder, bag);
+  for (const module of program.modules.values()) evaluator.checkModule(module);
+  const rootSymbol = binder.selectObject(entry, options.object, undefined);
+  let evaluation: Evaluation | undefined;
+  if (rootSymbol) {
+    const result = evaluateRoot(binder, evaluator, entry, bag, options, rootSymbol);
+    if (result && !bag.hasErrors()) {
+      evaluation = {
+        appliance: rootSymbol.name,
+        file: entry.source.name,
+        components: result.components,
+        startOrder: result.startOrder,
+        imports: importsOf(program),
+      };
+    }
+  }
+  return { evaluation, diagnostics: sortDiagnostics(bag.items) };
+}
+
+/**
+ * Checks a file: every object, whether or not it would run; and, when the file has one appliance (or
+ * `object` names one), evaluates it too. A library file with several appliances checks each of them.
+ */
+export async function checkFile(path: string, options: EvaluateOptions = {}): Promise<readonly Diagnostic[]> {
+  const bag = new DiagnosticBag();
+  const program = await load(path, options, bag);
+  const entry = program.entry;
+  if (!entry) return sortDiagnostics(bag.items);
+  const binder = new Binder(program, bag);
+  const evaluator = new Evaluator(binder, bag);
+  for (const module of program.modules.values()) evaluator.checkModule(module);
+  if (!bag.hasErrors()) {
+    const roots = options.object !== undefined ? [binder.selectObject(entry, options.object, undefined)] : rootsOf(binder, entry);
+    for (const root of roots) if (root) evaluateRoot(binder, evaluator, entry, bag, options, root);
+  }
+  return sortDiagnostics(bag.items);
+}
+
+/** Every appliance of a file that nothing else in it extends or uses (all candidates, no error). */
+function rootsOf(binder: Binder, entry: Module) {
+  const own = binder.symbolsByModule.get(entry) ?? [];
+  const used = new Set<string>();
+  for (const s of own) {
+    if (s.declaration.base) used.add(s.declaration.base.text);
+    for (const m of s.declaration.members) if (m.kind === "Component") used.add(m.type.text);
+  }
+  return own.filter((s) => {
+    const category = binder.classOf(s).category;
+    return !used.has(s.name) && (category === "vm" || category === "container" || category === "van");
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * The instance tree: the root object and, recursively, one instance per declared component (interfaces
+ * included). Late binding works on instances: each parameter slot of each instance learns which assignment
+ * wins it before any value is computed.
+ */
+import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol } from "./binder.js";
+import { limits } from "./limits.js";
+import type { Value } from "./values.js";
+
+export interface Winner {
+  readonly assignment: AssignmentInfo;
+  /** The instance whose object body holds the assignment: references resolve relative to it. */
+  readonly scope: Instance;
+}
+
+export interface Slot {
+  winner: Winner | undefined;
+  /** 0 = not computed, 1 = computing (a reference to it now is a cycle), 2 = done. */
+  state: 0 | 1 | 2;
+  value: Value | undefined;
+}
+
+export interface Instance {
+  /** The name it was declared with; the root's is its object's name. */
+  readonly name: string;
+  /** Dotted path from the root: "" for the root, "g.f" for f inside g. */
+  readonly path: string;
+  readonly depth: number;
+  readonly cls: ClassInfo;
+  readonly parent: Instance | undefined;
+  readonly children: Map<string, Instance>;
+  readonly slots: Map<string, Slot>;
+}
+
+export function paramPath(instance: Instance, param: string): string {
+  return instance.path === "" ? param : `${instance.path}.${param}`;
+}
+
+/**
+ * Builds the tree breadth-first (outer instances before inner ones, which late binding relies on).
+ * Returns undefined when the tree would exceed the instance limit.
+ */
+export function buildInstances(binder: Binder, root: ObjectSymbol): { all: Instance[]; overflow: boolean } {
+  const rootInstance = makeInstance(binder.classOf(root), root.name, "", 0, undefined);
+  const all: Instance[] = [rootInstance];
+  for (let i = 0; i < all.length; i++) {
+    const parent = all[i]!;
+    for (const component of parent.cls.components.values()) {
+      if (!component.type) continue;
+      if (containsSelf(parent, component.type)) continue; // reported by the rules check
+      if (all.length >= limits.instances) return { all, overflow: true };
+      const path = parent.path === "" ? component.name : `${parent.path}.${component.name}`;
+      const child = makeInstance(binder.classOf(component.type), component.name, path, parent.depth + 1, parent);
+      parent.children.set(component.name, child);
+      all.push(child);
+    }
+  }
+  return { all, overflow: false };
+}
+
+function containsSelf(instance: Instance, type: ObjectSymbol): boolean {
+  for (let i: Instance | undefined = instance; i; i = i.parent) if (i.cls.symbol === type) return true;
+  return false;
+}
+
+function makeInstance(cls: ClassInfo, name: string, path: string, depth: number, parent: Instance | undefined): Instance {
+  const slots = new Map<string, Slot>();
+  for (const v of cls.vars.keys()) slots.set(v, { winner: undefined, state: 0, value: undefined });
+  return { name, path, depth, cls, parent, children: new Map(), slots };
+}
+
+/** Follows component names from an instance; undefined if a name is not a child. */
+export function descend(instance: Instance, names: readonly string[]): Instance | undefined {
+  let current: Instance | undefined = instance;
+  for (const n of names) {
+    current = current.children.get(n);
+    if (!current) return undefined;
+  }
+  return current;
+}

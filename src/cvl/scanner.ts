@@ -1,0 +1,237 @@
+/**
+ * The CVL scanner: turns source text into tokens. It never throws: input that forms no token becomes an
+ * Invalid token plus a diagnostic, and scanning goes on, so the parser can report later errors too.
+ */
+import type { DiagnosticBag, SourceFile } from "./diagnostics.js";
+import { limits } from "./limits.js";
+import { type Token, TokenKind } from "./tokens.js";
+
+const enum Ch {
+  Tab = 9,
+  LineFeed = 10,
+  CarriageReturn = 13,
+  Space = 32,
+  DoubleQuote = 34,
+  Comma = 44,
+  Dot = 46,
+  Slash = 47,
+  Asterisk = 42,
+  Semicolon = 59,
+  Equals = 61,
+  GreaterThan = 62,
+  Backslash = 92,
+  Underscore = 95,
+  OpenBrace = 123,
+  CloseBrace = 125,
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isNameChar(c: number): boolean {
+  return isLetter(c) || isDigit(c) || c === Ch.Underscore;
+}
+
+export interface ScanOptions {
+  /** Return comments as tokens (the formatter wants them; the parser does not). */
+  readonly keepComments?: boolean;
+}
+
+export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: ScanOptions = {}): Token[] {
+  const text = file.text;
+  const length = text.length;
+  const tokens: Token[] = [];
+  let pos = 0;
+  let newlines = 0;
+
+  const report = (code: Parameters<DiagnosticBag["add"]>[0], start: number, len: number, message: string) =>
+    diagnostics.add(code, { file, start, length: Math.max(1, len) }, message);
+
+  const push = (kind: TokenKind, start: number, end: number, value: string) => {
+    tokens.push({ kind, start, end, value, newlinesBefore: newlines });
+    newlines = 0;
+  };
+
+  while (pos < length) {
+    const start = pos;
+    const c = text.charCodeAt(pos);
+    switch (c) {
+      case Ch.LineFeed:
+        newlines++;
+        pos++;
+        continue;
+      case Ch.CarriageReturn:
+        newlines++;
+        pos += text.charCodeAt(pos + 1) === Ch.LineFeed ? 2 : 1;
+        continue;
+      case Ch.Space:
+      case Ch.Tab:
+        pos++;
+        continue;
+      case Ch.OpenBrace:
+        pos++;
+        push(TokenKind.OpenBrace, start, pos, "{");
+        continue;
+      case Ch.CloseBrace:
+        pos++;
+        push(TokenKind.CloseBrace, start, pos, "}");
+        continue;
+      case Ch.Comma:
+        pos++;
+        push(TokenKind.Comma, start, pos, ",");
+        continue;
+      case Ch.Semicolon:
+        pos++;
+        push(TokenKind.Semicolon, start, pos, ";");
+        continue;
+      case Ch.Dot:
+        pos++;
+        push(TokenKind.Dot, start, pos, ".");
+        continue;
+      case Ch.Equals:
+        if (text.charCodeAt(pos + 1) === Ch.GreaterThan) {
+          pos += 2;
+          push(TokenKind.Arrow, start, pos, "=>");
+        } else {
+          pos++;
+          push(TokenKind.Equals, start, pos, "=");
+        }
+        continue;
+      case Ch.DoubleQuote:
+        pos = scanString(start);
+        continue;
+      case Ch.Slash: {
+        const next = text.charCodeAt(pos + 1);
+        if (next === Ch.Slash) {
+          let end = pos + 2;
+          while (end < length) {
+            const e = text.charCodeAt(end);
+            if (e === Ch.LineFeed || e === Ch.CarriageReturn) break;
+            end++;
+          }
+          if (options.keepComments) push(TokenKind.LineComment, start, end, text.slice(start, end));
+          pos = end;
+          continue;
+        }
+        if (next === Ch.Asterisk) {
+          const close = text.indexOf("*/", pos + 2);
+          const end = close < 0 ? length : close + 2;
+          if (close < 0) report("CVL1005", start, 2, "this /* comment is never closed with */");
+          // Line breaks inside a block comment still count for the formatter's blank-line logic.
+          if (options.keepComments) push(TokenKind.BlockComment, start, end, text.slice(start, end));
+          pos = end;
+          continue;
+        }
+        break;
+      }
+      default:
+        if (isLetter(c)) {
+          let end = pos + 1;
+          while (end < length && isNameChar(text.charCodeAt(end))) end++;
+          if (end - start > limits.identifierLength) {
+            report(
+              "CVL1007",
+              start,
+              end - start,
+              `this name is ${end - start} characters long; names may have at most ${limits.identifierLength}`,
+            );
+          }
+          push(TokenKind.Identifier, start, end, text.slice(start, end));
+          pos = end;
+          continue;
+        }
+        if (isDigit(c) || c === Ch.Underscore) {
+          let end = pos + 1;
+          while (end < length && isNameChar(text.charCodeAt(end))) end++;
+          const word = text.slice(start, end);
+          const hint = /^[0-9]+$/.test(word)
+            ? ` (values are strings: write "${word}")`
+            : ` (a name starts with a letter${word === "1" ? `; did you mean 'l'?` : ""})`;
+          report("CVL1006", start, end - start, `'${word}' is not a name${hint}`);
+          push(TokenKind.Invalid, start, end, word);
+          pos = end;
+          continue;
+        }
+    }
+    // Anything else: one code point that cannot start a token.
+    const codePoint = text.codePointAt(pos) ?? c;
+    const width = codePoint > 0xffff ? 2 : 1;
+    if (codePoint < 32 || codePoint === 127) {
+      report(
+        "CVL1010",
+        start,
+        width,
+        `the control character U+${codePoint.toString(16).toUpperCase().padStart(4, "0")} is not allowed in CVL source`,
+      );
+    } else {
+      report("CVL1006", start, width, `the character '${String.fromCodePoint(codePoint)}' cannot start a token`);
+    }
+    pos += width;
+    push(TokenKind.Invalid, start, pos, text.slice(start, pos));
+  }
+  push(TokenKind.EndOfFile, length, length, "");
+  return tokens;
+
+  /** Scans "..." from the opening quote; returns the offset after it. Strings end at the line's end. */
+  function scanString(start: number): number {
+    let p = start + 1;
+    let value = "";
+    let chunkStart = p;
+    for (;;) {
+      if (p >= length) break;
+      const c = text.charCodeAt(p);
+      if (c === Ch.DoubleQuote) {
+        value += text.slice(chunkStart, p);
+        p++;
+        finish(p, true);
+        return p;
+      }
+      if (c === Ch.LineFeed || c === Ch.CarriageReturn) break;
+      if (c === Ch.Backslash) {
+        value += text.slice(chunkStart, p);
+        const e = text.charCodeAt(p + 1);
+        if (e === Ch.DoubleQuote || e === Ch.Backslash) value += text[p + 1];
+        else if (e === 110) value += "\n";
+        else if (e === 116) value += "\t";
+        else {
+          const shown = Number.isNaN(e) ? "" : String.fromCharCode(e);
+          report("CVL1009", p, 2, `'\\${shown}' is not an escape; CVL strings know \\" \\\\ \\n and \\t`);
+          if (!Number.isNaN(e) && e !== Ch.LineFeed && e !== Ch.CarriageReturn) value += shown;
+          else {
+            chunkStart = p + 1;
+            p++;
+            continue;
+          }
+        }
+        p += 2;
+        chunkStart = p;
+        continue;
+      }
+      if (c < 32 && c !== Ch.Tab) {
+        report("CVL1010", p, 1, `the control character U+${c.toString(16).toUpperCase().padStart(4, "0")} is not allowed in a string`);
+      }
+      p++;
+    }
+    value += text.slice(chunkStart, p);
+    report("CVL1004", start, p - start, "this string is not closed with '\"' before the end of the line");
+    finish(p, false);
+    return p;
+
+    function finish(end: number, _closed: boolean) {
+      if (value.length > limits.stringLength) {
+        report(
+          "CVL1008",
+          start,
+          Math.min(end - start, 80),
+          `this string is ${value.length} characters long; strings may have at most ${limits.stringLength}`,
+        );
+      }
+      push(TokenKind.String, start, end, value);
+    }
+  }
+}

@@ -1,13 +1,15 @@
 // Compiles TypeScript to dist/ and copies the non-TypeScript assets the code reads at run time
 // (the CVL prelude, for one). Kept as a script so `npm run build` has no shell-specific syntax.
 import { spawnSync } from "node:child_process";
-import { cpSync, readdirSync, statSync, mkdirSync } from "node:fs";
-import { join, dirname, relative } from "node:path";
+import { cpSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-const result = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+const result = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], {
+  stdio: "inherit",
+});
 if (result.status !== 0) process.exit(result.status ?? 1);
 
 // Assets: every .cvl and .json file under src/ that is not test data.

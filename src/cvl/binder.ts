@@ -95,7 +95,12 @@ export class Binder {
     for (const module of program.modules.values()) visit(module);
   }
 
-  report(code: DiagnosticCode, location: Location, message: string, related: RelatedInformation[] = []): void {
+  report(
+    code: DiagnosticCode,
+    location: Location,
+    message: string,
+    related: RelatedInformation[] = [],
+  ): void {
     const key = `${code}:${location.file?.name}:${location.start}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -115,8 +120,14 @@ export class Binder {
       const symbol: ObjectSymbol = { name, module, declaration: statement };
       const existing = scope.get(name);
       if (existing) {
-        const what = existing.module.isPrelude ? "a built-in object of the prelude" : "another object in this file";
-        this.report("CVL1203", this.at(module, statement.name), `'${name}' is already the name of ${what}; rename it`);
+        const what = existing.module.isPrelude
+          ? "a built-in object of the prelude"
+          : "another object in this file";
+        this.report(
+          "CVL1203",
+          this.at(module, statement.name),
+          `'${name}' is already the name of ${what}; rename it`,
+        );
         continue;
       }
       scope.set(name, symbol);
@@ -133,7 +144,9 @@ export class Binder {
       const name = binding.name;
       const existing = scope.get(name);
       if (existing) {
-        const what = existing.module.isPrelude ? "a built-in object of the prelude" : "an object in this file";
+        const what = existing.module.isPrelude
+          ? "a built-in object of the prelude"
+          : "an object in this file";
         this.report(
           "CVL1203",
           this.at(module, binding.statement.name),
@@ -141,7 +154,11 @@ export class Binder {
         );
         continue;
       }
-      const target = this.selectObject(binding.module, binding.objectName, this.at(module, binding.statement));
+      const target = this.selectObject(
+        binding.module,
+        binding.objectName,
+        this.at(module, binding.statement),
+      );
       if (target) scope.set(name, target);
     }
   }
@@ -150,10 +167,14 @@ export class Binder {
    * The object a file defines for running or importing: the one named, or else the single top-level
    * appliance no other object in the file extends or uses as a component type.
    */
-  selectObject(module: Module, objectName: string | undefined, blame: Location | undefined): ObjectSymbol | undefined {
+  selectObject(
+    module: Module,
+    objectName: string | undefined,
+    blame: Location | undefined,
+  ): ObjectSymbol | undefined {
     const own = this.symbolsByModule.get(module) ?? [];
     const code: DiagnosticCode = blame ? "CVL1303" : "CVL1217";
-    const where: Location = blame ?? { file: module.source, start: 0, length: 1 };
+    const where: Location = blame ?? { file: module.source, start: 0, length: 0 };
     const inFile = blame ? ` in ${module.source.name}` : "";
     if (objectName !== undefined) {
       const found = own.find((s) => s.name === objectName);
@@ -161,17 +182,15 @@ export class Binder {
         this.report(
           code,
           where,
-          `no object '${objectName}'${inFile || " in this file"}; it defines ${own.map((s) => s.name).join(", ") || "no objects"}.${didYouMean(objectName, own.map((s) => s.name))}`,
+          `no object '${objectName}'${inFile || " in this file"}; it defines ${own.map((s) => s.name).join(", ") || "no objects"}.${didYouMean(
+            objectName,
+            own.map((s) => s.name),
+          )}`,
         );
       }
       return found;
     }
-    const used = new Set<string>();
-    for (const s of own) {
-      if (s.declaration.base) used.add(s.declaration.base.text);
-      for (const m of s.declaration.members) if (m.kind === "Component") used.add(m.type.text);
-    }
-    const candidates = own.filter((s) => !used.has(s.name) && this.classOf(s).category !== "interface");
+    const candidates = this.rootCandidates(module);
     if (candidates.length === 1) return candidates[0];
     const names = candidates.map((s) => s.name).join(", ");
     const message =
@@ -180,6 +199,20 @@ export class Binder {
         : `${blame ? module.source.name : "this file"} defines several appliances (${names}); ${blame ? 'pick one with object => "Name" in the import' : "pick one with --object NAME"}`;
     this.report(blame ? "CVL1303" : "CVL1216", where, message);
     return undefined;
+  }
+
+  /** The file's appliances that no other object in the file extends or uses as a component type. */
+  rootCandidates(module: Module): ObjectSymbol[] {
+    const own = this.symbolsByModule.get(module) ?? [];
+    const used = new Set<string>();
+    for (const s of own) {
+      if (s.declaration.base) used.add(s.declaration.base.text);
+      for (const m of s.declaration.members) if (m.kind === "Component") used.add(m.type.text);
+    }
+    return own.filter((s) => {
+      const category = this.classOf(s).category;
+      return !used.has(s.name) && (category === "vm" || category === "container" || category === "van");
+    });
   }
 
   lookup(module: Module, name: string): ObjectSymbol | undefined {
@@ -197,8 +230,19 @@ export class Binder {
     if (this.inProgress.has(symbol)) {
       // An extends cycle: report at this declaration and cut the chain here.
       const base = symbol.declaration.base!;
-      this.report("CVL1209", this.at(symbol.module, base), `${symbol.name} extends ${base.text}, which extends ${symbol.name} again: an extends cycle`);
-      return { symbol, chain: [symbol], category: "invalid", vars: new Map(), components: new Map(), assignments: [] };
+      this.report(
+        "CVL1209",
+        this.at(symbol.module, base),
+        `${symbol.name} extends ${base.text}, which extends ${symbol.name} again: an extends cycle`,
+      );
+      return {
+        symbol,
+        chain: [symbol],
+        category: "invalid",
+        vars: new Map(),
+        components: new Map(),
+        assignments: [],
+      };
     }
     this.inProgress.add(symbol);
     const info = this.computeClass(symbol);
@@ -249,7 +293,11 @@ export class Binder {
         }
         for (const name of member.names) {
           if (vars.has(name.text) || components.has(name.text)) {
-            this.report("CVL1205", this.at(module, name), `'${name.text}' is already declared in ${symbol.name} or an object it extends`);
+            this.report(
+              "CVL1205",
+              this.at(module, name),
+              `'${name.text}' is already declared in ${symbol.name} or an object it extends`,
+            );
             continue;
           }
           components.set(name.text, { name: name.text, node: name, type, module, owner: symbol });
@@ -289,9 +337,14 @@ export class Binder {
       const previous = vars.get(name.text);
       if (previous || components.has(name.text)) {
         const where = previous ? ` (in ${previous.owner.name})` : " as a component";
-        this.report("CVL1204", this.at(module, name), `the parameter '${name.text}' is already declared${where}`, previous ? [
-          { ...this.at(previous.module, previous.node), message: `'${name.text}' is declared here` },
-        ] : []);
+        this.report(
+          "CVL1204",
+          this.at(module, name),
+          `the parameter '${name.text}' is already declared${where}`,
+          previous
+            ? [{ ...this.at(previous.module, previous.node), message: `'${name.text}' is declared here` }]
+            : [],
+        );
         continue;
       }
       vars.set(name.text, {
@@ -334,8 +387,11 @@ export class Binder {
         continue;
       }
       if (!reportErrors) return undefined;
-      const owner = components.length === 0 ? cls.symbol.name : `${components.join(".")} (${current.symbol.name})`;
-      const candidates = last ? [...current.vars.keys(), ...current.components.keys()] : [...current.components.keys()];
+      const owner =
+        components.length === 0 ? cls.symbol.name : `${components.join(".")} (${current.symbol.name})`;
+      const candidates = last
+        ? [...current.vars.keys(), ...current.components.keys()]
+        : [...current.components.keys()];
       const hint = didYouMean(part.text, candidates);
       if (variable) {
         // A parameter used as if it had components: a.b where a is a parameter.
@@ -351,8 +407,12 @@ export class Binder {
         this.report("CVL1208", this.at(module, part), `${owner} has no component '${part.text}'.${hint}`);
       } else {
         const code = usage === "assign" ? "CVL1206" : "CVL1207";
-        const verb = usage === "assign" ? "cannot be assigned: it is not a declared parameter of" : "is not a parameter of";
-        const fix = usage === "assign" && components.length === 0 ? ` (declare it with var ${part.text};)` : "";
+        const verb =
+          usage === "assign"
+            ? "cannot be assigned: it is not a declared parameter of"
+            : "is not a parameter of";
+        const fix =
+          usage === "assign" && components.length === 0 ? ` (declare it with var ${part.text};)` : "";
         this.report(code, this.at(module, part), `'${part.text}' ${verb} ${owner}.${hint}${hint ? "" : fix}`);
       }
       return undefined;

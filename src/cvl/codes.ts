@@ -42,11 +42,11 @@ export const codes = {
   CVL1212: "an object that is neither an Interface nor an Appliance",
   CVL1213: "a VAN contains itself",
   CVL1214: "an unsupported CVL language version",
-  CVL1215: "a top-level assignment other than CVL = \"...\"",
+  CVL1215: 'a top-level assignment other than CVL = "..."',
   CVL1216: "the file defines no appliance to run, or several (use --object)",
   CVL1217: "--object names an object the file does not define",
   CVL1218: "the instance tree is larger than the limit",
-  CVL1219: "the attribute \"assigned\" outside the prelude",
+  CVL1219: 'the attribute "assigned" outside the prelude',
   CVL1220: "an assignment to a component or interface as if it were a parameter",
   // 13xx: imports
   CVL1301: "an import does not resolve",

@@ -52,6 +52,7 @@ export function lineAndColumn(file: SourceFile, offset: number): { line: number;
 export interface Location {
   readonly file: SourceFile | undefined;
   readonly start: number;
+  /** 0 for a diagnostic about the whole file: printed as "file: error ..." with no line, column or excerpt. */
   readonly length: number;
 }
 
@@ -95,7 +96,9 @@ export class DiagnosticBag {
 export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
   return [...list].sort(
     (a, b) =>
-      (a.file?.name ?? "").localeCompare(b.file?.name ?? "") || a.start - b.start || a.code.localeCompare(b.code),
+      (a.file?.name ?? "").localeCompare(b.file?.name ?? "") ||
+      a.start - b.start ||
+      a.code.localeCompare(b.code),
   );
 }
 
@@ -111,13 +114,17 @@ function sourceLineWithCaret(file: SourceFile, start: number, length: number): s
     text = `${from > 0 ? "…" : ""}${text.slice(from, from + 120)}…`;
     caretColumn = caretColumn - from + (from > 0 ? 1 : 0);
   }
-  text = text.replace(/\t/g, " ");
+  // One column per character: tabs as spaces, other control characters (invisible or harmful on a
+  // terminal) as '?'.
+  text = text.replace(/\t/g, " ").replace(/[\u0000-\u001f\u007f]/g, "?");
   const visible = Math.max(1, Math.min(length, text.length - caretColumn));
   return [`  ${text}`, `  ${" ".repeat(caretColumn)}^${"~".repeat(Math.max(0, visible - 1))}`];
 }
 
 function formatLocation(location: Location): string {
   if (!location.file) return "";
+  // An empty span is about the whole file (it cannot be read, or defines no appliance): no line:col.
+  if (location.length === 0) return `${location.file.name}: `;
   const { line, column } = lineAndColumn(location.file, location.start);
   return `${location.file.name}:${line}:${column}: `;
 }
@@ -125,7 +132,7 @@ function formatLocation(location: Location): string {
 /** Formats one diagnostic as the compiler-style block (header, source line, caret, related notes). */
 export function formatDiagnostic(d: Diagnostic, options: { excerpt?: boolean } = {}): string {
   const lines = [`${formatLocation(d)}${d.severity} ${d.code}: ${d.message}`];
-  if (d.file && options.excerpt !== false) lines.push(...sourceLineWithCaret(d.file, d.start, d.length));
+  if (d.file && d.length > 0 && options.excerpt !== false) lines.push(...sourceLineWithCaret(d.file, d.start, d.length));
   for (const r of d.related) lines.push(`  ${formatLocation(r)}note: ${r.message}`);
   return lines.join("\n");
 }

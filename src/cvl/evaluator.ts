@@ -8,7 +8,7 @@
  */
 import type { Assignment, DottedName, Rhs } from "./ast.js";
 import type { Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
-import type { DiagnosticBag } from "./diagnostics.js";
+import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import { buildInstances, descend, type Instance, paramPath, type Slot } from "./instances.js";
 import { limits } from "./limits.js";
 import type { Module } from "./loader.js";
@@ -30,7 +30,7 @@ export interface EvaluatedComponent {
   /** Names of parameters whose value waits for the utility's allocation. */
   readonly pending: readonly string[];
   /** Required parameters with no value at all ("ethernet0.ip" for an interface's). */
-  readonly missing: ReadonlyArray<{ readonly param: string; readonly variable: VarInfo }>;
+  readonly missing: ReadonlyArray<{ readonly param: string; readonly variable: VarInfo; readonly from?: Location }>;
   readonly interfaces: readonly string[];
   readonly requires: readonly string[];
   readonly provides: readonly string[];
@@ -40,10 +40,7 @@ export interface EvaluatedComponent {
 export class Evaluator {
   private readonly checkedAssignments = new Set<string>();
 
-  constructor(
-    private readonly binder: Binder,
-    private readonly diagnostics: DiagnosticBag,
-  ) {}
+  constructor(private readonly binder: Binder) {}
 
   // ---------- static checks, once per declaration ----------
 
@@ -86,13 +83,22 @@ export class Evaluator {
       const childCategory = this.binder.classOf(component.type).category;
       const at = this.binder.at(component.module, component.node);
       const parent = cls.category;
-      if (childCategory === "interface" && parent !== "vm" && parent !== "container" && parent !== "invalid") {
+      if (
+        childCategory === "interface" &&
+        parent !== "vm" &&
+        parent !== "container" &&
+        parent !== "invalid"
+      ) {
         this.binder.report(
           "CVL1210",
           at,
           `${owner.name} is ${article(parent)}, so it cannot have the Interface '${component.name}'; only VM and container appliances have interfaces`,
         );
-      } else if ((childCategory === "vm" || childCategory === "container" || childCategory === "van") && parent !== "van" && parent !== "invalid") {
+      } else if (
+        (childCategory === "vm" || childCategory === "container" || childCategory === "van") &&
+        parent !== "van" &&
+        parent !== "invalid"
+      ) {
         this.binder.report(
           "CVL1211",
           at,
@@ -106,7 +112,11 @@ export class Evaluator {
         );
       }
       if (childCategory === "van" && this.vanContains(component.type, owner, new Set())) {
-        this.binder.report("CVL1213", at, `'${component.name}' is a ${component.type.name}, which contains ${owner.name} again: a VAN cannot contain itself`);
+        this.binder.report(
+          "CVL1213",
+          at,
+          `'${component.name}' is a ${component.type.name}, which contains ${owner.name} again: a VAN cannot contain itself`,
+        );
       }
     }
   }
@@ -146,7 +156,13 @@ export class Evaluator {
     }
   }
 
-  private checkReferences(cls: ClassInfo, rhs: Rhs, module: Module, targetVar: VarInfo | undefined, targetName: DottedName): void {
+  private checkReferences(
+    cls: ClassInfo,
+    rhs: Rhs,
+    module: Module,
+    targetVar: VarInfo | undefined,
+    targetName: DottedName,
+  ): void {
     if (rhs.kind === "String") return;
     if (rhs.kind === "Map") {
       for (const pair of rhs.pairs) this.checkReferences(cls, pair.value, module, targetVar, targetName);
@@ -172,7 +188,11 @@ export class Evaluator {
 
   evaluate(root: ObjectSymbol): { components: EvaluatedComponent[]; instances: Instance[] } | undefined {
     const rootClass = this.binder.classOf(root);
-    if (rootClass.category === "interface" || rootClass.category === "appliance" || rootClass.category === "invalid") {
+    if (
+      rootClass.category === "interface" ||
+      rootClass.category === "appliance" ||
+      rootClass.category === "invalid"
+    ) {
       this.binder.report(
         "CVL1216",
         this.binder.at(root.module, root.declaration.name),
@@ -200,7 +220,13 @@ export class Evaluator {
   private attachAssignments(all: readonly Instance[]): void {
     for (const scope of all) {
       for (const assignment of scope.cls.assignments) {
-        const target = this.binder.resolvePath(scope.cls, assignment.node.target, assignment.module, "assign", false);
+        const target = this.binder.resolvePath(
+          scope.cls,
+          assignment.node.target,
+          assignment.module,
+          "assign",
+          false,
+        );
         if (target?.kind !== "param") continue;
         const instance = descend(scope, target.components);
         const slot = instance?.slots.get(target.variable.name);
@@ -212,7 +238,11 @@ export class Evaluator {
     }
   }
 
-  private valueOf(instance: Instance, name: string, referrer?: { module: Module; node: DottedName }): Value | undefined {
+  private valueOf(
+    instance: Instance,
+    name: string,
+    referrer?: { module: Module; node: DottedName },
+  ): Value | undefined {
     const slot = instance.slots.get(name);
     if (!slot) return undefined;
     if (slot.state === 2) return slot.value;
@@ -230,11 +260,25 @@ export class Evaluator {
 
   private readonly cycleStack: Array<{ instance: Instance; name: string; slot: Slot }> = [];
 
-  private reportCycle(instance: Instance, name: string, referrer?: { module: Module; node: DottedName }): void {
+  private reportCycle(
+    instance: Instance,
+    name: string,
+    referrer?: { module: Module; node: DottedName },
+  ): void {
     const start = this.cycleStack.findIndex((f) => f.instance === instance && f.name === name);
-    const cycle = [...this.cycleStack.slice(start).map((f) => paramPath(f.instance, f.name)), paramPath(instance, name)];
-    const where = referrer ?? { module: this.cycleStack[start]!.slot.winner!.assignment.module, node: this.cycleStack[start]!.slot.winner!.assignment.node.target };
-    this.binder.report("CVL1401", this.binder.at(where.module, where.node), `references form a cycle: ${cycle.join(" -> ")}`);
+    const cycle = [
+      ...this.cycleStack.slice(start).map((f) => paramPath(f.instance, f.name)),
+      paramPath(instance, name),
+    ];
+    const where = referrer ?? {
+      module: this.cycleStack[start]!.slot.winner!.assignment.module,
+      node: this.cycleStack[start]!.slot.winner!.assignment.node.target,
+    };
+    this.binder.report(
+      "CVL1401",
+      this.binder.at(where.module, where.node),
+      `references form a cycle: ${cycle.join(" -> ")}`,
+    );
   }
 
   private computeValue(instance: Instance, name: string, slot: Slot): Value | undefined {
@@ -296,7 +340,7 @@ export class Evaluator {
     const params = new Map<string, Value>();
     const sensitive: string[] = [];
     const pending: string[] = [];
-    const missing: Array<{ param: string; variable: VarInfo }> = [];
+    const missing: Array<{ param: string; variable: VarInfo; from?: Location }> = [];
     const interfaces: string[] = [];
     const add = (owner: Instance, prefix: string) => {
       for (const [name, slot] of owner.slots) {
@@ -304,10 +348,17 @@ export class Evaluator {
         const key = prefix + name;
         if (variable.sensitive) sensitive.push(key);
         if (slot.value === undefined) {
-          if (variable.required) missing.push({ param: key, variable });
+          const winner = slot.winner;
+          const from = winner ? this.binder.at(winner.assignment.module, winner.assignment.node) : undefined;
+          if (variable.required) missing.push({ param: key, variable, ...(from ? { from } : {}) });
           continue;
         }
-        if (slot.value.some((s) => typeof s !== "string" && s.parts.some((p) => typeof p !== "string" && p.kind === "pending"))) {
+        if (
+          slot.value.some(
+            (s) =>
+              typeof s !== "string" && s.parts.some((p) => typeof p !== "string" && p.kind === "pending"),
+          )
+        ) {
           pending.push(key);
         }
         params.set(key, slot.value);
@@ -342,11 +393,17 @@ export class Evaluator {
       const slot = c.instance.slots.get("vanIF");
       const value = slot?.value;
       if (!slot?.winner || !value || value.length === 0) continue;
-      const at = this.binder.at(slot.winner.assignment.module, slot.winner.assignment.node.values[0] ?? slot.winner.assignment.node);
+      const at = this.binder.at(
+        slot.winner.assignment.module,
+        slot.winner.assignment.node.values[0] ?? slot.winner.assignment.node,
+      );
       const text = value.length === 1 && typeof value[0] === "string" ? value[0] : undefined;
       const target = text === undefined ? undefined : descend(c.instance, text.split("."));
       if (target?.cls.category === "interface" && (c.kind !== "van" || text!.includes("."))) continue;
-      const choices = c.kind === "van" ? "COMPONENT.INTERFACE, like \"f.ethernet1\"" : `one of its interfaces (${c.interfaces.join(", ")})`;
+      const choices =
+        c.kind === "van"
+          ? 'COMPONENT.INTERFACE, like "f.ethernet1"'
+          : `one of its interfaces (${c.interfaces.join(", ")})`;
       this.binder.report(
         "CVL1406",
         at,
@@ -365,7 +422,13 @@ function dotted(name: DottedName): string {
 }
 
 function kindWord(category: string): string {
-  return category === "van" ? "VAN" : category === "vm" ? "VM appliance" : category === "container" ? "container appliance" : category;
+  return category === "van"
+    ? "VAN"
+    : category === "vm"
+      ? "VM appliance"
+      : category === "container"
+        ? "container appliance"
+        : category;
 }
 
 function article(category: string): string {
@@ -393,15 +456,23 @@ export function reportMissingRequired(
   severity: "error" | "warning",
 ): void {
   for (const c of components) {
-    for (const { param, variable: v } of c.missing) {
+    for (const { param, variable: v, from } of c.missing) {
       const path = c.path === "" ? param : `${c.path}.${param}`;
-      diagnostics.add(
-        "CVL1402",
-        { file: v.module.source, start: v.node.pos, length: v.node.end - v.node.pos },
-        `the required parameter '${path}' has no value; set it in ${rootName} (${path} = "...";)`,
-        [],
-        severity,
-      );
+      const declared = v.module.isPrelude ? `the built-in ${v.owner.name}` : v.owner.name;
+      const notes: RelatedInformation[] = [
+        {
+          file: v.module.source,
+          start: v.node.pos,
+          length: v.node.end - v.node.pos,
+          message: `'${v.name}' is declared required in ${declared} here`,
+        },
+      ];
+      let message = `the required parameter '${path}' has no value; set it in ${rootName} (${path} = "...";)`;
+      if (from) {
+        message = `the required parameter '${path}' has no value: it is assigned only from parameters that have none; give them values in ${rootName}`;
+        notes.push({ ...from, message: `'${path}' is assigned here` });
+      }
+      diagnostics.add("CVL1402", c.instance.declaredAt, message, notes, severity);
     }
   }
 }

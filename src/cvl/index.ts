@@ -7,10 +7,10 @@
  * cvl/ knows nothing of hosts or repositories: imports go through the ImportResolver it is given.
  */
 import { Binder } from "./binder.js";
-import { type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
 import { startWaves } from "./dependencies.js";
+import { type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
 import { type EvaluatedComponent, Evaluator, reportMissingRequired } from "./evaluator.js";
-import type { ImportBinding, LoadedProgram, Module } from "./loader.js";
+import type { ImportBinding, LoadedProgram } from "./loader.js";
 import { ProgramLoader } from "./loader.js";
 import { ChainResolver, type ImportOrigin, type ImportResolver, LocalFileResolver } from "./resolver.js";
 
@@ -70,7 +70,13 @@ function importsOf(program: LoadedProgram): ResolvedImport[] {
   const out: ResolvedImport[] = [];
   for (const module of program.modules.values()) {
     for (const b of module.imports as ImportBinding[]) {
-      out.push({ name: b.name, file: module.source.name, url: b.request.url, location: b.module.location, origin: b.module.origin });
+      out.push({
+        name: b.name,
+        file: module.source.name,
+        url: b.request.url,
+        location: b.module.location,
+        origin: b.module.origin,
+      });
     }
   }
   return out;
@@ -79,7 +85,6 @@ function importsOf(program: LoadedProgram): ResolvedImport[] {
 function evaluateRoot(
   binder: Binder,
   evaluator: Evaluator,
-  entry: Module,
   bag: DiagnosticBag,
   options: EvaluateOptions,
   rootSymbol: NonNullable<ReturnType<Binder["selectObject"]>>,
@@ -87,7 +92,12 @@ function evaluateRoot(
   const errorsBefore = bag.errorCount;
   const result = evaluator.evaluate(rootSymbol);
   if (!result) return undefined;
-  reportMissingRequired(result.components, bag, rootSymbol.name, options.requireComplete ? "error" : "warning");
+  reportMissingRequired(
+    result.components,
+    bag,
+    rootSymbol.name,
+    options.requireComplete ? "error" : "warning",
+  );
   const locate = (c: EvaluatedComponent, param: "requires" | "provides") => {
     const winner = c.instance.slots.get(param)?.winner;
     if (winner) return binder.at(winner.assignment.module, winner.assignment.node);
@@ -95,7 +105,6 @@ function evaluateRoot(
   };
   const waves = startWaves(result.components, bag, locate);
   if (!waves || bag.errorCount > errorsBefore) return undefined;
-  void entry;
   return { components: result.components, startOrder: waves };
 }
 
@@ -106,12 +115,12 @@ export async function evaluateFile(path: string, options: EvaluateOptions = {}):
   const entry = program.entry;
   if (!entry) return { evaluation: undefined, diagnostics: sortDiagnostics(bag.items) };
   const binder = new Binder(program, bag);
-  const evaluator = new Evaluator(binder, bag);
+  const evaluator = new Evaluator(binder);
   for (const module of program.modules.values()) evaluator.checkModule(module);
   const rootSymbol = binder.selectObject(entry, options.object, undefined);
   let evaluation: Evaluation | undefined;
   if (rootSymbol) {
-    const result = evaluateRoot(binder, evaluator, entry, bag, options, rootSymbol);
+    const result = evaluateRoot(binder, evaluator, bag, options, rootSymbol);
     if (result && !bag.hasErrors()) {
       evaluation = {
         appliance: rootSymbol.name,
@@ -135,25 +144,16 @@ export async function checkFile(path: string, options: EvaluateOptions = {}): Pr
   const entry = program.entry;
   if (!entry) return sortDiagnostics(bag.items);
   const binder = new Binder(program, bag);
-  const evaluator = new Evaluator(binder, bag);
+  const evaluator = new Evaluator(binder);
   for (const module of program.modules.values()) evaluator.checkModule(module);
-  if (!bag.hasErrors()) {
-    const roots = options.object !== undefined ? [binder.selectObject(entry, options.object, undefined)] : rootsOf(binder, entry);
-    for (const root of roots) if (root) evaluateRoot(binder, evaluator, entry, bag, options, root);
+  {
+    // Evaluate even when declarations have errors: instance-level problems (missing values, unmet
+    // requirements) are independent, and the binder never reports one mistake twice.
+    const roots =
+      options.object !== undefined
+        ? [binder.selectObject(entry, options.object, undefined)]
+        : binder.rootCandidates(entry);
+    for (const root of roots) if (root) evaluateRoot(binder, evaluator, bag, options, root);
   }
   return sortDiagnostics(bag.items);
-}
-
-/** Every appliance of a file that nothing else in it extends or uses (all candidates, no error). */
-function rootsOf(binder: Binder, entry: Module) {
-  const own = binder.symbolsByModule.get(entry) ?? [];
-  const used = new Set<string>();
-  for (const s of own) {
-    if (s.declaration.base) used.add(s.declaration.base.text);
-    for (const m of s.declaration.members) if (m.kind === "Component") used.add(m.type.text);
-  }
-  return own.filter((s) => {
-    const category = binder.classOf(s).category;
-    return !used.has(s.name) && (category === "vm" || category === "container" || category === "van");
-  });
 }

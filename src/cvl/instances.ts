@@ -4,6 +4,7 @@
  * wins it before any value is computed.
  */
 import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol } from "./binder.js";
+import type { Location } from "./diagnostics.js";
 import { limits } from "./limits.js";
 import type { Value } from "./values.js";
 
@@ -23,6 +24,8 @@ export interface Slot {
 export interface Instance {
   /** The name it was declared with; the root's is its object's name. */
   readonly name: string;
+  /** Where it was declared: the component declaration, or the root object's name. */
+  readonly declaredAt: Location;
   /** Dotted path from the root: "" for the root, "g.f" for f inside g. */
   readonly path: string;
   readonly depth: number;
@@ -41,7 +44,7 @@ export function paramPath(instance: Instance, param: string): string {
  * Returns undefined when the tree would exceed the instance limit.
  */
 export function buildInstances(binder: Binder, root: ObjectSymbol): { all: Instance[]; overflow: boolean } {
-  const rootInstance = makeInstance(binder.classOf(root), root.name, "", 0, undefined);
+  const rootInstance = makeInstance(binder.classOf(root), root.name, "", 0, undefined, binder.at(root.module, root.declaration.name));
   const all: Instance[] = [rootInstance];
   for (let i = 0; i < all.length; i++) {
     const parent = all[i]!;
@@ -50,7 +53,14 @@ export function buildInstances(binder: Binder, root: ObjectSymbol): { all: Insta
       if (containsSelf(parent, component.type)) continue; // reported by the rules check
       if (all.length >= limits.instances) return { all, overflow: true };
       const path = parent.path === "" ? component.name : `${parent.path}.${component.name}`;
-      const child = makeInstance(binder.classOf(component.type), component.name, path, parent.depth + 1, parent);
+      const child = makeInstance(
+        binder.classOf(component.type),
+        component.name,
+        path,
+        parent.depth + 1,
+        parent,
+        binder.at(component.module, component.node),
+      );
       parent.children.set(component.name, child);
       all.push(child);
     }
@@ -63,10 +73,17 @@ function containsSelf(instance: Instance, type: ObjectSymbol): boolean {
   return false;
 }
 
-function makeInstance(cls: ClassInfo, name: string, path: string, depth: number, parent: Instance | undefined): Instance {
+function makeInstance(
+  cls: ClassInfo,
+  name: string,
+  path: string,
+  depth: number,
+  parent: Instance | undefined,
+  declaredAt: Location,
+): Instance {
   const slots = new Map<string, Slot>();
   for (const v of cls.vars.keys()) slots.set(v, { winner: undefined, state: 0, value: undefined });
-  return { name, path, depth, cls, parent, children: new Map(), slots };
+  return { name, path, depth, cls, parent, declaredAt, children: new Map(), slots };
 }
 
 /** Follows component names from an instance; undefined if a name is not a child. */

@@ -24,7 +24,14 @@ export interface EvaluationJson {
   file: string;
   components: ComponentJson[];
   startOrder: string[][];
-  imports: Array<{ name: string; file: string; url: string; repository?: string; version?: number; pinned?: boolean }>;
+  imports: Array<{
+    name: string;
+    file: string;
+    url: string;
+    repository?: string;
+    version?: number;
+    pinned?: boolean;
+  }>;
 }
 
 export function evaluationToJson(evaluation: Evaluation): EvaluationJson {
@@ -56,7 +63,9 @@ export function evaluationToJson(evaluation: Evaluation): EvaluationJson {
       name: i.name,
       file: i.file,
       url: i.url,
-      ...(i.origin ? { repository: i.origin.repository, version: i.origin.version, pinned: i.origin.pinned } : {}),
+      ...(i.origin
+        ? { repository: i.origin.repository, version: i.origin.version, pinned: i.origin.pinned }
+        : {}),
     })),
   };
 }

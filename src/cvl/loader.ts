@@ -2,15 +2,27 @@
  * Loads a CVL file and, transitively, the files it imports, through an ImportResolver. Every problem is a
  * diagnostic at the import statement that caused it, with the import chain as notes; nothing throws.
  */
+
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { CvlFile, ImportStatement, Rhs } from "./ast.js";
-import { createSourceFile, type DiagnosticBag, type RelatedInformation, type SourceFile } from "./diagnostics.js";
+import {
+  createSourceFile,
+  type DiagnosticBag,
+  type RelatedInformation,
+  type SourceFile,
+} from "./diagnostics.js";
 import { limits } from "./limits.js";
 import { parse } from "./parser.js";
-import { displayNameOf, ImportFailure, type ImportOrigin, type ImportRequest, type ImportResolver } from "./resolver.js";
+import {
+  displayNameOf,
+  ImportFailure,
+  type ImportOrigin,
+  type ImportRequest,
+  type ImportResolver,
+} from "./resolver.js";
 
 export interface Module {
   /** Canonical identity (absolute path or URL). */
@@ -51,7 +63,7 @@ export function decodeSource(
   if (bytes.length > limits.fileBytes) {
     diagnostics.add(
       "CVL1003",
-      { file: createSourceFile(name, ""), start: 0, length: 1 },
+      { file: createSourceFile(name, ""), start: 0, length: 0 },
       `the file is ${bytes.length} bytes; CVL files may have at most ${limits.fileBytes} bytes`,
       related,
     );
@@ -76,7 +88,6 @@ export function decodeSource(
   return createSourceFile(name, text);
 }
 
-
 let preludeSource: SourceFile | undefined;
 
 function loadPrelude(diagnostics: DiagnosticBag): Module {
@@ -85,7 +96,14 @@ function loadPrelude(diagnostics: DiagnosticBag): Module {
     preludeSource = createSourceFile("<prelude>", readFileSync(path, "utf8"));
   }
   const ast = parse(preludeSource, diagnostics);
-  return { location: "<prelude>", source: preludeSource, ast, origin: undefined, imports: [], isPrelude: true };
+  return {
+    location: "<prelude>",
+    source: preludeSource,
+    ast,
+    origin: undefined,
+    imports: [],
+    isPrelude: true,
+  };
 }
 
 function stringValue(rhs: Rhs): string | undefined {
@@ -112,10 +130,14 @@ export class ProgramLoader {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const reason =
-        code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory, not a CVL file" : (code ?? String(error));
+        code === "ENOENT"
+          ? "no such file"
+          : code === "EISDIR"
+            ? "it is a directory, not a CVL file"
+            : (code ?? String(error));
       this.diagnostics.add(
         "CVL1001",
-        { file: createSourceFile(displayNameOf(location), ""), start: 0, length: 1 },
+        { file: createSourceFile(displayNameOf(location), ""), start: 0, length: 0 },
         `cannot read the file: ${reason}`,
       );
       return { entry: undefined, prelude, modules: this.modules };
@@ -127,7 +149,13 @@ export class ProgramLoader {
   /** Loads source text given directly (tests, stdin). */
   async loadText(name: string, text: string): Promise<LoadedProgram> {
     const prelude = loadPrelude(this.diagnostics);
-    const entry = await this.loadModule(resolve(name), name, new TextEncoder().encode(text), undefined, undefined);
+    const entry = await this.loadModule(
+      resolve(name),
+      name,
+      new TextEncoder().encode(text),
+      undefined,
+      undefined,
+    );
     return { entry, prelude, modules: this.modules };
   }
 
@@ -200,7 +228,11 @@ export class ProgramLoader {
     }
     if (values.url === undefined) {
       if (ok) {
-        this.diagnostics.add("CVL1304", at, `this import has no url => "..." saying where ${statement.name.text} comes from`);
+        this.diagnostics.add(
+          "CVL1304",
+          at,
+          `this import has no url => "..." saying where ${statement.name.text} comes from`,
+        );
       }
       return undefined;
     }
@@ -222,7 +254,12 @@ export class ProgramLoader {
       importer: importer.location,
     };
     if (this.stack.length > limits.importDepth) {
-      this.diagnostics.add("CVL1301", at, `imports nest more than ${limits.importDepth} deep`, this.chainNotes());
+      this.diagnostics.add(
+        "CVL1301",
+        at,
+        `imports nest more than ${limits.importDepth} deep`,
+        this.chainNotes(),
+      );
       return undefined;
     }
     let resolved: Awaited<ReturnType<ImportResolver["resolve"]>>;
@@ -230,19 +267,32 @@ export class ProgramLoader {
       resolved = await this.resolver.resolve(request);
     } catch (error) {
       const reason = error instanceof ImportFailure || error instanceof Error ? error.message : String(error);
-      this.diagnostics.add("CVL1301", at, `cannot import ${statement.name.text} from "${values.url}": ${reason}`, this.chainNotes());
+      this.diagnostics.add(
+        "CVL1301",
+        at,
+        `cannot import ${statement.name.text} from "${values.url}": ${reason}`,
+        this.chainNotes(),
+      );
       return undefined;
     }
     const onStack = this.stack.findIndex((frame) => frame.location === resolved.location);
     if (onStack >= 0) {
-      const cycle = [...this.stack.slice(onStack).map((f) => f.source?.name ?? f.location), resolved.displayName];
+      const cycle = [
+        ...this.stack.slice(onStack).map((f) => f.source?.name ?? f.location),
+        resolved.displayName,
+      ];
       this.diagnostics.add("CVL1302", at, `imports form a cycle: ${cycle.join(" -> ")}`, this.chainNotes());
       return undefined;
     }
     let module = this.modules.get(resolved.location);
     if (!module) {
       const errorsBefore = this.diagnostics.errorCount;
-      const blame = { file, start: statement.pos, length: 6, message: `imported as ${statement.name.text} here` };
+      const blame = {
+        file,
+        start: statement.pos,
+        length: 6,
+        message: `imported as ${statement.name.text} here`,
+      };
       module = await this.loadImported(resolved, statement, blame);
       if (!module) return undefined;
       if (this.diagnostics.errorCount > errorsBefore) {

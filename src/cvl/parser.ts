@@ -50,13 +50,31 @@ class Parser {
   private index = 0;
   /** Offset of the last reported error: a second error at the same place is a cascade, not news. */
   private lastErrorAt = -1;
+  /** Tokens right after input the scanner reported as broken: parse errors there are not reported again. */
+  private readonly afterScanError = new Set<Token>();
   private mapDepth = 0;
 
   constructor(
     private readonly source: SourceFile,
     private readonly diagnostics: DiagnosticBag,
   ) {
-    this.tokens = scan(source, diagnostics).filter((t) => t.kind !== TokenKind.Invalid);
+    const scannerReportsFrom = diagnostics.items.length;
+    const all = scan(source, diagnostics);
+    this.tokens = all.filter((t) => t.kind !== TokenKind.Invalid);
+    // Where the scanner reported input that breaks a token (garbage, an unclosed string or comment), the
+    // parser's complaint about the next token is a cascade of the same mistake: remember those tokens.
+    const breaks = all.filter((t) => t.kind === TokenKind.Invalid).map((t) => t.end);
+    for (const d of diagnostics.items.slice(scannerReportsFrom)) {
+      if (d.code === "CVL1004" || d.code === "CVL1005") breaks.push(d.code === "CVL1005" ? source.text.length : d.start + d.length);
+    }
+    breaks.sort((a, b) => a - b);
+    let b = 0;
+    for (let i = 0; i < this.tokens.length; i++) {
+      const from = i > 0 ? this.tokens[i - 1]!.end : 0;
+      const token = this.tokens[i]!;
+      while (b < breaks.length && breaks[b]! < from) b++;
+      if (b < breaks.length && breaks[b]! <= token.start) this.afterScanError.add(token);
+    }
   }
 
   // ---- token helpers ----
@@ -88,7 +106,7 @@ class Parser {
   }
 
   private error(code: DiagnosticCode, start: number, length: number, message: string): void {
-    if (start === this.lastErrorAt) return;
+    if (start === this.lastErrorAt || this.afterScanError.has(this.token)) return;
     this.lastErrorAt = start;
     this.diagnostics.add(code, { file: this.source, start, length: Math.max(1, length) }, message);
   }
@@ -150,7 +168,20 @@ class Parser {
       this.token.value === keywords.import ||
       next.kind === TokenKind.OpenBrace ||
       (next.kind === TokenKind.Identifier && next.value === keywords.extends) ||
+      (next.kind === TokenKind.Identifier && this.peek(2).kind === TokenKind.OpenBrace) ||
       next.kind === TokenKind.Equals
+    );
+  }
+
+  /** Whether the current token starts an object member (to recover from a forgotten '{'). */
+  private startsMember(): boolean {
+    if (this.token.kind !== TokenKind.Identifier) return false;
+    const next = this.peek();
+    return (
+      this.token.value === keywords.var ||
+      next.kind === TokenKind.Equals ||
+      next.kind === TokenKind.Dot ||
+      (next.kind === TokenKind.Identifier && next.value !== keywords.extends && this.peek(2).kind !== TokenKind.OpenBrace)
     );
   }
 
@@ -172,10 +203,18 @@ class Parser {
     if (t.kind === TokenKind.Identifier) {
       if (t.value === keywords.import) return this.parseImport();
       const next = this.peek();
-      if (next.kind === TokenKind.OpenBrace || (next.kind === TokenKind.Identifier && next.value === keywords.extends)) {
+      if (
+        next.kind === TokenKind.OpenBrace ||
+        (next.kind === TokenKind.Identifier && next.value === keywords.extends)
+      ) {
         return this.parseObject();
       }
       if (next.kind === TokenKind.Equals || next.kind === TokenKind.Dot) return this.parseAssignment();
+      if (next.kind === TokenKind.Identifier && this.peek(2).kind === TokenKind.OpenBrace) {
+        // "Db ContainerAppliance {": report the missing 'extends' and read the object anyway.
+        this.error("CVL1102", next.start, next.end - next.start, `'extends' expected between '${t.value}' and '${next.value}'`);
+        return this.parseObject(true);
+      }
       this.error(
         "CVL1102",
         next.start,
@@ -221,15 +260,18 @@ class Parser {
     return { kind: "Import", map, name, pos: start, end: this.previousEnd };
   }
 
-  private parseObject(): ObjectDeclaration {
+  private parseObject(missingExtends = false): ObjectDeclaration {
     const name = this.parseName("as the object's name");
     let base: Name | undefined;
     if (this.atKeyword(keywords.extends)) {
       this.next();
       base = this.parseName("after 'extends': the object to extend");
+    } else if (missingExtends) {
+      base = this.parseName("the object to extend");
     }
     const members: Member[] = [];
-    if (this.expect(TokenKind.OpenBrace, `to open the body of ${name.text}`)) {
+    // A forgotten '{' before members on the next lines: report it and read the body anyway.
+    if (this.expect(TokenKind.OpenBrace, `to open the body of ${name.text}`) || this.startsMember()) {
       while (!this.at(TokenKind.CloseBrace) && !this.at(TokenKind.EndOfFile)) {
         const before = this.index;
         const member = this.parseMember();
@@ -352,6 +394,7 @@ class Parser {
 
   private parseMap(): MapLiteral {
     const open = this.next(); // '{'
+    const empty = this.at(TokenKind.CloseBrace);
     this.mapDepth++;
     const tooDeep = this.mapDepth > limits.mapDepth;
     if (tooDeep && this.mapDepth === limits.mapDepth + 1) {
@@ -386,8 +429,13 @@ class Parser {
     if (this.at(TokenKind.CloseBrace)) this.next();
     else if (!this.at(TokenKind.Semicolon)) this.expect(TokenKind.CloseBrace, "to close the map");
     this.mapDepth--;
-    if (pairs.length === 0 && close.kind === TokenKind.CloseBrace) {
-      this.error("CVL1104", open.start, close.end - open.start, "a map needs at least one pair: { key => value }");
+    if (empty && close.kind === TokenKind.CloseBrace) {
+      this.error(
+        "CVL1104",
+        open.start,
+        close.end - open.start,
+        "a map needs at least one pair: { key => value }",
+      );
     }
     return { kind: "Map", pairs: tooDeep ? [] : pairs, pos: open.start, end: this.previousEnd };
   }
@@ -402,7 +450,12 @@ class Parser {
       this.next();
       key = { kind: "String", value: t.value, pos: t.start, end: t.end };
     } else {
-      this.error("CVL1101", t.start, t.end - t.start, `a map key expected (a name or a "string"), but found ${describe(t)}`);
+      this.error(
+        "CVL1101",
+        t.start,
+        t.end - t.start,
+        `a map key expected (a name or a "string"), but found ${describe(t)}`,
+      );
       return undefined;
     }
     if (!this.expect(TokenKind.Arrow, "after the map key")) return undefined;

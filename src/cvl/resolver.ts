@@ -72,7 +72,9 @@ export class ChainResolver implements ImportResolver {
 
   async resolve(request: ImportRequest): Promise<ResolvedSource> {
     for (const r of this.resolvers) if (await r.handles(request)) return r.resolve(request);
-    throw new ImportFailure(`no resolver understands the url "${request.url}" (expected a path, file://, http:// or https://)`);
+    throw new ImportFailure(
+      `no resolver understands the url "${request.url}" (expected a path, file://, http:// or https://)`,
+    );
   }
 }
 
@@ -130,7 +132,12 @@ export class LocalFileResolver implements ImportResolver {
       if (request.cvl === undefined) {
         throw new ImportFailure(`${path} is a directory: say which file with cvl => "NAME.cvl"`);
       }
-      if (request.cvl.includes("/") || request.cvl.includes("\\") || request.cvl === ".." || request.cvl === ".") {
+      if (
+        request.cvl.includes("/") ||
+        request.cvl.includes("\\") ||
+        request.cvl === ".." ||
+        request.cvl === "."
+      ) {
         throw new ImportFailure(`cvl => "${request.cvl}" must be a file name, without directories`);
       }
       file = join(path, request.cvl);
@@ -139,7 +146,9 @@ export class LocalFileResolver implements ImportResolver {
     try {
       bytes = await readFile(file);
     } catch (error) {
-      throw new ImportFailure(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new ImportFailure(
+        `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
     return { location: file, displayName: displayNameOf(file), bytes };
   }

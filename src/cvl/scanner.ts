@@ -6,7 +6,7 @@ import type { DiagnosticBag, SourceFile } from "./diagnostics.js";
 import { limits } from "./limits.js";
 import { type Token, TokenKind } from "./tokens.js";
 
-const enum Ch {
+enum Ch {
   Tab = 9,
   LineFeed = 10,
   CarriageReturn = 13,
@@ -169,7 +169,12 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
         `the control character U+${codePoint.toString(16).toUpperCase().padStart(4, "0")} is not allowed in CVL source`,
       );
     } else {
-      report("CVL1006", start, width, `the character '${String.fromCodePoint(codePoint)}' cannot start a token`);
+      report(
+        "CVL1006",
+        start,
+        width,
+        `the character '${String.fromCodePoint(codePoint)}' cannot start a token`,
+      );
     }
     pos += width;
     push(TokenKind.Invalid, start, pos, text.slice(start, pos));
@@ -200,7 +205,7 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
         else if (e === 116) value += "\t";
         else {
           const shown = Number.isNaN(e) ? "" : String.fromCharCode(e);
-          report("CVL1009", p, 2, `'\\${shown}' is not an escape; CVL strings know \\" \\\\ \\n and \\t`);
+          report("CVL1009", p, 2, `'\\${shown}' is not an escape; the escapes are \\" \\\\ \\n and \\t (write \\\\ for a backslash)`);
           if (!Number.isNaN(e) && e !== Ch.LineFeed && e !== Ch.CarriageReturn) value += shown;
           else {
             chunkStart = p + 1;
@@ -213,7 +218,12 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
         continue;
       }
       if (c < 32 && c !== Ch.Tab) {
-        report("CVL1010", p, 1, `the control character U+${c.toString(16).toUpperCase().padStart(4, "0")} is not allowed in a string`);
+        report(
+          "CVL1010",
+          p,
+          1,
+          `the control character U+${c.toString(16).toUpperCase().padStart(4, "0")} is not allowed in a string`,
+        );
       }
       p++;
     }

@@ -52,7 +52,10 @@ export function fromParts(parts: readonly Part[]): CvlString {
 }
 
 export function hasPlaceholder(s: CvlString, kind?: Placeholder["kind"]): boolean {
-  return typeof s !== "string" && s.parts.some((p) => typeof p !== "string" && (kind === undefined || p.kind === kind));
+  return (
+    typeof s !== "string" &&
+    s.parts.some((p) => typeof p !== "string" && (kind === undefined || p.kind === kind))
+  );
 }
 
 const unreserved = /^[A-Za-z0-9]*$/;
@@ -82,7 +85,9 @@ export function percentDecode(text: string): string {
 /** Percent-encodes a CvlString: text now, placeholders later (one more escape each). */
 export function encodeString(s: CvlString): CvlString {
   if (typeof s === "string") return percentEncode(s);
-  return fromParts(s.parts.map((p) => (typeof p === "string" ? percentEncode(p) : { ...p, escapes: p.escapes + 1 })));
+  return fromParts(
+    s.parts.map((p) => (typeof p === "string" ? percentEncode(p) : { ...p, escapes: p.escapes + 1 })),
+  );
 }
 
 /** Encodes a map of key → value list as one CvlString: k=v&k2=v2a,v2b. */

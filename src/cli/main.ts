@@ -14,6 +14,10 @@ export function buildProgram(): Command {
       "Collective: publish virtual appliances as immutable versions, compose them in CVL, and run and update them without losing data.",
     )
     .version(process.env.npm_package_version ?? "0.1.0", "-V, --version")
+    .option(
+      "--state-dir <dir>",
+      "the utility's state directory (default /var/lib/collective, or COLLECTIVE_STATE_DIR)",
+    )
     .showHelpAfterError("(run 'cui help <command>' for its options)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
     .exitOverride();
@@ -44,7 +48,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) {
     // Commander has printed the message already; help and version are successes.
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") {
+    if (
+      error.code === "commander.helpDisplayed" ||
+      error.code === "commander.version" ||
+      error.code === "commander.help"
+    ) {
       return ExitCode.ok;
     }
     return ExitCode.usage;

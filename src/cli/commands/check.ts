@@ -34,14 +34,19 @@ Examples:
       const { checkFile } = await import("../../cvl/index.js");
       const { diagnosticToJson } = await import("../../cvl/diagnostics.js");
       const { printDiagnostics, summary } = await import("../diagnostics-output.js");
-      const { cliResolver } = await import("../resolvers.js");
-      const resolver = await cliResolver();
+      const { importResolver } = await import("../../import-resolver.js");
+      const resolver = importResolver();
       const all = [];
       for (const file of files) {
-        all.push(...(await checkFile(file, { resolver, object: options.object, requireComplete: options.complete })));
+        all.push(
+          ...(await checkFile(file, { resolver, object: options.object, requireComplete: options.complete })),
+        );
       }
       if (options.json) {
-        printJson({ diagnostics: all.map(diagnosticToJson), errors: all.filter((d) => d.severity === "error").length });
+        printJson({
+          diagnostics: all.map(diagnosticToJson),
+          errors: all.filter((d) => d.severity === "error").length,
+        });
       } else {
         printDiagnostics(all);
         process.stderr.write(`${summary(all, files.length)}\n`);

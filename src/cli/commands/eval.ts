@@ -34,14 +34,18 @@ Examples:
     .action(async (file: string, options: { object?: string; json?: boolean }) => {
       const { evaluateFile } = await import("../../cvl/index.js");
       const { printDiagnostics } = await import("../diagnostics-output.js");
-      const { cliResolver } = await import("../resolvers.js");
-      const result = await evaluateFile(file, { resolver: await cliResolver(), object: options.object });
+      const { importResolver } = await import("../../import-resolver.js");
+      const result = await evaluateFile(file, { resolver: importResolver(), object: options.object });
       printDiagnostics(result.diagnostics);
       if (!result.evaluation) {
         const errors = result.diagnostics.filter((d) => d.severity === "error").length;
-        throw new CollectiveError("CVL_ERRORS", `${file} has ${errors} error${errors === 1 ? "" : "s"}; nothing evaluated`, {
-          hint: "fix the errors above (cui check shows them too)",
-        });
+        throw new CollectiveError(
+          "CVL_ERRORS",
+          `${file} has ${errors} error${errors === 1 ? "" : "s"}; nothing evaluated`,
+          {
+            hint: "fix the errors above (cui check shows them too)",
+          },
+        );
       }
       const { evaluationToJson } = await import("../../cvl/json.js");
       const json = evaluationToJson(result.evaluation);

@@ -1,0 +1,220 @@
+/**
+ * The utility's HTTP+JSON API. Routes are declared with zod schemas, which validate every request and
+ * generate the OpenAPI document served at /openapi.json (so the document cannot drift from the code).
+ * Every caller authenticates with the bearer token; every error leaves through one handler as
+ * { "error": { "code", "message", "hint" } }.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { CollectiveError, isCollectiveError } from "../errors.js";
+import type { Manager } from "../manager/manager.js";
+import { tokenMatches } from "./token.js";
+
+const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }) })
+  .openapi("Error");
+
+const errorResponses = {
+  400: { description: "bad request", content: { "application/json": { schema: ErrorBody } } },
+  401: { description: "no or wrong token", content: { "application/json": { schema: ErrorBody } } },
+  409: { description: "conflicts with the current state", content: { "application/json": { schema: ErrorBody } } },
+  500: { description: "the utility failed", content: { "application/json": { schema: ErrorBody } } },
+} as const;
+
+const FileQuery = z.object({
+  file: z.string().min(1).openapi({ description: "absolute path of the CVL file", example: "/srv/acme.cvl" }),
+  object: z.string().optional().openapi({ description: "the object to run when the file defines several" }),
+});
+
+const Health = z.object({ ok: z.boolean(), version: z.string(), pid: z.number() }).openapi("Health");
+const Pools = z.object({ vni: z.string(), public: z.string() }).openapi("Pools");
+const Capacity = z
+  .object({
+    id: z.string(),
+    memoryMiB: z.number(),
+    maxMachines: z.number(),
+    used: z.object({ memoryMiB: z.number(), machines: z.number() }).optional(),
+  })
+  .openapi("Capacity");
+const ComponentStatus = z.object({
+  path: z.string(),
+  kind: z.string(),
+  state: z.string(),
+  version: z.number().nullable(),
+  repository: z.string().nullable(),
+  interfaces: z.record(z.string(), z.object({ ip: z.string(), mac: z.string() })),
+  since: z.string(),
+  restarts: z.number(),
+});
+const Status = z
+  .object({
+    appliances: z.array(
+      z.object({ file: z.string(), name: z.string(), instance: z.string(), state: z.string(), components: z.array(ComponentStatus) }),
+    ),
+  })
+  .openapi("Status");
+const Plan = z.record(z.string(), z.any()).openapi("Plan");
+
+/** Which HTTP status an error code maps to. */
+function statusOf(code: string): 400 | 401 | 404 | 409 | 500 {
+  if (code === "UNAUTHORIZED") return 401;
+  if (code === "NOT_FOUND" || code === "NOT_RUNNING") return 404;
+  if (code === "NO_CAPACITY" || code === "BUSY" || code === "POOL_IN_USE" || code === "POOL_EXHAUSTED") return 409;
+  if (code === "EXEC_FAILED" || code === "INTERNAL") return 500;
+  return 400;
+}
+
+export function errorBody(error: unknown): { status: 400 | 401 | 404 | 409 | 500; body: z.infer<typeof ErrorBody> } {
+  if (isCollectiveError(error)) {
+    return {
+      status: statusOf(error.code),
+      body: { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } },
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { status: 500, body: { error: { code: "INTERNAL", message: `internal error: ${message}` } } };
+}
+
+export interface ApiOptions {
+  readonly manager: Manager;
+  readonly token: string;
+  readonly version: string;
+  /** Asks the daemon to drain and stop (POST /v1/daemon/stop). */
+  readonly requestShutdown: () => void;
+}
+
+export function createApi(options: ApiOptions): OpenAPIHono {
+  const app = new OpenAPIHono({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = issue?.path.join(".") || "request";
+        return c.json({ error: { code: "BAD_REQUEST", message: `${where}: ${issue?.message ?? "invalid"}` } }, 400);
+      }
+      return undefined;
+    },
+  });
+
+  app.use("/v1/*", async (c, next) => {
+    const header = c.req.header("authorization");
+    const presented = header?.startsWith("Bearer ") ? header.slice(7) : undefined;
+    if (!tokenMatches(options.token, presented)) {
+      throw new CollectiveError("UNAUTHORIZED", "the API token is missing or wrong", {
+        hint: "cui reads it from the state directory's api.token; run cui as the daemon's user",
+      });
+    }
+    await next();
+  });
+
+  app.onError((error, c: Context) => {
+    const { status, body } = errorBody(error);
+    return c.json(body, status);
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/health",
+      summary: "Whether the daemon answers",
+      responses: { 200: { description: "alive", content: { "application/json": { schema: Health } } }, ...errorResponses },
+    }),
+    (c) => c.json({ ok: true, version: options.version, pid: process.pid }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/status",
+      summary: "Appliances, components, states and addresses",
+      request: { query: z.object({ file: z.string().optional() }) },
+      responses: { 200: { description: "status", content: { "application/json": { schema: Status } } }, ...errorResponses },
+    }),
+    (c) => c.json(options.manager.status(c.req.valid("query").file), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/plan",
+      summary: "What a start would do, with allocations filled in, changing nothing",
+      request: { query: FileQuery },
+      responses: { 200: { description: "the plan", content: { "application/json": { schema: Plan } } }, ...errorResponses },
+    }),
+    async (c) => {
+      const { file, object } = c.req.valid("query");
+      return c.json(await options.manager.plan(file, object), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/pools",
+      summary: "The registered network id pool and public address pool",
+      responses: { 200: { description: "pools", content: { "application/json": { schema: Pools } } }, ...errorResponses },
+    }),
+    (c) => c.json(options.manager.pools(), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/pools/{kind}",
+      summary: "Register the network id pool (FIRST-LAST) or the public pool (CIDR)",
+      request: {
+        params: z.object({ kind: z.enum(["vni", "public"]) }),
+        body: { content: { "application/json": { schema: z.object({ spec: z.string().min(1) }) } } },
+      },
+      responses: { 200: { description: "pools", content: { "application/json": { schema: Pools } } }, ...errorResponses },
+    }),
+    (c) => c.json(options.manager.setPool(c.req.valid("param").kind, c.req.valid("json").spec), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/host",
+      summary: "This host's capacity and what is in use",
+      responses: { 200: { description: "capacity", content: { "application/json": { schema: Capacity } } }, ...errorResponses },
+    }),
+    (c) => c.json(options.manager.capacity(), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/host",
+      summary: "Change this host's capacity",
+      request: {
+        body: {
+          content: {
+            "application/json": {
+              schema: z.object({ memoryMiB: z.number().int().positive().optional(), maxMachines: z.number().int().positive().optional() }),
+            },
+          },
+        },
+      },
+      responses: { 200: { description: "capacity", content: { "application/json": { schema: Capacity } } }, ...errorResponses },
+    }),
+    (c) => c.json(options.manager.setCapacity(c.req.valid("json")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/daemon/stop",
+      summary: "Drain and stop the daemon; appliances keep running",
+      responses: { 202: { description: "stopping", content: { "application/json": { schema: z.object({ stopping: z.boolean() }) } } }, ...errorResponses },
+    }),
+    (c) => {
+      setImmediate(options.requestShutdown);
+      return c.json({ stopping: true }, 202);
+    },
+  );
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Collective utility API", version: options.version, description: "Served on a unix socket; every /v1 route needs Authorization: Bearer <token>." },
+  });
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * The CLI's side of the API: requests over the daemon's unix socket with the bearer token, and the
+ * embedded default: when no daemon answers, start one in the background and wait for it.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { request } from "node:http";
+import { fileURLToPath } from "node:url";
+import { CollectiveError } from "../errors.js";
+import { type StatePaths, statePaths } from "./paths.js";
+import { readToken } from "./token.js";
+
+export interface ApiClient {
+  readonly paths: StatePaths;
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+interface RawResponse {
+  status: number;
+  body: string;
+}
+
+function send(socket: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath: socket,
+        method,
+        path,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+function daemonDown(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ECONNREFUSED";
+}
+
+/** Starts `cui daemon` detached, logging to the state directory, and waits until it answers. */
+async function startBackgroundDaemon(paths: StatePaths): Promise<void> {
+  mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+  const log = openSync(paths.log, "a", 0o600);
+  const cli = fileURLToPath(new URL("../../../bin/cui.js", import.meta.url));
+  const child = spawn(process.execPath, [cli, "--state-dir", paths.root, "daemon"], {
+    detached: true,
+    stdio: ["ignore", log, log],
+  });
+  let exited: number | null | undefined;
+  child.once("exit", (code) => {
+    exited = code;
+  });
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      const tail = readFileSync(paths.log, "utf8").trim().split("\n").slice(-5).join("\n  ");
+      throw new CollectiveError("DAEMON_DOWN", `the daemon exited (status ${exited}) instead of starting:\n  ${tail}`, {
+        hint: `its whole log is ${paths.log}`,
+      });
+    }
+    try {
+      await send(paths.socket, undefined, "GET", "/openapi.json");
+      return;
+    } catch (error) {
+      if (!daemonDown(error)) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new CollectiveError("DAEMON_DOWN", `the daemon did not start within 15 s`, { hint: `see its log: ${paths.log}` });
+}
+
+export function apiClient(options: { stateDir?: string; autoStart?: boolean } = {}): ApiClient {
+  const paths = statePaths(options.stateDir);
+  return {
+    paths,
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      let response: RawResponse;
+      try {
+        response = await send(paths.socket, readTokenIfPresent(paths), method, path, body);
+      } catch (error) {
+        if (!daemonDown(error)) throw error;
+        if (options.autoStart === false) {
+          throw new CollectiveError("DAEMON_DOWN", `no daemon runs for ${paths.root}`, { hint: "start it with 'cui daemon'" });
+        }
+        await startBackgroundDaemon(paths);
+        response = await send(paths.socket, readToken(paths.token), method, path, body);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(response.body);
+      } catch {
+        throw new CollectiveError("API", `the daemon answered ${method} ${path} with status ${response.status} and no JSON`);
+      }
+      if (response.status >= 400) {
+        const e = (parsed as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
+        throw new CollectiveError(e.code ?? "API", e.message ?? `the daemon answered ${response.status}`, {
+          ...(e.hint ? { hint: e.hint } : {}),
+        });
+      }
+      return parsed as T;
+    },
+  };
+}
+
+function readTokenIfPresent(paths: StatePaths): string | undefined {
+  try {
+    return readToken(paths.token);
+  } catch (error) {
+    if ((error as CollectiveError).code === "DAEMON_DOWN") return undefined;
+    throw error;
+  }
+}

@@ -1,7 +1,10 @@
 /** Printing diagnostics on stderr the way a compiler does, with a one-line summary. */
 import { type Diagnostic, formatDiagnostic } from "../cvl/diagnostics.js";
 
-export function printDiagnostics(diagnostics: readonly Diagnostic[], stream: NodeJS.WritableStream = process.stderr): void {
+export function printDiagnostics(
+  diagnostics: readonly Diagnostic[],
+  stream: NodeJS.WritableStream = process.stderr,
+): void {
   for (const d of diagnostics) stream.write(`${formatDiagnostic(d)}\n`);
 }
 

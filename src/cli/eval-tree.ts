@@ -23,7 +23,9 @@ export function renderTree(json: EvaluationJson): string {
     const width = Math.max(0, ...names.map((n) => n.length), ...c.sensitive.map((n) => n.length));
     for (const name of names) {
       const value = c.params[name]!;
-      lines.push(`${pad}${name.padEnd(width)} = ${value.length === 0 ? "(empty)" : value.map(quote).join(", ")}`);
+      lines.push(
+        `${pad}${name.padEnd(width)} = ${value.length === 0 ? "(empty)" : value.map(quote).join(", ")}`,
+      );
     }
     for (const name of c.sensitive) lines.push(`${pad}${name.padEnd(width)} = (sensitive)`);
     for (const name of c.missing) lines.push(`${pad}${name.padEnd(width)}   (required, no value)`);
@@ -33,11 +35,15 @@ export function renderTree(json: EvaluationJson): string {
   if (root) visit(root, "");
   lines.push("");
   lines.push("start order:");
-  json.startOrder.forEach((wave, i) => lines.push(`  wave ${i + 1}: ${wave.join(", ")}`));
+  json.startOrder.forEach((wave, i) => {
+    lines.push(`  wave ${i + 1}: ${wave.join(", ")}`);
+  });
   if (json.imports.length > 0) {
     lines.push("imports:");
     for (const i of json.imports) {
-      lines.push(`  ${i.name} <- ${i.url}${i.version !== undefined ? ` (version ${i.version}${i.pinned ? ", pinned" : ""})` : ""}`);
+      lines.push(
+        `  ${i.name} <- ${i.url}${i.version !== undefined ? ` (version ${i.version}${i.pinned ? ", pinned" : ""})` : ""}`,
+      );
     }
   }
   return `${lines.join("\n")}\n`;

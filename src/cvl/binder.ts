@@ -77,6 +77,7 @@ export class Binder {
   /** Declarations reported already: the same mistake is reported once, not once per use. */
   private readonly reported = new Set<string>();
   readonly symbolsByModule = new Map<Module, ObjectSymbol[]>();
+  private readonly resolved = new WeakMap<DottedName, Map<ClassInfo, PathTarget | undefined>>();
 
   constructor(
     readonly program: LoadedProgram,
@@ -127,6 +128,14 @@ export class Binder {
           "CVL1203",
           this.at(module, statement.name),
           `'${name}' is already the name of ${what}; rename it`,
+          existing.module.isPrelude
+            ? []
+            : [
+                {
+                  ...this.at(existing.module, existing.declaration.name),
+                  message: `the first '${name}' is here`,
+                },
+              ],
         );
         continue;
       }
@@ -195,7 +204,7 @@ export class Binder {
     const names = candidates.map((s) => s.name).join(", ");
     const message =
       candidates.length === 0
-        ? `${blame ? module.source.name : "this file"} defines no appliance that could be run: every object is extended or used by another`
+        ? `${blame ? module.source.name : "this file"} defines no appliance that could be run (a VM, container or VAN appliance that no other object in it extends or uses)`
         : `${blame ? module.source.name : "this file"} defines several appliances (${names}); ${blame ? 'pick one with object => "Name" in the import' : "pick one with --object NAME"}`;
     this.report(blame ? "CVL1303" : "CVL1216", where, message);
     return undefined;
@@ -219,6 +228,11 @@ export class Binder {
     return this.scopes.get(module)?.get(name);
   }
 
+  /** Whether a name is bound by an import statement that failed (already reported at the import). */
+  private isFailedImport(module: Module, name: string): boolean {
+    return module.ast.statements.some((s) => s.kind === "Import" && s.name.text === name);
+  }
+
   private visibleNames(module: Module): string[] {
     return [...(this.scopes.get(module)?.keys() ?? [])];
   }
@@ -230,10 +244,12 @@ export class Binder {
     if (this.inProgress.has(symbol)) {
       // An extends cycle: report at this declaration and cut the chain here.
       const base = symbol.declaration.base!;
+      const inCycle = [...this.inProgress];
+      const cycle = [...inCycle.slice(inCycle.indexOf(symbol)), symbol].map((s) => s.name);
       this.report(
         "CVL1209",
         this.at(symbol.module, base),
-        `${symbol.name} extends ${base.text}, which extends ${symbol.name} again: an extends cycle`,
+        `objects extend each other in a cycle: ${cycle.join(" extends ")}; one of them must extend something else`,
       );
       return {
         symbol,
@@ -256,13 +272,13 @@ export class Binder {
     let parent: ClassInfo | undefined;
     if (declaration.base && !declaration.base.missing) {
       const baseSymbol = this.lookup(module, declaration.base.text);
-      if (!baseSymbol) {
+      if (!baseSymbol && !this.isFailedImport(module, declaration.base.text)) {
         this.report(
           "CVL1201",
           this.at(module, declaration.base),
           `${symbol.name} extends '${declaration.base.text}', which is not defined or imported.${didYouMean(declaration.base.text, this.visibleNames(module))}`,
         );
-      } else parent = this.classOf(baseSymbol);
+      } else if (baseSymbol) parent = this.classOf(baseSymbol);
     }
     let category: Category;
     if (module.isPrelude) category = preludeCategories[symbol.name] ?? "invalid";
@@ -284,19 +300,23 @@ export class Binder {
       if (member.kind === "Var") this.declareVars(symbol, member.attributes, member.names, vars, components);
       else if (member.kind === "Component") {
         const type = member.type.missing ? undefined : this.lookup(module, member.type.text);
-        if (!type && !member.type.missing) {
+        if (!type && !member.type.missing && !this.isFailedImport(module, member.type.text)) {
+          const hint = didYouMean(member.type.text, this.visibleNames(module));
           this.report(
             "CVL1202",
             this.at(module, member.type),
-            `'${member.type.text}' is not an object defined, imported or built in.${didYouMean(member.type.text, this.visibleNames(module))}`,
+            `'${member.type.text}' is not an object defined, imported or built in.${hint || ` Define it in this file or import it (import { url => "..." } ${member.type.text};)`}`,
           );
         }
         for (const name of member.names) {
-          if (vars.has(name.text) || components.has(name.text)) {
+          const clash = vars.get(name.text) ?? components.get(name.text);
+          if (clash) {
+            const what = vars.has(name.text) ? "a parameter" : "a component";
             this.report(
               "CVL1205",
               this.at(module, name),
-              `'${name.text}' is already declared in ${symbol.name} or an object it extends`,
+              `'${name.text}' is already declared as ${what} of ${symbol.name}${clash.owner === symbol ? "" : ` (in ${clash.owner.name})`}; give the component another name`,
+              [{ ...this.at(clash.module, clash.node), message: `'${name.text}' is declared here` }],
             );
             continue;
           }
@@ -304,8 +324,17 @@ export class Binder {
         }
       } else assignments.push({ node: member, module, owner: symbol });
     }
-    const chain = [...(parent?.chain ?? []), symbol];
-    const info: ClassInfo = { symbol, chain, category, vars, components, assignments };
+    // The chain is computed when asked for: copying it into every class costs O(depth²) on long chains.
+    const info: ClassInfo = {
+      symbol,
+      get chain() {
+        return [...(parent?.chain ?? []), symbol];
+      },
+      category,
+      vars,
+      components,
+      assignments,
+    };
     return info;
   }
 
@@ -370,6 +399,29 @@ export class Binder {
     usage: "assign" | "reference",
     reportErrors: boolean,
   ): PathTarget | undefined {
+    // Instances of one class resolve the same path the same way: remember it (a VAN of 5,000
+    // components resolves each assignment once per class, not once per instance).
+    if (!reportErrors) {
+      let byClass = this.resolved.get(path);
+      if (!byClass) {
+        byClass = new Map();
+        this.resolved.set(path, byClass);
+      }
+      if (byClass.has(cls)) return byClass.get(cls);
+      const target = this.resolvePathUncached(cls, path, module, usage, false);
+      byClass.set(cls, target);
+      return target;
+    }
+    return this.resolvePathUncached(cls, path, module, usage, true);
+  }
+
+  private resolvePathUncached(
+    cls: ClassInfo,
+    path: DottedName,
+    module: Module,
+    usage: "assign" | "reference",
+    reportErrors: boolean,
+  ): PathTarget | undefined {
     let current = cls;
     const components: string[] = [];
     const parts = path.parts;
@@ -386,7 +438,8 @@ export class Binder {
         current = this.classOf(component.type);
         continue;
       }
-      if (!reportErrors) return undefined;
+      // A class whose extends chain is broken (reported at its declaration) lacks what it would inherit.
+      if (!reportErrors || current.category === "invalid") return undefined;
       const owner =
         components.length === 0 ? cls.symbol.name : `${components.join(".")} (${current.symbol.name})`;
       const candidates = last
@@ -412,8 +465,11 @@ export class Binder {
             ? "cannot be assigned: it is not a declared parameter of"
             : "is not a parameter of";
         const fix =
-          usage === "assign" && components.length === 0 ? ` (declare it with var ${part.text};)` : "";
-        this.report(code, this.at(module, part), `'${part.text}' ${verb} ${owner}.${hint}${hint ? "" : fix}`);
+          usage === "assign" && components.length === 0 ? ` Declare it first: var ${part.text};` : "";
+        const params = [...current.vars.keys()];
+        const list =
+          params.length > 0 && params.length <= 12 ? ` Its parameters are ${params.join(", ")}.` : "";
+        this.report(code, this.at(module, part), `'${part.text}' ${verb} ${owner}.${hint || fix || list}`);
       }
       return undefined;
     }

@@ -26,7 +26,6 @@ export const codes = {
   CVL1104: "a map has no pairs",
   CVL1105: "an unknown attribute in a var declaration",
   CVL1106: "an object body member cannot start with this token",
-  CVL1107: "the file has more statements or values than the limit",
   // 12xx: names and rules
   CVL1201: "extends names an object that does not exist",
   CVL1202: "a component's type names an object that does not exist",
@@ -63,7 +62,6 @@ export const codes = {
   CVL1405: "a required service is provided by no component",
   CVL1406: "vanIF does not name an interface of a component",
   CVL1407: "a sensitive parameter is given a literal value in the file",
-  CVL1408: "a map key or value reference cannot be used here",
 } as const;
 
 export type DiagnosticCode = keyof typeof codes;

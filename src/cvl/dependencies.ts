@@ -14,6 +14,8 @@ export function startWaves(
   components: readonly EvaluatedComponent[],
   diagnostics: DiagnosticBag,
   locate: Locate,
+  /** "error" for a start; "warning" when checking a maker's appliance, whose VAN will provide it. */
+  unmetSeverity: "error" | "warning" = "error",
 ): string[][] | undefined {
   const machines = components.filter((c) => c.kind !== "van");
   const providers = new Map<string, EvaluatedComponent[]>();
@@ -29,14 +31,17 @@ export function startWaves(
   for (const c of machines) {
     const waits = new Set<EvaluatedComponent>();
     for (const service of c.requires) {
+      // A component that provides what it requires needs nothing else, and does not wait for itself.
       const by = (providers.get(service) ?? []).filter((p) => p !== c);
-      if (by.length === 0) {
-        ok = false;
+      if (!providers.has(service)) {
+        if (unmetSeverity === "error") ok = false;
         const known = [...providers.keys()].sort();
         diagnostics.add(
           "CVL1405",
           locate(c, "requires"),
           `${label(c)} requires "${service}", which no component provides${known.length ? ` (provided: ${known.map((k) => `"${k}"`).join(", ")})` : ""}; add an appliance that provides it`,
+          [],
+          unmetSeverity,
         );
       }
       for (const p of by) waits.add(p);

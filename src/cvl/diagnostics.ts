@@ -132,7 +132,8 @@ function formatLocation(location: Location): string {
 /** Formats one diagnostic as the compiler-style block (header, source line, caret, related notes). */
 export function formatDiagnostic(d: Diagnostic, options: { excerpt?: boolean } = {}): string {
   const lines = [`${formatLocation(d)}${d.severity} ${d.code}: ${d.message}`];
-  if (d.file && d.length > 0 && options.excerpt !== false) lines.push(...sourceLineWithCaret(d.file, d.start, d.length));
+  if (d.file && d.length > 0 && options.excerpt !== false)
+    lines.push(...sourceLineWithCaret(d.file, d.start, d.length));
   for (const r of d.related) lines.push(`  ${formatLocation(r)}note: ${r.message}`);
   return lines.join("\n");
 }

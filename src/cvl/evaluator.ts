@@ -30,7 +30,11 @@ export interface EvaluatedComponent {
   /** Names of parameters whose value waits for the utility's allocation. */
   readonly pending: readonly string[];
   /** Required parameters with no value at all ("ethernet0.ip" for an interface's). */
-  readonly missing: ReadonlyArray<{ readonly param: string; readonly variable: VarInfo; readonly from?: Location }>;
+  readonly missing: ReadonlyArray<{
+    readonly param: string;
+    readonly variable: VarInfo;
+    readonly from?: Location;
+  }>;
   readonly interfaces: readonly string[];
   readonly requires: readonly string[];
   readonly provides: readonly string[];
@@ -38,7 +42,7 @@ export interface EvaluatedComponent {
 }
 
 export class Evaluator {
-  private readonly checkedAssignments = new Set<string>();
+  private readonly checkedAssignments = new WeakSet<Assignment>();
 
   constructor(private readonly binder: Binder) {}
 
@@ -115,32 +119,37 @@ export class Evaluator {
         this.binder.report(
           "CVL1213",
           at,
-          `'${component.name}' is a ${component.type.name}, which contains ${owner.name} again: a VAN cannot contain itself`,
+          `'${component.name}' is of type ${component.type.name}, which contains ${owner.name} again: a VAN cannot contain itself`,
         );
       }
     }
   }
 
+  /** Whether type contains target at some depth (iterative, and only as deep as the nesting limit). */
   private vanContains(type: ObjectSymbol, target: ObjectSymbol, seen: Set<ObjectSymbol>): boolean {
-    if (type === target) return true;
-    if (seen.has(type)) return false;
-    seen.add(type);
-    for (const c of this.binder.classOf(type).components.values()) {
-      if (c.type && this.vanContains(c.type, target, seen)) return true;
+    const stack: Array<[ObjectSymbol, number]> = [[type, 0]];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const [current, depth] = next;
+      if (current === target) return true;
+      if (seen.has(current) || depth >= limits.nesting) continue;
+      seen.add(current);
+      for (const c of this.binder.classOf(current).components.values())
+        if (c.type) stack.push([c.type, depth + 1]);
     }
     return false;
   }
 
   private checkAssignment(cls: ClassInfo, node: Assignment, module: Module): void {
-    const key = `${module.location}:${node.pos}`;
-    if (this.checkedAssignments.has(key)) return;
-    this.checkedAssignments.add(key);
+    if (this.checkedAssignments.has(node)) return;
+    this.checkedAssignments.add(node);
     const target = this.binder.resolvePath(cls, node.target, module, "assign", true);
     if (target?.kind === "component") {
+      const params = target.info.type ? [...this.binder.classOf(target.info.type).vars.keys()] : [];
+      const example = params.includes("name") ? "name" : params.includes("ip") ? "ip" : params[0];
       this.binder.report(
         "CVL1220",
         this.binder.at(module, node.target),
-        `'${dotted(node.target)}' is a component, not a parameter; assign to one of its parameters (${dotted(node.target)}.name = ...)`,
+        `'${dotted(node.target)}' is a component, not a parameter; assign to one of its parameters${example ? ` (${dotted(node.target)}.${example} = ...)` : ""}`,
       );
     }
     const targetVar = target?.kind === "param" ? target.variable : undefined;
@@ -149,7 +158,7 @@ export class Evaluator {
         this.binder.report(
           "CVL1407",
           this.binder.at(module, value),
-          `'${dotted(node.target)}' is sensitive, so its value must not be written in a file; store it with 'cui secret set' (or pass another sensitive parameter)`,
+          `'${dotted(node.target)}' is sensitive, so its value must not be written in a file; leave it unset (the user supplies it when the appliance starts) or assign another sensitive parameter`,
         );
       }
       this.checkReferences(cls, value, module, targetVar, node.target);
@@ -205,7 +214,9 @@ export class Evaluator {
       this.binder.report(
         "CVL1218",
         this.binder.at(root.module, root.declaration.name),
-        `${root.name} expands to more than ${limits.instances} component instances; a VAN of that size is refused`,
+        overflow === "depth"
+          ? `${root.name} nests components more than ${limits.nesting} deep; a VAN of that depth is refused`
+          : `${root.name} expands to more than ${limits.instances} component instances; a VAN of that size is refused`,
       );
       return undefined;
     }
@@ -250,6 +261,21 @@ export class Evaluator {
       this.reportCycle(instance, name, referrer);
       return undefined;
     }
+    if (this.cycleStack.length >= limits.nesting) {
+      if (this.nestingReported) return undefined;
+      this.nestingReported = true;
+      const first = this.cycleStack[0]!;
+      const at = referrer ?? {
+        module: first.slot.winner!.assignment.module,
+        node: first.slot.winner!.assignment.node.target,
+      };
+      this.binder.report(
+        "CVL1218",
+        this.binder.at(at.module, at.node),
+        `references nest more than ${limits.nesting} deep (${paramPath(first.instance, first.name)} -> ... -> ${paramPath(instance, name)}); CVL refuses chains that long`,
+      );
+      return undefined;
+    }
     slot.state = 1;
     this.cycleStack.push({ instance, name, slot });
     slot.value = this.computeValue(instance, name, slot);
@@ -258,6 +284,8 @@ export class Evaluator {
     return slot.value;
   }
 
+  /** References nest past the limit: reported once per evaluation. */
+  private nestingReported = false;
   private readonly cycleStack: Array<{ instance: Instance; name: string; slot: Slot }> = [];
 
   private reportCycle(
@@ -388,6 +416,19 @@ export class Evaluator {
   }
 
   /** vanIF must name an interface: the appliance's own, or (for a VAN) one of a component inside it. */
+  /** Whether a path passes a component whose type is unknown or invalid (reported at its declaration). */
+  private throughBrokenComponent(cls: ClassInfo, names: readonly string[]): boolean {
+    let current = cls;
+    for (const name of names) {
+      const component = current.components.get(name);
+      if (!component) return false;
+      if (!component.type) return true;
+      current = this.binder.classOf(component.type);
+      if (current.category === "invalid" || current.category === "appliance") return true;
+    }
+    return false;
+  }
+
   private checkVanInterfaces(components: readonly EvaluatedComponent[]): void {
     for (const c of components) {
       const slot = c.instance.slots.get("vanIF");
@@ -400,6 +441,7 @@ export class Evaluator {
       const text = value.length === 1 && typeof value[0] === "string" ? value[0] : undefined;
       const target = text === undefined ? undefined : descend(c.instance, text.split("."));
       if (target?.cls.category === "interface" && (c.kind !== "van" || text!.includes("."))) continue;
+      if (text !== undefined && this.throughBrokenComponent(c.instance.cls, text.split("."))) continue;
       const choices =
         c.kind === "van"
           ? 'COMPONENT.INTERFACE, like "f.ethernet1"'
@@ -407,7 +449,9 @@ export class Evaluator {
       this.binder.report(
         "CVL1406",
         at,
-        `vanIF of ${c.path || c.name} is ${text === undefined ? "not a single string" : `"${text}"`}, which names no interface; it must be ${choices}`,
+        text === undefined
+          ? `vanIF of ${c.path || c.name} must be one string naming ${choices}, but it has ${value.length === 1 ? "a value only known at start" : `${value.length} values`}`
+          : `vanIF of ${c.path || c.name} is "${text}", which names no interface; it must be ${choices}`,
       );
     }
   }

@@ -103,7 +103,7 @@ function evaluateRoot(
     if (winner) return binder.at(winner.assignment.module, winner.assignment.node);
     return binder.at(c.instance.cls.symbol.module, c.instance.cls.symbol.declaration.name);
   };
-  const waves = startWaves(result.components, bag, locate);
+  const waves = startWaves(result.components, bag, locate, options.requireComplete ? "error" : "warning");
   if (!waves || bag.errorCount > errorsBefore) return undefined;
   return { components: result.components, startOrder: waves };
 }

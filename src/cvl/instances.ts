@@ -43,15 +43,30 @@ export function paramPath(instance: Instance, param: string): string {
  * Builds the tree breadth-first (outer instances before inner ones, which late binding relies on).
  * Returns undefined when the tree would exceed the instance limit.
  */
-export function buildInstances(binder: Binder, root: ObjectSymbol): { all: Instance[]; overflow: boolean } {
-  const rootInstance = makeInstance(binder.classOf(root), root.name, "", 0, undefined, binder.at(root.module, root.declaration.name));
+export function buildInstances(
+  binder: Binder,
+  root: ObjectSymbol,
+): { all: Instance[]; overflow: false | "instances" | "depth" } {
+  // Refuse an exponential composition, or one nested absurdly deep, before spending time and memory on it.
+  const inProgress = new Set<ObjectSymbol>();
+  const count = countInstances(binder, root, new Map(), inProgress);
+  if (count < 0) return { all: [], overflow: "depth" };
+  if (count > limits.instances) return { all: [], overflow: "instances" };
+  const rootInstance = makeInstance(
+    binder.classOf(root),
+    root.name,
+    "",
+    0,
+    undefined,
+    binder.at(root.module, root.declaration.name),
+  );
   const all: Instance[] = [rootInstance];
   for (let i = 0; i < all.length; i++) {
     const parent = all[i]!;
     for (const component of parent.cls.components.values()) {
       if (!component.type) continue;
       if (containsSelf(parent, component.type)) continue; // reported by the rules check
-      if (all.length >= limits.instances) return { all, overflow: true };
+      if (all.length >= limits.instances) return { all, overflow: "instances" };
       const path = parent.path === "" ? component.name : `${parent.path}.${component.name}`;
       const child = makeInstance(
         binder.classOf(component.type),
@@ -66,6 +81,32 @@ export function buildInstances(binder: Binder, root: ObjectSymbol): { all: Insta
     }
   }
   return { all, overflow: false };
+}
+
+/**
+ * How many instances an object expands to (at most limit + 1), skipping self-containment as the build
+ * does; -1 when components nest deeper than the nesting limit (inProgress is the path of types).
+ */
+function countInstances(
+  binder: Binder,
+  symbol: ObjectSymbol,
+  memo: Map<ObjectSymbol, number>,
+  inProgress: Set<ObjectSymbol>,
+): number {
+  const known = memo.get(symbol);
+  if (known !== undefined) return known;
+  if (inProgress.size >= limits.nesting) return -1;
+  inProgress.add(symbol);
+  let count = 1;
+  for (const component of binder.classOf(symbol).components.values()) {
+    if (!component.type || inProgress.has(component.type)) continue;
+    const inner = countInstances(binder, component.type, memo, inProgress);
+    if (inner < 0) return -1;
+    count = Math.min(limits.instances + 1, count + inner);
+  }
+  inProgress.delete(symbol);
+  memo.set(symbol, count);
+  return count;
 }
 
 function containsSelf(instance: Instance, type: ObjectSymbol): boolean {

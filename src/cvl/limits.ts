@@ -19,4 +19,9 @@ export const limits = {
   valueLength: 1024 * 1024,
   /** Deepest chain of imports. */
   importDepth: 32,
+  /**
+   * Deepest nesting of components inside components, and of references through references (a = b; b = c;
+   * ...). Real files nest a handful deep; this refuses hostile ones before they exhaust time or the stack.
+   */
+  nesting: 1000,
 } as const;

@@ -4,7 +4,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, readlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CvlFile, ImportStatement, Rhs } from "./ast.js";
@@ -23,6 +23,7 @@ import {
   type ImportRequest,
   type ImportResolver,
 } from "./resolver.js";
+import { didYouMean } from "./suggest.js";
 
 export interface Module {
   /** Canonical identity (absolute path or URL). */
@@ -129,12 +130,17 @@ export class ProgramLoader {
       bytes = await readFile(location);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
+      const link = code === "ENOENT" ? await readlink(location).catch(() => undefined) : undefined;
       const reason =
         code === "ENOENT"
-          ? "no such file"
+          ? link === undefined
+            ? "no such file"
+            : `it is a symbolic link to ${link}, which does not exist`
           : code === "EISDIR"
             ? "it is a directory, not a CVL file"
-            : (code ?? String(error));
+            : code === "EACCES"
+              ? "permission denied"
+              : (code ?? String(error));
       this.diagnostics.add(
         "CVL1001",
         { file: createSourceFile(displayNameOf(location), ""), start: 0, length: 0 },
@@ -209,7 +215,7 @@ export class ProgramLoader {
         this.diagnostics.add(
           "CVL1304",
           { file, start: pair.key.pos, length: pair.key.end - pair.key.pos },
-          `'${key}' is not an import key; the keys are ${importKeys.join(", ")}`,
+          `'${key}' is not an import key; the keys are ${importKeys.join(", ")}.${didYouMean(key, importKeys)}`,
         );
         ok = false;
         continue;
@@ -299,7 +305,7 @@ export class ProgramLoader {
         this.diagnostics.add(
           "CVL1306",
           at,
-          `${resolved.displayName}, imported as ${statement.name.text}, has errors (reported above); fix them or import another version`,
+          `${resolved.displayName}, imported as ${statement.name.text}, has errors (listed under its name); fix them or import another version`,
         );
         return undefined;
       }

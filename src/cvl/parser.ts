@@ -23,7 +23,7 @@ import type {
 import type { DiagnosticCode } from "./codes.js";
 import type { DiagnosticBag, SourceFile } from "./diagnostics.js";
 import { limits } from "./limits.js";
-import { scan } from "./scanner.js";
+import { scanTokens } from "./scanner.js";
 import { keywords, type Token, TokenKind } from "./tokens.js";
 
 export function parse(source: SourceFile, diagnostics: DiagnosticBag): CvlFile {
@@ -46,54 +46,78 @@ function describe(token: Token): string {
 }
 
 class Parser {
-  private readonly tokens: Token[];
-  private index = 0;
   /** Offset of the last reported error: a second error at the same place is a cascade, not news. */
   private lastErrorAt = -1;
   /** Tokens right after input the scanner reported as broken: parse errors there are not reported again. */
   private readonly afterScanError = new Set<Token>();
+  private readonly scanner: Generator<Token>;
+  /** Tokens pulled from the scanner but not consumed yet (at most two: the parser looks one ahead). */
+  private readonly lookahead: Token[] = [];
+  /** How many tokens were consumed: the loops use it to make sure they always make progress. */
+  private index = 0;
+  /** End offset of the last consumed token. */
+  private previousEnd = 0;
+  /** The next valid token follows input the scanner reported (see pull). */
+  private markNext = false;
   private mapDepth = 0;
 
   constructor(
     private readonly source: SourceFile,
     private readonly diagnostics: DiagnosticBag,
   ) {
-    const scannerReportsFrom = diagnostics.items.length;
-    const all = scan(source, diagnostics);
-    this.tokens = all.filter((t) => t.kind !== TokenKind.Invalid);
-    // Where the scanner reported input that breaks a token (garbage, an unclosed string or comment), the
-    // parser's complaint about the next token is a cascade of the same mistake: remember those tokens.
-    const breaks = all.filter((t) => t.kind === TokenKind.Invalid).map((t) => t.end);
-    for (const d of diagnostics.items.slice(scannerReportsFrom)) {
-      if (d.code === "CVL1004" || d.code === "CVL1005") breaks.push(d.code === "CVL1005" ? source.text.length : d.start + d.length);
-    }
-    breaks.sort((a, b) => a - b);
-    let b = 0;
-    for (let i = 0; i < this.tokens.length; i++) {
-      const from = i > 0 ? this.tokens[i - 1]!.end : 0;
-      const token = this.tokens[i]!;
-      while (b < breaks.length && breaks[b]! < from) b++;
-      if (b < breaks.length && breaks[b]! <= token.start) this.afterScanError.add(token);
+    this.scanner = scanTokens(source, diagnostics);
+  }
+
+  /**
+   * Pulls the next valid token from the scanner. Where the scanner reported input that breaks a token
+   * (garbage, an unclosed string or comment), the parser's complaint about the next token would be a
+   * cascade of the same mistake: such tokens are remembered in afterScanError.
+   */
+  private pull(): Token {
+    for (;;) {
+      const reportedBefore = this.diagnostics.items.length;
+      const result = this.scanner.next();
+      const token: Token = result.done
+        ? { kind: TokenKind.EndOfFile, start: this.source.text.length, end: this.source.text.length, value: "", newlinesBefore: 0 }
+        : result.value;
+      let breaksNext = false;
+      for (let i = reportedBefore; i < this.diagnostics.items.length; i++) {
+        const code = this.diagnostics.items[i]!.code;
+        if (code === "CVL1004" || code === "CVL1005") breaksNext = true;
+      }
+      if (token.kind === TokenKind.Invalid) {
+        this.markNext = true;
+        continue;
+      }
+      if (this.markNext) this.afterScanError.add(token);
+      this.markNext = breaksNext;
+      return token;
     }
   }
 
   // ---- token helpers ----
 
   private get token(): Token {
-    return this.tokens[this.index]!;
+    if (this.lookahead.length === 0) this.lookahead.push(this.pull());
+    return this.lookahead[0]!;
   }
 
   private peek(offset = 1): Token {
-    return this.tokens[Math.min(this.index + offset, this.tokens.length - 1)]!;
-  }
-
-  private get previousEnd(): number {
-    return this.index > 0 ? this.tokens[this.index - 1]!.end : 0;
+    while (this.lookahead.length <= offset) {
+      const last = this.lookahead[this.lookahead.length - 1];
+      if (last?.kind === TokenKind.EndOfFile) return last;
+      this.lookahead.push(this.pull());
+    }
+    return this.lookahead[offset]!;
   }
 
   private next(): Token {
     const t = this.token;
-    if (t.kind !== TokenKind.EndOfFile) this.index++;
+    if (t.kind !== TokenKind.EndOfFile) {
+      this.lookahead.shift();
+      this.index++;
+      this.previousEnd = t.end;
+    }
     return t;
   }
 
@@ -181,7 +205,9 @@ class Parser {
       this.token.value === keywords.var ||
       next.kind === TokenKind.Equals ||
       next.kind === TokenKind.Dot ||
-      (next.kind === TokenKind.Identifier && next.value !== keywords.extends && this.peek(2).kind !== TokenKind.OpenBrace)
+      (next.kind === TokenKind.Identifier &&
+        next.value !== keywords.extends &&
+        this.peek(2).kind !== TokenKind.OpenBrace)
     );
   }
 
@@ -212,7 +238,12 @@ class Parser {
       if (next.kind === TokenKind.Equals || next.kind === TokenKind.Dot) return this.parseAssignment();
       if (next.kind === TokenKind.Identifier && this.peek(2).kind === TokenKind.OpenBrace) {
         // "Db ContainerAppliance {": report the missing 'extends' and read the object anyway.
-        this.error("CVL1102", next.start, next.end - next.start, `'extends' expected between '${t.value}' and '${next.value}'`);
+        this.error(
+          "CVL1102",
+          next.start,
+          next.end - next.start,
+          `'extends' expected between '${t.value}' and '${next.value}'`,
+        );
         return this.parseObject(true);
       }
       this.error(
@@ -267,7 +298,7 @@ class Parser {
       this.next();
       base = this.parseName("after 'extends': the object to extend");
     } else if (missingExtends) {
-      base = this.parseName("the object to extend");
+      base = this.parseName("for the object to extend");
     }
     const members: Member[] = [];
     // A forgotten '{' before members on the next lines: report it and read the body anyway.
@@ -315,7 +346,7 @@ class Parser {
     const names = [this.parseName(context)];
     while (this.at(TokenKind.Comma)) {
       this.next();
-      names.push(this.parseName(`after ',': ${context}`));
+      names.push(this.parseName(`${context} after ','`));
     }
     return names.filter((n) => !n.missing);
   }
@@ -327,15 +358,15 @@ class Parser {
       const t = this.next();
       attributes.push({ kind: "String", value: t.value, pos: t.start, end: t.end });
     }
-    const names = this.parseNameList("the parameter name");
+    const names = this.parseNameList("for the parameter");
     if (!this.expect(TokenKind.Semicolon, "at the end of the var declaration")) this.synchronize(true);
     if (names.length === 0) return undefined;
     return { kind: "Var", attributes, names, pos: start, end: this.previousEnd };
   }
 
   private parseComponent(): ComponentDeclaration | undefined {
-    const type = this.parseName("the component's type");
-    const names = this.parseNameList("the component name");
+    const type = this.parseName("for the component's type");
+    const names = this.parseNameList("for the component");
     if (!this.expect(TokenKind.Semicolon, "at the end of the component declaration")) this.synchronize(true);
     return { kind: "Component", type, names, pos: type.pos, end: this.previousEnd };
   }
@@ -350,7 +381,7 @@ class Parser {
   }
 
   private parseAssignment(): Assignment | undefined {
-    const target = this.parseDottedName("the parameter to assign");
+    const target = this.parseDottedName("for the parameter to assign");
     if (!this.expect(TokenKind.Equals, `after '${target.parts.map((p) => p.text).join(".")}'`)) {
       this.synchronize(true);
       return undefined;
@@ -376,7 +407,7 @@ class Parser {
         this.next();
         return { kind: "String", value: t.value, pos: t.start, end: t.end };
       case TokenKind.Identifier: {
-        const name = this.parseDottedName("a parameter");
+        const name = this.parseDottedName("for a parameter");
         return name.parts.some((p) => p.missing) ? undefined : name;
       }
       case TokenKind.OpenBrace:
@@ -399,6 +430,21 @@ class Parser {
     const tooDeep = this.mapDepth > limits.mapDepth;
     if (tooDeep && this.mapDepth === limits.mapDepth + 1) {
       this.error("CVL1103", open.start, 1, `maps nest more than ${limits.mapDepth} deep here`);
+    }
+    if (tooDeep) {
+      // Skip the rest of this map without recursing: hostile input can nest maps a million deep.
+      let depth = 0;
+      while (!this.at(TokenKind.EndOfFile) && !this.at(TokenKind.Semicolon)) {
+        if (this.at(TokenKind.OpenBrace)) depth++;
+        else if (this.at(TokenKind.CloseBrace)) {
+          if (depth === 0) break;
+          depth--;
+        }
+        this.next();
+      }
+      if (this.at(TokenKind.CloseBrace)) this.next();
+      this.mapDepth--;
+      return { kind: "Map", pairs: [], pos: open.start, end: this.previousEnd };
     }
     const pairs: Pair[] = [];
     while (!this.at(TokenKind.CloseBrace) && !this.at(TokenKind.EndOfFile)) {

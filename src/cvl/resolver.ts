@@ -116,21 +116,28 @@ export class LocalFileResolver implements ImportResolver {
   async resolve(request: ImportRequest): Promise<ResolvedSource> {
     const path = localPathOf(request.url, request.importer);
     if (path === undefined) throw new ImportFailure(`"${request.url}" is not a local path`);
+    if (request.key !== undefined) {
+      throw new ImportFailure(
+        `key => "${request.key}" pins a repository's signing key, but ${path} is a plain file with no signature; import it from a repository or drop the key`,
+      );
+    }
     if (request.version !== undefined) {
       throw new ImportFailure(
-        `version => "${request.version}" needs a repository, but ${path} is a plain file or directory (create one with 'cui create' and 'cui publish')`,
+        `version => "${request.version}" needs a repository, but ${displayNameOf(path)} is a plain file or directory (create one with 'cui create' and 'cui publish')`,
       );
     }
     let info: Awaited<ReturnType<typeof stat>>;
     try {
       info = await stat(path);
     } catch {
-      throw new ImportFailure(`${path} does not exist`);
+      throw new ImportFailure(`${displayNameOf(path)} does not exist`);
     }
     let file = path;
     if (info.isDirectory()) {
       if (request.cvl === undefined) {
-        throw new ImportFailure(`${path} is a directory: say which file with cvl => "NAME.cvl"`);
+        throw new ImportFailure(
+          `${displayNameOf(path)} is a directory: say which file with cvl => "NAME.cvl"`,
+        );
       }
       if (
         request.cvl.includes("/") ||
@@ -147,7 +154,7 @@ export class LocalFileResolver implements ImportResolver {
       bytes = await readFile(file);
     } catch (error) {
       throw new ImportFailure(
-        `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        `cannot read ${displayNameOf(file)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
     return { location: file, displayName: displayNameOf(file), bytes };

@@ -12,6 +12,7 @@ enum Ch {
   CarriageReturn = 13,
   Space = 32,
   DoubleQuote = 34,
+  SingleQuote = 39,
   Comma = 44,
   Dot = 46,
   Slash = 47,
@@ -37,15 +38,30 @@ function isNameChar(c: number): boolean {
   return isLetter(c) || isDigit(c) || c === Ch.Underscore;
 }
 
+/** Hints for characters people reach for from other languages. */
+const tokenHints: Record<number, string> = {
+  35: " (comments are // ... or /* ... */)",
+  58: " (maps pair keys and values with =>)",
+};
+
 export interface ScanOptions {
   /** Return comments as tokens (the formatter wants them; the parser does not). */
   readonly keepComments?: boolean;
 }
 
+/** Every token of a file, in an array (the formatter's way; the parser streams with scanTokens). */
 export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: ScanOptions = {}): Token[] {
+  return [...scanTokens(file, diagnostics, options)];
+}
+
+/**
+ * The tokens of a file, one at a time, ending with EndOfFile. Streaming matters for large files: holding
+ * every token of a 50,000-assignment file at once doubles the garbage collector's work.
+ */
+export function* scanTokens(file: SourceFile, diagnostics: DiagnosticBag, options: ScanOptions = {}): Generator<Token> {
   const text = file.text;
   const length = text.length;
-  const tokens: Token[] = [];
+  const queue: Token[] = [];
   let pos = 0;
   let newlines = 0;
 
@@ -53,46 +69,46 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
     diagnostics.add(code, { file, start, length: Math.max(1, len) }, message);
 
   const push = (kind: TokenKind, start: number, end: number, value: string) => {
-    tokens.push({ kind, start, end, value, newlinesBefore: newlines });
+    queue.push({ kind, start, end, value, newlinesBefore: newlines });
     newlines = 0;
   };
 
-  while (pos < length) {
+  const step = (): void => {
     const start = pos;
     const c = text.charCodeAt(pos);
     switch (c) {
       case Ch.LineFeed:
         newlines++;
         pos++;
-        continue;
+        return;
       case Ch.CarriageReturn:
         newlines++;
         pos += text.charCodeAt(pos + 1) === Ch.LineFeed ? 2 : 1;
-        continue;
+        return;
       case Ch.Space:
       case Ch.Tab:
         pos++;
-        continue;
+        return;
       case Ch.OpenBrace:
         pos++;
         push(TokenKind.OpenBrace, start, pos, "{");
-        continue;
+        return;
       case Ch.CloseBrace:
         pos++;
         push(TokenKind.CloseBrace, start, pos, "}");
-        continue;
+        return;
       case Ch.Comma:
         pos++;
         push(TokenKind.Comma, start, pos, ",");
-        continue;
+        return;
       case Ch.Semicolon:
         pos++;
         push(TokenKind.Semicolon, start, pos, ";");
-        continue;
+        return;
       case Ch.Dot:
         pos++;
         push(TokenKind.Dot, start, pos, ".");
-        continue;
+        return;
       case Ch.Equals:
         if (text.charCodeAt(pos + 1) === Ch.GreaterThan) {
           pos += 2;
@@ -101,10 +117,15 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
           pos++;
           push(TokenKind.Equals, start, pos, "=");
         }
-        continue;
+        return;
       case Ch.DoubleQuote:
-        pos = scanString(start);
-        continue;
+        pos = scanString(start, Ch.DoubleQuote);
+        return;
+      case Ch.SingleQuote:
+        // Recover as a string, so that one mistake is one error, not three.
+        report("CVL1006", start, 1, `strings take double quotes: write "..." instead of '...'`);
+        pos = scanString(start, Ch.SingleQuote);
+        return;
       case Ch.Slash: {
         const next = text.charCodeAt(pos + 1);
         if (next === Ch.Slash) {
@@ -116,16 +137,16 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
           }
           if (options.keepComments) push(TokenKind.LineComment, start, end, text.slice(start, end));
           pos = end;
-          continue;
+          return;
         }
         if (next === Ch.Asterisk) {
           const close = text.indexOf("*/", pos + 2);
           const end = close < 0 ? length : close + 2;
           if (close < 0) report("CVL1005", start, 2, "this /* comment is never closed with */");
-          // Line breaks inside a block comment still count for the formatter's blank-line logic.
+          // Line breaks inside a block comment do not count toward the next token's newlinesBefore.
           if (options.keepComments) push(TokenKind.BlockComment, start, end, text.slice(start, end));
           pos = end;
-          continue;
+          return;
         }
         break;
       }
@@ -143,19 +164,23 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
           }
           push(TokenKind.Identifier, start, end, text.slice(start, end));
           pos = end;
-          continue;
+          return;
         }
         if (isDigit(c) || c === Ch.Underscore) {
           let end = pos + 1;
           while (end < length && isNameChar(text.charCodeAt(end))) end++;
           const word = text.slice(start, end);
-          const hint = /^[0-9]+$/.test(word)
-            ? ` (values are strings: write "${word}")`
-            : ` (a name starts with a letter${word === "1" ? `; did you mean 'l'?` : ""})`;
+          // "OpenLDAP 1;" is the paper's own typo for "OpenLDAP l;" (a PDF rendering artefact).
+          const hint =
+            word === "1"
+              ? " (a name starts with a letter; did you mean 'l'?)"
+              : /^[0-9]+$/.test(word)
+                ? ` (values are strings: write "${word}")`
+                : " (a name starts with a letter)";
           report("CVL1006", start, end - start, `'${word}' is not a name${hint}`);
           push(TokenKind.Invalid, start, end, word);
           pos = end;
-          continue;
+          return;
         }
     }
     // Anything else: one code point that cannot start a token.
@@ -173,24 +198,31 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
         "CVL1006",
         start,
         width,
-        `the character '${String.fromCodePoint(codePoint)}' cannot start a token`,
+        `the character '${String.fromCodePoint(codePoint)}' cannot start a token${tokenHints[codePoint] ?? ""}`,
       );
     }
     pos += width;
     push(TokenKind.Invalid, start, pos, text.slice(start, pos));
+    };
+  while (pos < length) {
+    step();
+    if (queue.length > 0) {
+      for (const token of queue) yield token;
+      queue.length = 0;
+    }
   }
   push(TokenKind.EndOfFile, length, length, "");
-  return tokens;
+  yield* queue;
 
   /** Scans "..." from the opening quote; returns the offset after it. Strings end at the line's end. */
-  function scanString(start: number): number {
+  function scanString(start: number, quote: number): number {
     let p = start + 1;
     let value = "";
     let chunkStart = p;
     for (;;) {
       if (p >= length) break;
       const c = text.charCodeAt(p);
-      if (c === Ch.DoubleQuote) {
+      if (c === quote) {
         value += text.slice(chunkStart, p);
         p++;
         finish(p, true);
@@ -205,7 +237,12 @@ export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: Scan
         else if (e === 116) value += "\t";
         else {
           const shown = Number.isNaN(e) ? "" : String.fromCharCode(e);
-          report("CVL1009", p, 2, `'\\${shown}' is not an escape; the escapes are \\" \\\\ \\n and \\t (write \\\\ for a backslash)`);
+          report(
+            "CVL1009",
+            p,
+            2,
+            `'\\${shown}' is not an escape; the escapes are \\" \\\\ \\n and \\t (write \\\\ for a backslash)`,
+          );
           if (!Number.isNaN(e) && e !== Ch.LineFeed && e !== Ch.CarriageReturn) value += shown;
           else {
             chunkStart = p + 1;

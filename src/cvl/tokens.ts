@@ -25,7 +25,7 @@ export interface Token {
   readonly end: number;
   /** Identifier text, or a string's decoded value (without quotes and escapes). */
   readonly value: string;
-  /** Whether a line break precedes this token (the formatter keeps blank lines and comment placement). */
+  /** How many line breaks precede this token (the formatter keeps blank lines and comment placement). */
   readonly newlinesBefore: number;
 }
 

@@ -16,3 +16,13 @@ field() { echo "$1" | tr '&' '\n' | sed -n "s/^$2=//p" | head -n 1 | { read -r v
 ready() { mkdir -p /run/collective/status && touch /run/collective/status/ready; }
 
 log() { echo "$(date '+%H:%M:%S') $*"; }
+
+# serve COMMAND...: runs the service as a child and stops it on SIGTERM. The run script is PID 1 in
+# the appliance, and PID 1 ignores signals it has no handler for: without this, a stop would wait out
+# the whole stop timeout and end in SIGKILL.
+serve() {
+  "$@" &
+  child=$!
+  trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+  wait "$child"
+}

@@ -199,19 +199,29 @@ export class Binder {
       }
       return found;
     }
-    const candidates = this.rootCandidates(module);
+    // An import may bind any kind of object (a file may define just an Interface); a run needs an appliance.
+    const candidates = this.rootCandidates(module, blame !== undefined);
     if (candidates.length === 1) return candidates[0];
     const names = candidates.map((s) => s.name).join(", ");
     const message =
       candidates.length === 0
-        ? `${blame ? module.source.name : "this file"} defines no appliance that could be run (a VM, container or VAN appliance that no other object in it extends or uses)`
-        : `${blame ? module.source.name : "this file"} defines several appliances (${names}); ${blame ? 'pick one with object => "Name" in the import' : "pick one with --object NAME"}`;
+        ? blame
+          ? own.length === 0
+            ? `${module.source.name} defines no objects, so there is nothing to import`
+            : `every object in ${module.source.name} is extended or used by another one there; pick one with object => "Name" in the import`
+          : "this file defines no appliance that could be run (a VM, container or VAN appliance that no other object in it extends or uses)"
+        : blame
+          ? `${module.source.name} defines several objects (${names}); pick one with object => "Name" in the import`
+          : `this file defines several appliances (${names}); pick one with --object NAME`;
     this.report(blame ? "CVL1303" : "CVL1216", where, message);
     return undefined;
   }
 
-  /** The file's appliances that no other object in the file extends or uses as a component type. */
-  rootCandidates(module: Module): ObjectSymbol[] {
+  /**
+   * The file's appliances (or, with anyCategory, objects of any valid kind) that no other object in the file
+   * extends or uses as a component type.
+   */
+  rootCandidates(module: Module, anyCategory = false): ObjectSymbol[] {
     const own = this.symbolsByModule.get(module) ?? [];
     const used = new Set<string>();
     for (const s of own) {
@@ -220,7 +230,8 @@ export class Binder {
     }
     return own.filter((s) => {
       const category = this.classOf(s).category;
-      return !used.has(s.name) && (category === "vm" || category === "container" || category === "van");
+      const runnable = category === "vm" || category === "container" || category === "van";
+      return !used.has(s.name) && (runnable || (anyCategory && category !== "invalid"));
     });
   }
 

@@ -92,13 +92,16 @@ export class DiagnosticBag {
   }
 }
 
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Orders diagnostics by file name then position, so output is stable whatever order phases ran in. */
 export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
   return [...list].sort(
     (a, b) =>
-      (a.file?.name ?? "").localeCompare(b.file?.name ?? "") ||
-      a.start - b.start ||
-      a.code.localeCompare(b.code),
+      // Code-unit order, not localeCompare: the order must not depend on the user's locale.
+      compareText(a.file?.name ?? "", b.file?.name ?? "") || a.start - b.start || compareText(a.code, b.code),
   );
 }
 

@@ -461,3 +461,18 @@ W extends V { }`);
     expect(json.appliance).toBe("W");
   });
 });
+
+describe("imports", () => {
+  it("bind a file's only object even when it is an Interface", async () => {
+    const path = fileURLToPath(new URL("./testdata/diagnostics/uses-uplink.cvl", import.meta.url));
+    const result = await evaluateFile(path, {
+      text: `CVL = "0.8";
+import { url => "imports/uplink.cvl" } Uplink;
+Router extends ContainerAppliance { Uplink ethernet1; image = "router.tar"; ethernet1.speed = "10G"; }`,
+    });
+    expect(result.diagnostics).toEqual([]);
+    const json = evaluationToJson(result.evaluation!);
+    expect(component(json, "").interfaces).toEqual(["ethernet0", "ethernet1"]);
+    expect(component(json, "").params["ethernet1.speed"]).toEqual(["10G"]);
+  });
+});

@@ -41,6 +41,23 @@ export interface EvaluatedComponent {
   readonly instance: Instance;
 }
 
+/** Where a component's parameter got its value: the file (and repository version) of the assignment. */
+export interface ValueSource {
+  /** The file's location: an absolute path, or a repository URL. */
+  readonly location: string;
+  readonly origin: import("./resolver.js").ImportOrigin | undefined;
+}
+
+/**
+ * The source of a parameter's winning assignment. Paths in values (image, vm) are relative to that
+ * file, or name files of that repository version.
+ */
+export function valueSource(component: EvaluatedComponent, param: string): ValueSource | undefined {
+  const winner = component.instance.slots.get(param)?.winner;
+  if (!winner) return undefined;
+  return { location: winner.assignment.module.location, origin: winner.assignment.module.origin };
+}
+
 export class Evaluator {
   private readonly checkedAssignments = new WeakSet<Assignment>();
 
@@ -335,7 +352,7 @@ export class Evaluator {
       this.binder.report(
         "CVL1218",
         this.binder.at(assignment.module, assignment.node.target),
-        `the value of ${paramPath(instance, name)} grows to ${out.length} strings of ${total} characters, past the limits (${limits.valueStrings} strings, ${limits.valueLength} characters)`,
+        `the value of ${paramPath(instance, name)} grows to ${out.length} string${out.length === 1 ? "" : "s"} of ${total} characters, past the limits (${limits.valueStrings} strings, ${limits.valueLength} characters)`,
       );
       return undefined;
     }

@@ -8,14 +8,15 @@
  */
 import { Binder } from "./binder.js";
 import { startWaves } from "./dependencies.js";
-import { type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
+import { createSourceFile, type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
 import { type EvaluatedComponent, Evaluator, reportMissingRequired } from "./evaluator.js";
 import type { ImportBinding, LoadedProgram } from "./loader.js";
 import { ProgramLoader } from "./loader.js";
-import { ChainResolver, type ImportOrigin, type ImportResolver, LocalFileResolver } from "./resolver.js";
+import { ChainResolver, displayNameOf, type ImportOrigin, type ImportResolver, LocalFileResolver } from "./resolver.js";
 
 export type { Diagnostic } from "./diagnostics.js";
-export type { ComponentKind, EvaluatedComponent } from "./evaluator.js";
+export type { ComponentKind, EvaluatedComponent, ValueSource } from "./evaluator.js";
+export { valueSource } from "./evaluator.js";
 export type { ImportResolver } from "./resolver.js";
 
 export interface EvaluateOptions {
@@ -111,6 +112,28 @@ function evaluateRoot(
 /** Loads, checks and evaluates a file's appliance. */
 export async function evaluateFile(path: string, options: EvaluateOptions = {}): Promise<EvaluateResult> {
   const bag = new DiagnosticBag();
+  try {
+    return await evaluateInto(bag, path, options);
+  } catch (error) {
+    return { evaluation: undefined, diagnostics: sortDiagnostics([...bag.items, overflowDiagnostic(error, path)]) };
+  }
+}
+
+/**
+ * The last line of defence against input nested deeper than the limits foresee: the stack overflows.
+ * That is the input's fault, so it is a diagnostic, not an internal error.
+ */
+function overflowDiagnostic(error: unknown, path: string): Diagnostic {
+  if (!(error instanceof RangeError)) throw error;
+  const bag = new DiagnosticBag();
+  return bag.add(
+    "CVL1218",
+    { file: createSourceFile(displayNameOf(path), ""), start: 0, length: 0 },
+    "the file nests too deeply to evaluate (the evaluator ran out of stack); flatten its maps, references or components",
+  );
+}
+
+async function evaluateInto(bag: DiagnosticBag, path: string, options: EvaluateOptions): Promise<EvaluateResult> {
   const program = await load(path, options, bag);
   const entry = program.entry;
   if (!entry) return { evaluation: undefined, diagnostics: sortDiagnostics(bag.items) };
@@ -140,6 +163,14 @@ export async function evaluateFile(path: string, options: EvaluateOptions = {}):
  */
 export async function checkFile(path: string, options: EvaluateOptions = {}): Promise<readonly Diagnostic[]> {
   const bag = new DiagnosticBag();
+  try {
+    return await checkInto(bag, path, options);
+  } catch (error) {
+    return sortDiagnostics([...bag.items, overflowDiagnostic(error, path)]);
+  }
+}
+
+async function checkInto(bag: DiagnosticBag, path: string, options: EvaluateOptions): Promise<readonly Diagnostic[]> {
   const program = await load(path, options, bag);
   const entry = program.entry;
   if (!entry) return sortDiagnostics(bag.items);

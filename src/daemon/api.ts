@@ -6,8 +6,12 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { stream } from "hono/streaming";
 import { CollectiveError, isCollectiveError } from "../errors.js";
+import type { HostAgent } from "../agent/host-agent.js";
 import type { Manager } from "../manager/manager.js";
+import { machineId } from "../manager/machine-request.js";
+import type { Operations, ProgressEvent } from "../manager/operations.js";
 import { tokenMatches } from "./token.js";
 
 const ErrorBody = z
@@ -77,6 +81,8 @@ export function errorBody(error: unknown): { status: 400 | 401 | 404 | 409 | 500
 
 export interface ApiOptions {
   readonly manager: Manager;
+  readonly operations: Operations;
+  readonly agent: HostAgent;
   readonly token: string;
   readonly version: string;
   /** Asks the daemon to drain and stop (POST /v1/daemon/stop). */
@@ -209,6 +215,103 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     (c) => {
       setImmediate(options.requestShutdown);
       return c.json({ stopping: true }, 202);
+    },
+  );
+
+  /**
+   * Long operations answer with newline-delimited JSON: {"progress": {...}} lines as components move,
+   * then one {"result": ...} or {"error": ...} line. The CLI shows the progress as it comes.
+   */
+  const streamed = (c: Context, run: (progress: (e: ProgressEvent) => void) => Promise<unknown>) => {
+    c.header("content-type", "application/x-ndjson");
+    return stream(c, async (out) => {
+      const pending: Promise<unknown>[] = [];
+      const progress = (event: ProgressEvent) => {
+        pending.push(out.write(`${JSON.stringify({ progress: event })}\n`));
+      };
+      try {
+        const result = await run(progress);
+        await Promise.all(pending);
+        await out.write(`${JSON.stringify({ result })}\n`);
+      } catch (error) {
+        await Promise.all(pending);
+        await out.write(`${JSON.stringify(errorBody(error).body)}\n`);
+      }
+    });
+  };
+  const ndjson = { 200: { description: "progress lines, then a result or error line", content: { "application/x-ndjson": { schema: z.string() } } } };
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/start",
+      summary: "Start the appliance a CVL file defines (streams progress)",
+      request: { body: { content: { "application/json": { schema: FileQuery } } } },
+      responses: { ...ndjson, ...errorResponses },
+    }),
+    (c) => {
+      const { file, object } = c.req.valid("json");
+      return streamed(c, (progress) => options.operations.start(file, object, progress)) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/stop",
+      summary: "Stop an appliance, or one of its components, in reverse start order (streams progress)",
+      request: {
+        body: {
+          content: {
+            "application/json": {
+              schema: z.object({ file: z.string().min(1), component: z.string().optional() }),
+            },
+          },
+        },
+      },
+      responses: { ...ndjson, ...errorResponses },
+    }),
+    (c) => {
+      const { file, component } = c.req.valid("json");
+      return streamed(c, (progress) => options.operations.stop(file, component, progress)) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/logs",
+      summary: "A component's console output (streams while follow=true)",
+      request: {
+        query: z.object({
+          file: z.string().min(1),
+          component: z.string(),
+          follow: z.enum(["true", "false"]).optional(),
+          tail: z.string().regex(/^[0-9]+$/).optional(),
+        }),
+      },
+      responses: { 200: { description: "log lines", content: { "text/plain": { schema: z.string() } } }, ...errorResponses },
+    }),
+    (c) => {
+      const q = c.req.valid("query");
+      const status = options.manager.status(q.file).appliances.find((a) => a.state === "running") ?? options.manager.status(q.file).appliances[0];
+      if (!status) throw new CollectiveError("NOT_RUNNING", `nothing was started from ${q.file}`);
+      const component = status.components.find((x) => x.path === q.component);
+      if (!component || component.kind === "van") {
+        const machines = status.components.filter((x) => x.kind !== "van").map((x) => x.path || "(root)");
+        throw new CollectiveError("NOT_FOUND", `${status.name} has no machine component '${q.component}'; it has ${machines.join(", ")}`);
+      }
+      const abort = new AbortController();
+      c.header("content-type", "text/plain; charset=utf-8");
+      return stream(c, async (out) => {
+        out.onAbort(() => abort.abort());
+        const lines = options.agent.logs(machineId(status.instance, q.component), {
+          follow: q.follow === "true",
+          ...(q.tail ? { tail: Number(q.tail) } : {}),
+          signal: abort.signal,
+        });
+        for await (const line of lines) await out.write(line.endsWith("\n") ? line : `${line}\n`);
+      }) as never;
     },
   );
 

@@ -13,6 +13,10 @@ import { readToken } from "./token.js";
 export interface ApiClient {
   readonly paths: StatePaths;
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** A streamed operation: calls onProgress per progress line, resolves with the result line. */
+  operation<T>(path: string, body: unknown, onProgress: (event: Record<string, unknown>) => void): Promise<T>;
+  /** A text stream (logs): calls onText per chunk until the daemon ends it. */
+  text(path: string, onText: (text: string) => void): Promise<void>;
 }
 
 interface RawResponse {
@@ -43,6 +47,44 @@ function send(socket: string, token: string | undefined, method: string, path: s
     req.on("error", reject);
     req.end(payload);
   });
+}
+
+/** Sends a request and hands the response body to `onChunk` as it arrives; resolves with the status. */
+function sendStreaming(
+  socket: string,
+  token: string | undefined,
+  method: string,
+  path: string,
+  body: unknown,
+  onChunk: (text: string) => void,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath: socket,
+        method,
+        path,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        res.setEncoding("utf8");
+        res.on("data", (text: string) => onChunk(text));
+        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+function errorFrom(parsed: unknown, fallback: string): CollectiveError {
+  const e = (parsed as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
+  return new CollectiveError(e.code ?? "API", e.message ?? fallback, { ...(e.hint ? { hint: e.hint } : {}) });
 }
 
 function daemonDown(error: unknown): boolean {
@@ -105,13 +147,45 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       } catch {
         throw new CollectiveError("API", `the daemon answered ${method} ${path} with status ${response.status} and no JSON`);
       }
-      if (response.status >= 400) {
-        const e = (parsed as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
-        throw new CollectiveError(e.code ?? "API", e.message ?? `the daemon answered ${response.status}`, {
-          ...(e.hint ? { hint: e.hint } : {}),
-        });
-      }
+      if (response.status >= 400) throw errorFrom(parsed, `the daemon answered ${response.status}`);
       return parsed as T;
+    },
+    async operation<T>(path: string, body: unknown, onProgress: (event: Record<string, unknown>) => void): Promise<T> {
+      await this.call("GET", "/v1/health"); // starts the daemon if needed, checks the token
+      let buffer = "";
+      let result: { value: T } | undefined;
+      let failure: CollectiveError | undefined;
+      const status = await sendStreaming(paths.socket, readToken(paths.token), "POST", path, body, (text) => {
+        buffer += text;
+        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+          const line = buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+          if (line.trim() === "") continue;
+          const parsed = JSON.parse(line) as { progress?: Record<string, unknown>; result?: T; error?: unknown };
+          if (parsed.progress) onProgress(parsed.progress);
+          else if ("result" in parsed) result = { value: parsed.result as T };
+          else if (parsed.error) failure = errorFrom(parsed, "the operation failed");
+        }
+      });
+      if (buffer.trim() !== "") {
+        const parsed = JSON.parse(buffer) as unknown;
+        failure = errorFrom(parsed, `the daemon answered ${status}`);
+      }
+      if (failure) throw failure;
+      if (!result) throw new CollectiveError("API", `the daemon ended ${path} without a result (status ${status}); see ${paths.log}`);
+      return result.value;
+    },
+    async text(path: string, onText: (text: string) => void): Promise<void> {
+      await this.call("GET", "/v1/health");
+      let first = true;
+      let errorText = "";
+      const status = await sendStreaming(paths.socket, readToken(paths.token), "GET", path, undefined, (text) => {
+        if (first && text.startsWith('{"error"')) errorText = text;
+        else if (errorText) errorText += text;
+        else onText(text);
+        first = false;
+      });
+      if (status >= 400 || errorText) throw errorFrom(JSON.parse(errorText || "{}"), `the daemon answered ${status}`);
     },
   };
 }

@@ -12,6 +12,9 @@ import { createAdaptorServer } from "@hono/node-server";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
 import { Manager } from "../manager/manager.js";
+import { Operations } from "../manager/operations.js";
+import { Programs } from "../manager/programs.js";
+import { createLocalAgent } from "./local-agent.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
 import { type StatePaths, statePaths } from "./paths.js";
@@ -51,6 +54,14 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
   }
   const db = openDatabase(paths.database);
   const manager = new Manager({ db, resolver: importResolver() });
+  const agent = await createLocalAgent(paths);
+  const operations = new Operations({
+    db,
+    manager,
+    agent,
+    programs: new Programs(undefined),
+    instancesDir: paths.instances,
+  });
   const token = createToken(paths.token);
 
   let shutdown: Promise<void> | undefined;
@@ -64,6 +75,7 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await agent.close();
       db.close();
       rmSync(paths.socket, { force: true });
       rmSync(paths.pid, { force: true });
@@ -79,7 +91,7 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
     void close();
   };
 
-  const app = createApi({ manager, token, version: DAEMON_VERSION, requestShutdown: onSignal });
+  const app = createApi({ manager, operations, agent, token, version: DAEMON_VERSION, requestShutdown: onSignal });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -96,5 +108,9 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
+  // Converge: finish what a killed daemon left under way, bring back what should run.
+  await operations.reconcile((event) => {
+    process.stderr.write(`cui daemon: reconcile: ${event.component}: ${event.state}${event.detail ? ` (${event.detail})` : ""}\n`);
+  });
   return { paths, closed, close };
 }

@@ -20,5 +20,9 @@ export interface RepoTransport {
    */
   readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Reads byte ranges of one file; returns one buffer per range, in order. */
-  readRanges(path: string, ranges: readonly ByteRange[], options?: { signal?: AbortSignal }): Promise<Uint8Array[]>;
+  readRanges(
+    path: string,
+    ranges: readonly ByteRange[],
+    options?: { signal?: AbortSignal },
+  ): Promise<Uint8Array[]>;
 }

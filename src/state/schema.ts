@@ -20,6 +20,10 @@ export const migrations: readonly string[] = [
     path        TEXT NOT NULL,
     kind        TEXT NOT NULL CHECK (kind IN ('van', 'vm', 'container')),
     state       TEXT NOT NULL,
+    desired     TEXT NOT NULL DEFAULT 'running' CHECK (desired IN ('running', 'stopped')),
+    machine_id  TEXT,
+    -- The agent request that started it (no secrets): what a restart after a crash re-issues.
+    request     TEXT,
     host        TEXT,
     repository  TEXT,
     version     INTEGER,

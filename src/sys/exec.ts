@@ -13,6 +13,8 @@ export interface ExecOptions {
   readonly cwd?: string;
   /** Extra environment; the child gets process.env plus these. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Variables of process.env the child must not inherit (runc acts on NOTIFY_SOCKET, for one). */
+  readonly unsetEnv?: readonly string[];
   /** Kill the child (SIGKILL) after this many milliseconds. Default 60 s. */
   readonly timeoutMs?: number;
   /** Exit statuses that count as success (default [0]). */
@@ -28,8 +30,20 @@ export interface ExecResult {
   readonly stderr: string;
 }
 
+/** process.env plus options.env, minus options.unsetEnv. */
+export function childEnvironment(options: Pick<ExecOptions, "env" | "unsetEnv">): NodeJS.ProcessEnv {
+  if (!options.env && !options.unsetEnv) return process.env;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  for (const name of options.unsetEnv ?? []) delete env[name];
+  return env;
+}
+
 /** Runs `command args...` and resolves with its output; rejects with a CollectiveError on failure. */
-export function exec(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export function exec(
+  command: string,
+  args: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const maxOutput = options.maxOutputBytes ?? 16 * 1024 * 1024;
   const okStatuses = options.okStatuses ?? [0];
@@ -37,7 +51,7 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
   return new Promise((resolve, reject) => {
     const child = spawn(command, [...args], {
       cwd: options.cwd,
-      env: options.env ? { ...process.env, ...options.env } : process.env,
+      env: childEnvironment(options),
       stdio: ["pipe", "pipe", "pipe"],
       shell: false,
       signal: options.signal,
@@ -67,7 +81,8 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
     });
     child.on("error", (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const hint = error.code === "ENOENT" ? `install ${command} (cui doctor lists what a host needs)` : undefined;
+      const hint =
+        error.code === "ENOENT" ? `install ${command} (cui doctor lists what a host needs)` : undefined;
       reject(
         new CollectiveError("EXEC_FAILED", `cannot run ${command}: ${error.message}`, {
           ...(hint ? { hint } : {}),
@@ -87,7 +102,12 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
         reject(new CollectiveError("EXEC_FAILED", `${shown}: ${why}`));
       } else if (!okStatuses.includes(status)) {
         const tail = stderr.trim().split("\n").slice(-5).join("\n  ");
-        reject(new CollectiveError("EXEC_FAILED", `${shown} failed with exit status ${status}${tail ? `:\n  ${tail}` : ""}`));
+        reject(
+          new CollectiveError(
+            "EXEC_FAILED",
+            `${shown} failed with exit status ${status}${tail ? `:\n  ${tail}` : ""}`,
+          ),
+        );
       } else resolve({ status, stdout, stderr });
     });
     if (options.input !== undefined) child.stdin.end(options.input);
@@ -96,13 +116,20 @@ export function exec(command: string, args: readonly string[], options: ExecOpti
 }
 
 /** Runs a command that prints JSON (ip -j, nft -j, runc state) and parses it. */
-export async function execJson<T>(command: string, args: readonly string[], options: ExecOptions = {}): Promise<T> {
+export async function execJson<T>(
+  command: string,
+  args: readonly string[],
+  options: ExecOptions = {},
+): Promise<T> {
   const { stdout } = await exec(command, args, options);
   const text = stdout.trim();
   if (text === "") return [] as unknown as T;
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new CollectiveError("EXEC_FAILED", `${command} ${args.join(" ")} printed output that is not JSON: ${text.slice(0, 200)}`);
+    throw new CollectiveError(
+      "EXEC_FAILED",
+      `${command} ${args.join(" ")} printed output that is not JSON: ${text.slice(0, 200)}`,
+    );
   }
 }

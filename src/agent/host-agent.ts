@@ -1,0 +1,104 @@
+/**
+ * The host agent: the manager's hands on one machine. The manager never runs runc, ip or nft itself; it
+ * asks a HostAgent, which composes the machine drivers and the network plumber. In the embedded default
+ * the agent lives in the daemon's process (LocalHostAgent); between machines the same interface is served
+ * over HTTPS with mutual TLS. Every call is idempotent, so the manager can repeat any step after a crash.
+ */
+
+import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
+import type { NetworkPlumber } from "../net/plumber.js";
+import type { PublicPool } from "../net/public-pool.js";
+import type { LogOptions, MachineDriver, MachineSpec, MachineState } from "./driver.js";
+
+/** One interface of a machine, as the manager allocated it. */
+export interface MachineInterface {
+  readonly network: NetworkRef;
+  readonly ifName: string;
+  readonly mac: string;
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly defaultRoute?: string;
+}
+
+export interface StartMachineRequest {
+  /** Everything but the network namespace, which the agent creates and wires. */
+  readonly spec: Omit<MachineSpec, "netnsPath">;
+  readonly interfaces: readonly MachineInterface[];
+}
+
+export interface HostAgent {
+  /** Bridges for these VANs, and the public network when a pool is given. */
+  ensureNetworks(vnis: readonly number[], publicPool: PublicPool | undefined): Promise<void>;
+  /** Removes the VANs' bridges (and the public network when asked and nothing uses it). */
+  removeNetworks(vnis: readonly number[], publicNetwork: boolean): Promise<void>;
+  /** Creates the machine's namespace, attaches its interfaces and starts it. */
+  startMachine(request: StartMachineRequest): Promise<MachineState>;
+  waitUntilReady(id: string, timeoutMs: number): Promise<MachineState>;
+  /** Stops the machine and releases its namespace and interfaces; its files and data disks stay. */
+  stopMachine(id: string, timeoutSec?: number): Promise<void>;
+  inspectMachine(id: string): Promise<MachineState | undefined>;
+  listMachines(): Promise<MachineState[]>;
+  logs(id: string, options?: LogOptions): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+export class LocalHostAgent implements HostAgent {
+  constructor(
+    private readonly driver: MachineDriver,
+    private readonly network: NetworkPlumber & { readonly naming: HostNaming },
+  ) {}
+
+  async ensureNetworks(vnis: readonly number[], publicPool: PublicPool | undefined): Promise<void> {
+    for (const vni of vnis) await this.network.ensureVan(vni);
+    if (publicPool) await this.network.ensurePublicNetwork(publicPool);
+  }
+
+  async removeNetworks(vnis: readonly number[], publicNetwork: boolean): Promise<void> {
+    for (const vni of vnis) await this.network.removeVan(vni);
+    if (publicNetwork) await this.network.removePublicNetwork();
+  }
+
+  async startMachine(request: StartMachineRequest): Promise<MachineState> {
+    const running = await this.driver.inspect(request.spec.id);
+    if (running?.status === "running" || running?.status === "restarting") return running;
+    const netns = await this.network.ensureNamespace(request.spec.id);
+    for (const i of request.interfaces) {
+      await this.network.attachInterface({
+        network: i.network,
+        netns,
+        ifName: i.ifName,
+        mac: i.mac,
+        address: i.address,
+        prefixLength: i.prefixLength,
+        ...(i.defaultRoute ? { defaultRoute: i.defaultRoute } : {}),
+      });
+    }
+    return this.driver.start({ ...request.spec, netnsPath: `/run/netns/${netns}` });
+  }
+
+  waitUntilReady(id: string, timeoutMs: number): Promise<MachineState> {
+    return this.driver.waitUntilReady(id, { timeoutMs });
+  }
+
+  async stopMachine(id: string, timeoutSec?: number): Promise<void> {
+    await this.driver.stop(id, timeoutSec === undefined ? {} : { timeoutSec });
+    // Removing the namespace removes the veth ends inside it, and with them their host peers.
+    await this.network.removeNamespace(namespaceName(this.network.naming, id));
+  }
+
+  inspectMachine(id: string): Promise<MachineState | undefined> {
+    return this.driver.inspect(id);
+  }
+
+  listMachines(): Promise<MachineState[]> {
+    return this.driver.list();
+  }
+
+  logs(id: string, options?: LogOptions): AsyncIterable<string> {
+    return this.driver.logs(id, options);
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}

@@ -1,0 +1,277 @@
+import { randomBytes } from "node:crypto";
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FileTransport } from "../repo/file-transport.js";
+import { paths } from "../repo/format.js";
+import { HttpTransport } from "../repo/http-transport.js";
+import { type RepoServer, startRepoServer } from "../repo/serve.js";
+import { pullVersion } from "./pull.js";
+import { makeTestRepo, type TestRepo } from "./test-repo.js";
+
+let scratch: string;
+let repo: TestRepo;
+let sources: string;
+let cacheDir: string;
+let server: RepoServer | undefined;
+
+beforeEach(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "collective-pull-"));
+  repo = await makeTestRepo(scratch);
+  sources = join(scratch, "sources");
+  cacheDir = join(scratch, "cache");
+});
+
+afterEach(async () => {
+  await server?.close(100);
+  server = undefined;
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A raw image of `blocks` 4 KiB blocks: random data where `data(i)`, zeros elsewhere. */
+async function makeImage(
+  name: string,
+  blocks: number,
+  data: (i: number) => boolean,
+  seed: Buffer,
+): Promise<string> {
+  const path = join(sources, name);
+  const image = Buffer.alloc(blocks * 4096);
+  for (let i = 0; i < blocks; i++)
+    if (data(i))
+      seed.copy(
+        image,
+        i * 4096,
+        (i * 4096) % (seed.length - 4096),
+        ((i * 4096) % (seed.length - 4096)) + 4096,
+      );
+  await writeFile(path, image);
+  return path;
+}
+
+async function makeRootfs(): Promise<string> {
+  const rootfs = join(sources, "rootfs");
+  await mkdir(join(rootfs, "etc"), { recursive: true });
+  await mkdir(join(rootfs, "usr/bin"), { recursive: true });
+  await writeFile(join(rootfs, "etc/hostname"), "web\n");
+  await writeFile(join(rootfs, "usr/bin/tool"), randomBytes(300_000), { mode: 0o755 });
+  await writeFile(join(rootfs, "empty"), "");
+  await symlink("tool", join(rootfs, "usr/bin/alias"));
+  return rootfs;
+}
+
+describe("pulling a tree", () => {
+  it("materializes contents, modes and symlinks", async () => {
+    const rootfs = await makeRootfs();
+    const version = await repo.publishTree(rootfs);
+    const dest = join(scratch, "out");
+    const result = await pullVersion(new FileTransport(repo.dir), dest, { cacheDir });
+    expect(result.version).toBe(version);
+    expect(await readFile(join(dest, "etc/hostname"), "utf8")).toBe("web\n");
+    expect(
+      (await readFile(join(dest, "usr/bin/tool"))).equals(await readFile(join(rootfs, "usr/bin/tool"))),
+    ).toBe(true);
+    expect((await stat(join(dest, "usr/bin/tool"))).mode & 0o777).toBe(0o755);
+    expect(await readlink(join(dest, "usr/bin/alias"))).toBe("tool");
+    expect((await stat(join(dest, "empty"))).size).toBe(0);
+    expect(result.transfer.fetchedChunks).toBeGreaterThan(0);
+  });
+
+  it("makes the cache's shared copies read-only when asked", async () => {
+    await repo.publishTree(await makeRootfs());
+    const dest = join(scratch, "shared");
+    await pullVersion(new FileTransport(repo.dir), dest, { cacheDir, readOnly: true });
+    expect((await stat(join(dest, "etc/hostname"))).mode & 0o222).toBe(0);
+    expect((await stat(join(dest, "etc"))).mode & 0o222).toBe(0);
+  });
+
+  it("refuses to write into a destination that holds anything", async () => {
+    await repo.publishTree(await makeRootfs());
+    const dest = join(scratch, "busy");
+    await mkdir(dest);
+    await writeFile(join(dest, "precious"), "keep");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toThrow(
+      /cannot pull into .*busy: it exists and is not an empty directory/,
+    );
+    expect(await readFile(join(dest, "precious"), "utf8")).toBe("keep");
+  });
+});
+
+describe("pulling a block image over HTTP", () => {
+  it("writes a sparse image equal to the source and fetches only new chunks for the next version", async () => {
+    const seed = randomBytes(1 << 20);
+    const v1Image = await makeImage("v1.img", 2048, (i) => i % 4 !== 3, seed);
+    const v2Image = await makeImage(
+      "v2.img",
+      2048,
+      (i) => i % 4 !== 3,
+      Buffer.concat([seed.subarray(0, 900_000), randomBytes(seed.length - 900_000)]),
+    );
+    await repo.publishImage(v1Image);
+    await repo.publishImage(v2Image);
+    server = await startRepoServer({ root: scratch, host: "127.0.0.1", port: 0 });
+    const transport = new HttpTransport(`${server.url}/repo`);
+    const first = await pullVersion(transport, join(scratch, "p1"), { cacheDir, version: 1 });
+    const image1 = join(scratch, "p1", "virtio0.img");
+    expect(first.disks).toEqual([{ name: "virtio0", shape: "block", size: 2048 * 4096, path: image1 }]);
+    expect((await readFile(image1)).equals(await readFile(v1Image))).toBe(true);
+    const allocated = (await stat(image1)).blocks * 512;
+    expect(allocated).toBeLessThan(2048 * 4096 * 0.8); // the zero blocks are holes
+    const before = transport.bytesReceived;
+    const second = await pullVersion(transport, join(scratch, "p2"), { cacheDir });
+    transport.close();
+    expect(second.version).toBe(2);
+    expect((await readFile(join(scratch, "p2", "virtio0.img"))).equals(await readFile(v2Image))).toBe(true);
+    expect(second.transfer.reusedChunks).toBeGreaterThan(0);
+    // v2 changed about 14% of the data blocks: far less than the whole image crosses the wire.
+    expect(transport.bytesReceived - before).toBeLessThan(first.transfer.fetchedBytes * 0.3);
+  });
+});
+
+describe("what a pull refuses", () => {
+  it("names the repository, version and chunk of a corrupt chunk, and keeps it out of cache and dest", async () => {
+    await repo.publishTree(await makeRootfs());
+    const packs = (await readdir(join(repo.dir, "packs"))).filter((n) => n.endsWith(".pack"));
+    for (const pack of packs) {
+      const handle = await open(join(repo.dir, "packs", pack), "r+");
+      const { size } = await handle.stat();
+      await handle.write(Buffer.from("XXXXXXXX"), 0, 8, Math.floor(size / 2));
+      await handle.close();
+    }
+    const dest = join(scratch, "out");
+    const error = await pullVersion(new FileTransport(repo.dir), dest, { cacheDir }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "CHUNK_CORRUPT" });
+    expect(String((error as Error).message)).toMatch(
+      new RegExp(
+        `^file://${repo.dir} version 1: chunk [0-9a-f]{64} \\(pack [0-9a-f]{64}\\) (is corrupt|does not match its hash).* at offset \\d+$`,
+      ),
+    );
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await readdir(scratch)).filter((n) => n.includes("partial"))).toEqual([]);
+  });
+
+  it("refuses a forged manifest", async () => {
+    await repo.publishTree(await makeRootfs());
+    const manifestPath = join(repo.dir, paths.manifest(1));
+    await writeFile(
+      manifestPath,
+      (await readFile(manifestPath, "utf8")).replace('"name": "Web"', '"name": "Evil"'),
+    );
+    const dest = join(scratch, "out");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toMatchObject({
+      code: "MANIFEST_INVALID",
+      message: expect.stringMatching(/version 1: the manifest signature does not verify/),
+    });
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("resumes an interrupted pull without fetching again what it had", async () => {
+    const seed = randomBytes(8 << 20);
+    await repo.publishImage(await makeImage("big.img", 8192, () => true, seed));
+    const transport = new FileTransport(repo.dir);
+    const controller = new AbortController();
+    const interrupted = await pullVersion(transport, join(scratch, "a"), {
+      cacheDir,
+      signal: controller.signal,
+      onProgress: (done, total) => {
+        if (total > 0 && done > total / 2) controller.abort(new Error("cable pulled"));
+      },
+    }).catch((e: unknown) => e);
+    expect(String(interrupted)).toMatch(/cable pulled/);
+    await expect(lstat(join(scratch, "a"))).rejects.toMatchObject({ code: "ENOENT" });
+    const resumed = await pullVersion(transport, join(scratch, "b"), { cacheDir });
+    expect(resumed.transfer.reusedChunks).toBeGreaterThan(0);
+    expect(resumed.transfer.fetchedChunks).toBeGreaterThan(0);
+    expect(
+      (await readFile(join(scratch, "b", "virtio0.img"))).equals(await readFile(join(sources, "big.img"))),
+    ).toBe(true);
+  });
+});
+
+describe("a hostile tree listing", () => {
+  const dir = (path: string) => ({ path, type: "dir", mode: 0o755, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0 });
+  const file = (path: string, content?: string) => ({
+    path,
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    mtimeNsec: 0,
+    size: content === undefined ? 0 : 5,
+    ...(content === undefined ? {} : { chunks: [`@${content}`] }),
+  });
+  const link = (path: string, target: string) => ({
+    path,
+    type: "symlink",
+    mode: 0o777,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    mtimeNsec: 0,
+    target,
+  });
+  const hard = (path: string, target: string) => ({
+    path,
+    type: "hardlink",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    mtimeNsec: 0,
+    link: target,
+  });
+
+  const corpus: Array<[string, Array<Record<string, unknown>>, RegExp]> = [
+    ["a .. path", [dir("."), file("../escaped", "evil")], /unsafe listing path "..\/escaped"/],
+    ["an absolute path", [dir("."), file("/etc/passwd", "evil")], /unsafe listing path "\/etc\/passwd"/],
+    ["an unnormalized path", [dir("."), file("a//b", "evil")], /path "a\/\/b" is not normalized/],
+    [
+      "a symlink then a file through it",
+      [dir("."), link("a", "OUTSIDE"), file("a/planted", "evil")],
+      /"a" on its way is a symlink/,
+    ],
+    ["a hard link out", [dir("."), hard("stolen", "../../secret")], /unsafe hard link target/],
+    [
+      "a hard link to a symlink pointing out",
+      [dir("."), link("s", "OUTSIDE/secret"), hard("t", "s")],
+      /is not a regular file in the destination/,
+    ],
+    ["entries out of order", [dir("."), file("b"), file("a")], /line 3 \("a"\) is out of order/],
+    ["a listing without its root", [file("a")], /does not start with the root directory/],
+    [
+      "a file whose chunks are shorter than its size",
+      [dir("."), { ...file("f", "evil"), size: 99 }],
+      /has chunks of 5 bytes but a size of 99/,
+    ],
+  ];
+
+  it.each(corpus)("refuses %s and writes nothing outside", async (_name, lines, message) => {
+    const outside = join(scratch, "outside");
+    await mkdir(outside);
+    await writeFile(join(outside, "secret"), "secret");
+    const resolved = lines.map((line) =>
+      typeof line.target === "string" ? { ...line, target: line.target.replace("OUTSIDE", outside) } : line,
+    );
+    await repo.publishListing(resolved, { evil: "evil!" });
+    const dest = join(scratch, "dest");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toThrow(message);
+    expect(await readdir(outside)).toEqual(["secret"]);
+    expect((await lstat(join(outside, "secret"))).nlink).toBe(1);
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await readdir(scratch)).filter((n) => n.includes("partial"))).toEqual([]);
+  });
+});

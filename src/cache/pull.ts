@@ -1,0 +1,200 @@
+/**
+ * Fetching a version of an appliance through the host cache and materializing its program disks:
+ * verify the manifest, fetch every missing chunk (verified on arrival), then write the disks into a
+ * temporary directory beside the destination and rename it into place. A failure at any point leaves the
+ * destination untouched: nothing partially fetched or partially written is ever where a user looks.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { CollectiveError } from "../errors.js";
+import type { Disk, Manifest, TreeDisk, TreeEntry } from "../repo/format.js";
+import { RepoReader } from "../repo/repo-reader.js";
+import type { RepoTransport } from "../repo/transport.js";
+import { prepareCache } from "./cache-dir.js";
+import { ChunkSource, type TransferStats } from "./chunk-source.js";
+import { checkManifestForFetch } from "./manifest-checks.js";
+import { type BlockPlan, planBlockDisk, writeBlockDisk } from "./materialize-block.js";
+import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
+import { readStream } from "./stream-reader.js";
+import { parseTreeListing } from "./tree-listing.js";
+
+export interface PullOptions {
+  readonly cacheDir: string;
+  /** The version; the latest when absent. */
+  readonly version?: number | undefined;
+  /** "ed25519:..." the signer must be. */
+  readonly pinnedKey?: string | undefined;
+  /** Make the materialized trees read-only (the cache's shared copies). */
+  readonly readOnly?: boolean;
+  /** Raw bytes made available so far, of `total`. */
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface PulledDisk {
+  readonly name: string;
+  readonly shape: Disk["shape"];
+  readonly size: number;
+  /** Where it was written: a directory for a tree, a sparse file for a block image. */
+  readonly path: string;
+}
+
+export interface PullResult {
+  readonly repository: string;
+  readonly version: number;
+  readonly manifest: Manifest;
+  readonly disks: readonly PulledDisk[];
+  readonly transfer: TransferStats;
+  readonly tree: TreeWriteReport | undefined;
+}
+
+/** Materializes a version into `dest`, which must not exist (or be an empty directory). */
+export async function pullVersion(
+  transport: RepoTransport,
+  dest: string,
+  options: PullOptions,
+): Promise<PullResult> {
+  await checkDestination(dest);
+  const reader = new RepoReader(transport);
+  const version = options.version ?? (await reader.latestVersion());
+  if (version === 0) {
+    throw new CollectiveError("REPO_EMPTY", `${transport.url} has no versions yet`, {
+      hint: "Publish one with `cui publish <dir> <file.cvl>`.",
+    });
+  }
+  const manifest = await reader.manifest(version, options.pinnedKey);
+  checkManifestForFetch(manifest, transport.url);
+  const layout = await prepareCache(options.cacheDir);
+  let done = 0;
+  let total = 0;
+  const source = await ChunkSource.open(layout.packs, reader, manifest, {
+    onProgress: (bytes) => {
+      done += bytes;
+      options.onProgress?.(done, total);
+    },
+  });
+  try {
+    // Phase 1: everything into the cache, verified. Nothing is written near dest yet.
+    const plans: Array<{
+      disk: Disk;
+      block?: BlockPlan;
+      entries?: TreeEntry[];
+      files?: ReturnType<typeof planTreeFiles>;
+    }> = [];
+    for (const disk of manifest.disks) {
+      if (disk.shape === "block") {
+        plans.push({
+          disk,
+          block: planBlockDisk(
+            source,
+            disk,
+            await readStream(layout.objects, transport, source, disk.blocks, options.signal),
+          ),
+        });
+      } else {
+        const listing = await readStream(layout.objects, transport, source, disk.listing, options.signal);
+        const entries = parseTreeListing(listing, `${transport.url} version ${version} disk ${disk.name}`);
+        plans.push({ disk, entries, files: planTreeFiles(source, entries) });
+      }
+    }
+    const refs = plans.flatMap((plan) =>
+      plan.block !== undefined ? plan.block.refs : plan.files!.flatMap((file) => file.refs),
+    );
+    done = 0;
+    total = source.uniqueRawBytes(refs);
+    await source.ensure(refs, options.signal);
+    options.signal?.throwIfAborted();
+    // Phase 2: write into a temporary sibling of dest, then rename.
+    const temp = join(dirname(dest), `.${basename(dest)}.partial-${randomBytes(4).toString("hex")}`);
+    await mkdir(temp, { mode: 0o700 });
+    try {
+      const trees = manifest.disks.filter((disk): disk is TreeDisk => disk.shape === "tree");
+      const disks: PulledDisk[] = [];
+      let report: TreeWriteReport | undefined;
+      for (const plan of plans) {
+        const { disk } = plan;
+        if (disk.shape === "block") {
+          const file = join(temp, `${disk.name}.img`);
+          const handle = await open(file, "wx", 0o644);
+          try {
+            await writeBlockDisk(source, plan.block!, handle);
+          } finally {
+            await handle.close();
+          }
+          disks.push({
+            name: disk.name,
+            shape: "block",
+            size: disk.size,
+            path: join(dest, `${disk.name}.img`),
+          });
+        } else {
+          const alone = trees.length === 1;
+          const root = alone ? temp : join(temp, disk.name);
+          if (!alone) await mkdir(root, { mode: 0o700 });
+          report = await writeTree(source, plan.entries!, plan.files!, root, {
+            readOnly: options.readOnly ?? false,
+          });
+          disks.push({
+            name: disk.name,
+            shape: "tree",
+            size: disk.size,
+            path: alone ? dest : join(dest, disk.name),
+          });
+        }
+      }
+      await moveIntoPlace(temp, dest);
+      return { repository: transport.url, version, manifest, disks, transfer: source.stats, tree: report };
+    } catch (error) {
+      await removeTree(temp);
+      throw error;
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+async function checkDestination(dest: string): Promise<void> {
+  const info = await stat(dest).catch(() => undefined);
+  if (info === undefined) {
+    const parent = await stat(dirname(dest)).catch(() => undefined);
+    if (parent?.isDirectory()) return;
+    throw new CollectiveError("PULL_DEST", `cannot pull into ${dest}: its parent directory does not exist`, {
+      hint: "Create the parent directory first, or choose another destination.",
+    });
+  }
+  if (!info.isDirectory() || (await readdir(dest)).length > 0) {
+    throw new CollectiveError(
+      "PULL_DEST",
+      `cannot pull into ${dest}: it exists and is not an empty directory`,
+      {
+        hint: "Choose a new destination; pull never overwrites anything.",
+      },
+    );
+  }
+}
+
+async function moveIntoPlace(temp: string, dest: string): Promise<void> {
+  await rmdir(dest).catch(() => undefined); // an empty directory given as the destination
+  try {
+    await rename(temp, dest);
+  } catch (error) {
+    throw new CollectiveError(
+      "PULL_DEST",
+      `cannot move the pulled version into ${dest}: ${(error as NodeJS.ErrnoException).code}`,
+      {
+        hint: "Something else created the destination meanwhile; choose a new one.",
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Removes a partial result, including read-only directories a failed tree may have left. */
+async function removeTree(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true }).catch(async () => {
+    const { execFile } = await import("node:child_process");
+    await new Promise((resolve) => execFile("chmod", ["-R", "u+w", "--", path], () => resolve(undefined)));
+    await rm(path, { recursive: true, force: true });
+  });
+}

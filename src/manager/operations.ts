@@ -1,0 +1,319 @@
+/**
+ * Starting and stopping appliances (paper, 5.1.2 and 5.2), journaled so that a daemon killed at any
+ * point converges when it restarts: every step is idempotent (allocation returns what is held, networks
+ * and machines that exist are kept), so finishing an interrupted start means running it again, and the
+ * stored agent requests let a crashed or vanished machine be started exactly as before.
+ */
+import { join } from "node:path";
+import type { HostAgent, StartMachineRequest } from "../agent/host-agent.js";
+import type { Evaluation } from "../cvl/index.js";
+import type { EvaluationJson } from "../cvl/json.js";
+import { CollectiveError } from "../errors.js";
+import { formatIpv4 } from "../net/ipv4.js";
+import type { Db } from "../state/database.js";
+import { allocate, registeredPools, release } from "./allocations.js";
+import { checkFits, hostCapacity } from "./capacity.js";
+import { instanceId } from "./instance-id.js";
+import { begin, finish, openOperations } from "./journal.js";
+import { machineId, machineRequest } from "./machine-request.js";
+import type { Manager } from "./manager.js";
+import type { ProgramSource } from "./programs.js";
+import { resolveParams } from "./resolve-params.js";
+
+/** What the CLI shows while an operation runs. */
+export interface ProgressEvent {
+  readonly component: string;
+  /** "preparing", "starting", "waiting", "running", "stopping", "stopped", "failed". */
+  readonly state: string;
+  readonly detail?: string;
+}
+
+export type Progress = (event: ProgressEvent) => void;
+
+export interface OperationsOptions {
+  readonly db: Db;
+  readonly manager: Manager;
+  readonly agent: HostAgent;
+  readonly programs: ProgramSource;
+  /** Where instances keep machine state and data disks. */
+  readonly instancesDir: string;
+  /** How long a component may take to become ready. */
+  readonly readyTimeoutMs?: number;
+}
+
+interface InstanceRow {
+  id: string;
+  file: string;
+  object: string;
+  desired: string;
+  evaluation: string;
+}
+
+export class Operations {
+  /** Instances with an operation under way in this process: a second one is refused, not queued. */
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly options: OperationsOptions) {}
+
+  private get db(): Db {
+    return this.options.db;
+  }
+
+  private claim(id: string, what: string): () => void {
+    if (this.busy.has(id)) {
+      throw new CollectiveError("BUSY", `${what} is already being started or stopped`, { hint: "wait for it to finish, then try again" });
+    }
+    this.busy.add(id);
+    return () => this.busy.delete(id);
+  }
+
+  private setComponent(instance: string, path: string, fields: { state: string; desired?: string; request?: string; repository?: string; version?: number; machineId?: string }): void {
+    this.db
+      .prepare(
+        `UPDATE components SET state = ?, since = ?, desired = COALESCE(?, desired), request = COALESCE(?, request),
+         repository = COALESCE(?, repository), version = COALESCE(?, version), machine_id = COALESCE(?, machine_id)
+         WHERE instance_id = ? AND path = ?`,
+      )
+      .run(
+        fields.state,
+        new Date().toISOString(),
+        fields.desired ?? null,
+        fields.request ?? null,
+        fields.repository ?? null,
+        fields.version ?? null,
+        fields.machineId ?? null,
+        instance,
+        path,
+      );
+  }
+
+  /** `cui start`: evaluate, check, allocate, create networks, start components wave by wave. */
+  async start(file: string, object: string | undefined, progress: Progress): Promise<{ instance: string }> {
+    const evaluation = await this.options.manager.evaluateForStart(file, object);
+    const id = instanceId(file, evaluation.appliance);
+    const release = this.claim(id, `${evaluation.appliance} (${file})`);
+    try {
+      return await this.startClaimed(id, file, evaluation, progress);
+    } finally {
+      release();
+    }
+  }
+
+  private async startClaimed(id: string, file: string, evaluation: Evaluation, progress: Progress): Promise<{ instance: string }> {
+    const existing = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as { desired: string } | undefined;
+    const resuming = existing?.desired === "running";
+    if (resuming && !openOperations(this.db).some((o) => o.instanceId === id) && (await this.allRunning(id))) {
+      throw new CollectiveError("ALREADY_RUNNING", `${evaluation.appliance} from ${file} is already running`, {
+        hint: "'cui status' shows it; 'cui stop' stops it",
+      });
+    }
+    checkFits(hostCapacity(this.db), this.options.manager.usage(id), evaluation);
+    const machines = evaluation.components.filter((c) => c.kind !== "van");
+    let journal = 0;
+    const allocations = this.db.transaction(() => {
+      this.options.manager.insertInstance(id, file, evaluation, "running");
+      const a = allocate(this.db, id, evaluation);
+      const upsert = this.db.prepare(
+        `INSERT INTO components (instance_id, path, kind, state, desired, since) VALUES (?, ?, ?, 'pending', 'running', ?)
+         ON CONFLICT(instance_id, path) DO UPDATE SET desired = 'running'`,
+      );
+      for (const c of evaluation.components) upsert.run(id, c.path, c.kind, new Date().toISOString());
+      journal = begin(this.db, id, "start", { file });
+      return a;
+    }).immediate();
+
+    const started: string[] = [];
+    try {
+      const { publicPool } = registeredPools(this.db);
+      const usesPublic = allocations.interfaces.some((i) => i.network === "public");
+      await this.options.agent.ensureNetworks([...allocations.networks.values()], usesPublic ? publicPool : undefined);
+      const defaultRoutes = new Map<string, string>();
+      for (const c of evaluation.components) {
+        if (c.kind !== "van" && c.path !== "") continue;
+        const route = resolveParams(c, allocations.values).params.defaultroute?.[0];
+        if (route && !route.includes("${")) defaultRoutes.set(c.path, route);
+      }
+      const byPath = new Map(machines.map((c) => [c.path, c]));
+      for (const wave of evaluation.startOrder) {
+        await Promise.all(
+          wave.map(async (path) => {
+            const component = byPath.get(path)!;
+            const label = path || evaluation.appliance;
+            progress({ component: label, state: "preparing" });
+            const program = await this.options.programs.prepare(component);
+            const request = machineRequest({
+              instanceId: id,
+              component,
+              allocations,
+              program,
+              instanceDir: join(this.options.instancesDir, id),
+              defaultRoutes,
+              publicGateway: formatIpv4(publicPool.hostAddress),
+            });
+            this.setComponent(id, path, {
+              state: "starting",
+              request: JSON.stringify(request),
+              machineId: request.spec.id,
+              ...(program.repository ? { repository: program.repository, version: program.version! } : {}),
+            });
+            progress({ component: label, state: "starting" });
+            await this.options.agent.startMachine(request);
+            started.push(request.spec.id);
+            this.setComponent(id, path, { state: "waiting" });
+            progress({ component: label, state: "waiting", detail: "for readiness" });
+            await this.options.agent.waitUntilReady(request.spec.id, this.options.readyTimeoutMs ?? 120_000);
+            this.setComponent(id, path, { state: "running" });
+            progress({ component: label, state: "running" });
+          }),
+        );
+      }
+      for (const c of evaluation.components) if (c.kind === "van") this.setComponent(id, c.path, { state: "running" });
+      finish(this.db, journal, "done");
+      return { instance: id };
+    } catch (error) {
+      if (!resuming) {
+        // A first start that fails leaves nothing behind: what it started is stopped, what it
+        // allocated released. (Data disks it created stay: they are never deleted silently.)
+        progress({ component: evaluation.appliance, state: "failed", detail: error instanceof Error ? error.message : String(error) });
+        await this.undoStart(id, evaluation, started);
+        finish(this.db, journal, "undone", { error: error instanceof Error ? error.message : String(error) });
+      } else {
+        finish(this.db, journal, "failed", { error: error instanceof Error ? error.message : String(error) });
+      }
+      throw error;
+    }
+  }
+
+  private async allRunning(id: string): Promise<boolean> {
+    const rows = this.db
+      .prepare("SELECT machine_id FROM components WHERE instance_id = ? AND kind != 'van' AND desired = 'running'")
+      .all(id) as Array<{ machine_id: string | null }>;
+    for (const r of rows) {
+      if (!r.machine_id) return false;
+      const state = await this.options.agent.inspectMachine(r.machine_id);
+      if (state?.status !== "running") return false;
+    }
+    return true;
+  }
+
+  private async undoStart(id: string, evaluation: Evaluation, started: readonly string[]): Promise<void> {
+    for (const machine of [...started].reverse()) {
+      await this.options.agent.stopMachine(machine, 10).catch(() => undefined);
+    }
+    // Machines that were created but failed before they ran also hold a namespace: stop them too.
+    for (const c of evaluation.components) {
+      if (c.kind === "van") continue;
+      const machine = machineId(id, c.path);
+      if (!started.includes(machine)) await this.options.agent.stopMachine(machine, 10).catch(() => undefined);
+    }
+    await this.releaseNetworks(id);
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM components WHERE instance_id = ?").run(id);
+      this.db.prepare("DELETE FROM instances WHERE id = ?").run(id);
+    })();
+  }
+
+  /** Removes the instance's bridges (and the public network when no one else uses it), then frees them. */
+  private async releaseNetworks(id: string): Promise<void> {
+    const vnis = (this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(id) as Array<{ vni: number }>).map((r) => r.vni);
+    const othersPublic = this.db
+      .prepare("SELECT COUNT(*) AS n FROM addresses WHERE network = 'public' AND instance_id != ?")
+      .get(id) as { n: number };
+    const mine = this.db.prepare("SELECT COUNT(*) AS n FROM addresses WHERE network = 'public' AND instance_id = ?").get(id) as { n: number };
+    await this.options.agent.removeNetworks(vnis, mine.n > 0 && othersPublic.n === 0);
+    release(this.db, id);
+  }
+
+  private instanceByFile(file: string): InstanceRow {
+    const rows = this.db.prepare("SELECT * FROM instances WHERE file = ? AND desired = 'running'").all(file) as InstanceRow[];
+    if (rows.length === 0) {
+      throw new CollectiveError("NOT_RUNNING", `nothing started from ${file} is running`, { hint: "'cui status' lists what runs" });
+    }
+    return rows[0]!;
+  }
+
+  /** `cui stop`: the whole appliance, or one component (and what is inside it), in reverse start order. */
+  async stop(file: string, component: string | undefined, progress: Progress): Promise<{ stopped: string[] }> {
+    const row = this.instanceByFile(file);
+    const evaluation = JSON.parse(row.evaluation) as EvaluationJson;
+    if (component !== undefined && !evaluation.components.some((c) => c.path === component)) {
+      const paths = evaluation.components.filter((c) => c.path !== "").map((c) => c.path);
+      throw new CollectiveError("NOT_FOUND", `${row.object} has no component '${component}'; its components are ${paths.join(", ")}`);
+    }
+    const release = this.claim(row.id, `${row.object} (${file})`);
+    try {
+      const journal = begin(this.db, row.id, "stop", { file, component: component ?? null });
+      const stopped = await this.stopComponents(row, evaluation, component, progress);
+      if (component === undefined || component === "") {
+        await this.releaseNetworks(row.id);
+        this.db.prepare("UPDATE instances SET desired = 'stopped', updated_at = ? WHERE id = ?").run(new Date().toISOString(), row.id);
+        for (const c of evaluation.components) this.setComponent(row.id, c.path, { state: "stopped", desired: "stopped" });
+      }
+      finish(this.db, journal, "done");
+      return { stopped };
+    } finally {
+      release();
+    }
+  }
+
+  private async stopComponents(row: InstanceRow, evaluation: EvaluationJson, component: string | undefined, progress: Progress): Promise<string[]> {
+    const inside = (path: string) =>
+      component === undefined || component === "" || path === component || path.startsWith(`${component}.`);
+    const stopped: string[] = [];
+    for (const wave of [...evaluation.startOrder].reverse()) {
+      await Promise.all(
+        wave.filter(inside).map(async (path) => {
+          const c = evaluation.components.find((x) => x.path === path)!;
+          const label = path || evaluation.appliance;
+          progress({ component: label, state: "stopping" });
+          const timeout = Number(c.params.stoptimeout?.[0] ?? "180");
+          await this.options.agent.stopMachine(machineId(row.id, path), timeout);
+          this.setComponent(row.id, path, { state: "stopped", desired: "stopped" });
+          stopped.push(path);
+          progress({ component: label, state: "stopped" });
+        }),
+      );
+    }
+    return stopped;
+  }
+
+  /**
+   * After a daemon restart: finish what the journal says was under way, then make every component
+   * that should run run, re-adopting those that kept running and restarting the ones that vanished
+   * (a reboot) from their stored requests.
+   */
+  async reconcile(progress: Progress = () => {}): Promise<void> {
+    for (const op of openOperations(this.db)) {
+      const row = this.db.prepare("SELECT * FROM instances WHERE id = ?").get(op.instanceId) as InstanceRow | undefined;
+      const file = String(op.detail.file ?? row?.file ?? "");
+      try {
+        if (op.operation === "start" && row) {
+          finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
+          await this.start(file, row.object, progress);
+        } else if (op.operation === "stop" && row) {
+          finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
+          const component = op.detail.component;
+          await this.stop(file, typeof component === "string" ? component : undefined, progress);
+        } else finish(this.db, op.id, "failed", { error: "interrupted" });
+      } catch (error) {
+        progress({ component: row?.object ?? op.instanceId, state: "failed", detail: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    const rows = this.db
+      .prepare("SELECT instance_id, path, machine_id, request FROM components WHERE desired = 'running' AND kind != 'van' AND request IS NOT NULL")
+      .all() as Array<{ instance_id: string; path: string; machine_id: string; request: string }>;
+    for (const r of rows) {
+      const state = await this.options.agent.inspectMachine(r.machine_id);
+      if (state?.status === "running" || state?.status === "restarting") continue;
+      progress({ component: r.path, state: "starting", detail: "bringing back what should run" });
+      const request = JSON.parse(r.request) as StartMachineRequest;
+      const instance = this.db.prepare("SELECT id FROM networks WHERE instance_id = ?").all(r.instance_id) as unknown[];
+      void instance;
+      const vnis = this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(r.instance_id) as Array<{ vni: number }>;
+      const usesPublic = request.interfaces.some((i) => i.network === "public");
+      await this.options.agent.ensureNetworks(vnis.map((v) => v.vni), usesPublic ? registeredPools(this.db).publicPool : undefined);
+      await this.options.agent.startMachine(request);
+      this.setComponent(r.instance_id, r.path, { state: "running" });
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/** The repository commands as a user runs them: what they print and their exit status. */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "../cli/main.js";
+import { containerCvl, TempDirs } from "./repo-test-kit.js";
+
+const temp = new TempDirs();
+afterEach(() => {
+  temp.cleanup();
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+});
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    out += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    err += String(chunk);
+    return true;
+  });
+  process.exitCode = undefined;
+  const code = await main(args);
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+  return { code, out, err };
+}
+
+describe("cui create, publish, versions, repo verify, channel", () => {
+  it("runs the whole cycle and prints what a user needs", async () => {
+    const base = temp.make("cli");
+    const key = join(base, "keys", "publisher.key");
+    const repo = join(base, "repo");
+    const created = await run(["create", "--key", key, repo]);
+    expect(created.code).toBe(0);
+    expect(created.out).toMatch(/^created repository .*\npublisher key: ed25519:[A-Za-z0-9+/]{43}=\n$/);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(repo, "repo.json"), "utf8")).keys).toEqual([
+      created.out.split("publisher key: ")[1]!.trim(),
+    ]);
+
+    const app = join(base, "app");
+    mkdirSync(join(app, "rootfs"), { recursive: true });
+    writeFileSync(join(app, "rootfs", "hello"), "hello\n");
+    const cvl = containerCvl(app, "rootfs", "Hello");
+    expect(await run(["publish", "--key", key, repo, cvl])).toMatchObject({ code: 0, out: "1\n" });
+    expect(await run(["publish", "--key", key, repo, cvl])).toMatchObject({ code: 0, out: "2\n" });
+
+    const table = await run(["versions", repo]);
+    expect(table.code).toBe(0);
+    expect(table.out.split("\n")[0]).toMatch(/^VERSION\s+DATE\s+KIND\s+SIZE\s+NEW\s+SIGNER$/);
+    expect(table.out).toMatch(/\n1\s+\S+ \S+\s+container\s+6 B\s+/);
+    const listed = JSON.parse((await run(["versions", repo, "--json"])).out);
+    expect(
+      listed.versions.map((v: { version: number; withdrawn: boolean }) => [v.version, v.withdrawn]),
+    ).toEqual([
+      [1, false],
+      [2, false],
+    ]);
+
+    const verified = await run(["repo", "verify", repo]);
+    expect(verified).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/2 versions, 1 packs, \d+ chunks checked, 0 problems/),
+    });
+
+    const feed = readFileSync(join(repo, "feed.xml"), "utf8");
+    expect(feed).toContain('<rss version="2.0" xmlns:collective="urn:collective:feed:1">');
+    expect(feed.match(/<item>/g)).toHaveLength(2);
+
+    const channel = join(base, "channel.xml");
+    expect((await run(["channel", "build", channel, repo])).code).toBe(0);
+    const items = JSON.parse((await run(["channel", "list", channel, "--json"])).out).items;
+    expect(items.map((i: { name: string; version: number }) => `${i.name} ${i.version}`)).toEqual([
+      "Hello 2",
+      "Hello 1",
+    ]);
+    expect((await run(["channel", "list", channel])).out).toMatch(/^APPLIANCE\s+VERSION/);
+  });
+
+  it("exits 1 with a message naming the problem", async () => {
+    const base = temp.make("cli-errors");
+    const missing = await run(["versions", join(base, "nothing")]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^error: .*nothing is not a repository/);
+    const repo = join(base, "repo");
+    await run(["create", "--key", join(base, "k"), repo]);
+    const app = join(base, "app");
+    mkdirSync(join(app, "rootfs"), { recursive: true });
+    writeFileSync(join(app, "rootfs", "x"), "x");
+    await run(["publish", "--key", join(base, "k"), repo, containerCvl(app, "rootfs")]);
+    writeFileSync(join(repo, "versions/1/manifest.json"), "{}");
+    const verify = await run(["repo", "verify", repo]);
+    expect(verify.code).toBe(1);
+    expect(verify.err).toMatch(/version 1: .*signature does not verify/);
+    expect((await run(["create", "--key", join(base, "k"), repo])).err).toMatch(/already a repository/);
+  });
+});

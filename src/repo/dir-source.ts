@@ -1,0 +1,108 @@
+/**
+ * A root filesystem directory as a tree: walks it without following symlinks, stores file contents as
+ * chunks, and records modes, owners, times, hard links, device nodes and extended attributes.
+ */
+// Synchronous metadata calls and small reads on purpose: the walk is sequential, and a round trip through
+// libuv's thread pool per call made publishing a tree of small files wait more than it worked.
+import {
+  type BigIntStats,
+  createReadStream,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+} from "node:fs";
+import { join } from "node:path";
+import { CollectiveError } from "../errors.js";
+import type { ChunkStore } from "./chunk-store.js";
+import type { TreeEntry } from "./format.js";
+import type { QuickCheck } from "./quick-check.js";
+import { storeBuffer, storeContent } from "./store-content.js";
+import type { TreeBuilder } from "./tree-builder.js";
+import { readTreeXattrs } from "./xattrs.js";
+
+const SMALL_FILE = 1 << 20;
+
+function major(rdev: bigint): number {
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+}
+
+function minor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+export async function addDirectory(
+  root: string,
+  store: ChunkStore,
+  tree: TreeBuilder,
+  progress?: (bytes: number) => void,
+  quick?: QuickCheck,
+): Promise<void> {
+  const xattrs = await readTreeXattrs(root);
+  const inodes = new Map<string, string>();
+  const walk = async (absolute: string, path: string): Promise<void> => {
+    let info: BigIntStats;
+    try {
+      info = lstatSync(absolute, { bigint: true });
+    } catch (error) {
+      throw new CollectiveError(
+        "IMAGE_UNREADABLE",
+        `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+    const base: TreeEntry = {
+      path,
+      type: "dir",
+      mode: Number(info.mode & 0o7777n),
+      uid: Number(info.uid),
+      gid: Number(info.gid),
+      mtime: Number(info.mtimeNs / 1_000_000_000n),
+      mtimeNsec: Number(info.mtimeNs % 1_000_000_000n),
+    };
+    const attrs = xattrs.get(absolute);
+    if (attrs !== undefined && Object.keys(attrs).length > 0) base.xattrs = attrs;
+    if (info.isDirectory()) {
+      tree.set(base);
+      const names = readdirSync(absolute).sort();
+      for (const name of names) await walk(join(absolute, name), path === "." ? name : `${path}/${name}`);
+      return;
+    }
+    if (info.isSymbolicLink()) {
+      tree.set({ ...base, type: "symlink", target: readlinkSync(absolute) });
+      return;
+    }
+    if (info.isFile()) {
+      const inode = `${info.dev}:${info.ino}`;
+      const first = info.nlink > 1n ? inodes.get(inode) : undefined;
+      if (first !== undefined) {
+        tree.set({ ...base, type: "hardlink", link: first });
+        return;
+      }
+      if (info.nlink > 1n) inodes.set(inode, path);
+      const known = quick?.lookup(path, info);
+      const content =
+        known !== undefined && store.reuse(known)
+          ? { chunks: known, size: Number(info.size) }
+          : info.size <= BigInt(SMALL_FILE)
+            ? await storeBuffer(store, readFileSync(absolute))
+            : await storeContent(store, createReadStream(absolute, { highWaterMark: 1 << 20 }));
+      quick?.record(path, info, content.chunks);
+      progress?.(content.size);
+      tree.set({ ...base, type: "file", size: content.size, chunks: content.chunks });
+      return;
+    }
+    if (info.isCharacterDevice() || info.isBlockDevice()) {
+      tree.set({
+        ...base,
+        type: info.isCharacterDevice() ? "char" : "block",
+        rdev: [major(info.rdev), minor(info.rdev)],
+      });
+      return;
+    }
+    if (info.isFIFO()) {
+      tree.set({ ...base, type: "fifo" });
+    }
+    // Sockets belong to a running system, not to an image: not stored.
+  };
+  await walk(root, ".");
+}

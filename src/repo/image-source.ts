@@ -1,0 +1,107 @@
+/**
+ * A ContainerAppliance's `image`, whatever its form: a root filesystem directory, a rootfs tarball
+ * (.tar, .tar.gz), an OCI image layout directory, or a `docker save` / OCI archive. Recognised by
+ * content, not by file name.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { CollectiveError } from "../errors.js";
+import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
+import type { ChunkStore } from "./chunk-store.js";
+import { decompressed, sniffCompression } from "./compressed-stream.js";
+import { addDirectory } from "./dir-source.js";
+import type { ImageConfig } from "./format.js";
+import { LayerStack } from "./layer-apply.js";
+import { addImage } from "./oci-image.js";
+import type { QuickCheck } from "./quick-check.js";
+import { isTarHeader, readTar } from "./tar-reader.js";
+import type { TreeBuilder } from "./tree-builder.js";
+
+/** First member names that mark an image archive rather than a root filesystem. */
+const ARCHIVE_MEMBER =
+  /^(\.\/)?(blobs(\/.*)?|oci-layout|index\.json|manifest\.json|repositories|[0-9a-f]{64}(\.json|\/.*)?)$/;
+
+async function readHead(path: string, bytes: number): Promise<Buffer> {
+  const handle = await open(path, "r");
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function firstMemberName(
+  stream: AsyncIterable<Uint8Array>,
+  label: string,
+): Promise<string | undefined> {
+  for await (const entry of readTar(stream, label)) return entry.name;
+  return undefined;
+}
+
+export interface ImageInput {
+  readonly path: string;
+  /** A directory for temporary files (a gzip-compressed image archive is unpacked there). */
+  readonly tempDir: string;
+  readonly progress?: (bytes: number) => void;
+  /** Unchanged-file detection for directory images. */
+  readonly quick?: QuickCheck;
+}
+
+/** Adds the image at input.path to the tree; returns the image's defaults (for OCI and docker images). */
+export async function addContainerImage(
+  input: ImageInput,
+  store: ChunkStore,
+  tree: TreeBuilder,
+): Promise<ImageConfig | undefined> {
+  const { path, progress } = input;
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new CollectiveError(
+      "IMAGE_MISSING",
+      `the image ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      {
+        hint: "the image parameter names a path relative to the CVL file; check that it exists",
+      },
+    );
+  }
+  if (info.isDirectory()) {
+    const blobs = new DirectoryBlobs(path, path);
+    if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
+      return addImage(blobs, store, tree, progress);
+    await addDirectory(path, store, tree, progress, input.quick);
+    return undefined;
+  }
+  if (!info.isFile())
+    throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);
+  const head = await readHead(path, 512);
+  const compression = sniffCompression(head);
+  if (compression === "plain" && !isTarHeader(head)) {
+    throw new CollectiveError(
+      "UNKNOWN_IMAGE_FORMAT",
+      `the image ${path} is not a directory, a tar archive or a gzip-compressed tar`,
+      {
+        hint: "give a root filesystem directory, a .tar or .tar.gz, an OCI layout directory, or a docker save archive",
+      },
+    );
+  }
+  const open = () => decompressed(createReadStream(path, { highWaterMark: 1 << 20 }), path);
+  const first = await firstMemberName(open(), path);
+  if (first !== undefined && ARCHIVE_MEMBER.test(first)) {
+    let archive = path;
+    if (compression !== "plain") {
+      // Image archives need random access to their members: unpack the gzip once.
+      archive = join(input.tempDir, "image-archive.tar");
+      await pipeline(createReadStream(path), createGunzip(), createWriteStream(archive));
+    }
+    return addImage(await TarBlobs.scan(archive, path), store, tree, progress);
+  }
+  await new LayerStack(tree, store, progress).apply(readTar(open(), path), path, { whiteouts: false });
+  return undefined;
+}

@@ -1,0 +1,254 @@
+/**
+ * `cui publish`: stores an appliance as the next version of a repository. Everything is written under
+ * tmp/ or as new immutable packs and objects first; the version appears in one rename at the end (under
+ * the publish lock), so a crash or a full disk leaves no version behind.
+ */
+
+import { hash } from "node:crypto";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
+import { basename, dirname, join } from "node:path";
+import type { ImportResolver } from "../cvl/resolver.js";
+import { CollectiveError } from "../errors.js";
+import { type ApplianceDefinition, readApplianceDefinition } from "./appliance-definition.js";
+import { addBlockImage } from "./block-source.js";
+import { ChunkStore } from "./chunk-store.js";
+import { rebuildFeed } from "./feed-writer.js";
+import {
+  type Disk,
+  FORMAT_VERSION,
+  MANIFEST_FORMAT,
+  type MachineSpec,
+  type Manifest,
+  paths,
+  type StoredFile,
+} from "./format.js";
+import { syncDirectory, writeFileAtomic } from "./fs-atomic.js";
+import { addContainerImage } from "./image-source.js";
+import { loadPublisherKey, type Publisher } from "./keys.js";
+import { encodeManifest, signManifest } from "./manifest.js";
+import { withPublishLock } from "./publish-lock.js";
+import { QuickCheck } from "./quick-check.js";
+import { localVersions, readLocalDescriptor } from "./repo-layout.js";
+import { relativeInside, resolveInside } from "./safe-path.js";
+import { serializeListing, TreeBuilder } from "./tree-builder.js";
+import { readVmDescriptor } from "./vm-descriptor.js";
+
+export interface PublishOptions {
+  readonly repoDir: string;
+  readonly cvlPath: string;
+  readonly keyPath: string;
+  /** Called with bytes read so far from images and disks (for a progress display). */
+  readonly progress?: (bytes: number) => void;
+  readonly resolver?: ImportResolver;
+  /** Test hook: called at named points so tests can crash the process there. */
+  readonly checkpoint?: (name: string) => void | Promise<void>;
+}
+
+export interface PublishResult {
+  readonly version: number;
+  readonly manifest: Manifest;
+}
+
+/** Removes tmp/ entries of publishers on this host whose process is gone. */
+async function sweepTemp(tmpDir: string): Promise<void> {
+  for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
+    const pid = Number(/^([0-9]+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH")
+        await rm(join(tmpDir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
+  const bytes = await readFile(path);
+  return { size: bytes.length, sha256: hash("sha256", bytes, "hex") };
+}
+
+interface Payload {
+  disks: Disk[];
+  /** What to remember about a directory image's files for the next publish. */
+  quick?: QuickCheck;
+  machine?: MachineSpec;
+  files: string[];
+}
+
+async function storeDisks(
+  definition: ApplianceDefinition,
+  cvlPath: string,
+  store: ChunkStore,
+  tempDir: string,
+  repoDir: string,
+  progress?: (bytes: number) => void,
+): Promise<Payload> {
+  const root = dirname(cvlPath);
+  const files = [cvlPath];
+  if (definition.kind === "container") {
+    const image = await resolveInside(root, root, definition.image!, `${cvlPath}: image`);
+    const tree = new TreeBuilder(image);
+    const quick = await QuickCheck.load(repoDir, image);
+    const config = await addContainerImage(
+      { path: image, tempDir, quick, ...(progress ? { progress } : {}) },
+      store,
+      tree,
+    );
+    const entries = tree.finish();
+    const listing = await store.putStream(serializeListing(entries));
+    const disk: Disk = {
+      name: "root",
+      shape: "tree",
+      size: tree.size,
+      entries: entries.length,
+      listing,
+      ...(config ? { config } : {}),
+    };
+    return { disks: [disk], files, quick };
+  }
+  if (definition.kind === "vm") {
+    const descriptorPath = await resolveInside(root, root, definition.vm!, `${cvlPath}: vm`);
+    files.push(descriptorPath);
+    const descriptor = await readVmDescriptor(descriptorPath);
+    const disks: Disk[] = [];
+    for (const { device, file } of descriptor.disks) {
+      if (definition.datadisks.includes(device)) continue; // user data: never stored
+      const path = await resolveInside(root, dirname(descriptorPath), file, `${descriptorPath}: ${device}`);
+      disks.push(
+        await addBlockImage({ name: device, path, tempDir, ...(progress ? { progress } : {}) }, store),
+      );
+    }
+    return { disks, machine: descriptor.machine, files };
+  }
+  return { disks: [], files };
+}
+
+export async function publish(options: PublishOptions): Promise<PublishResult> {
+  const { repoDir, checkpoint } = options;
+  const descriptor = await readLocalDescriptor(repoDir);
+  const publisher: Publisher = await loadPublisherKey(options.keyPath);
+  if (!descriptor.keys.includes(publisher.publicKey)) {
+    throw new CollectiveError(
+      "KEY_NOT_PUBLISHER",
+      `the key ${options.keyPath} (${publisher.publicKey}) is not a publisher key of ${repoDir}`,
+      {
+        hint: `use the key the repository was created with (its keys: ${descriptor.keys.join(", ")})`,
+      },
+    );
+  }
+  const cvlInfo = await stat(options.cvlPath).catch(() => undefined);
+  if (!cvlInfo?.isFile()) {
+    throw new CollectiveError("CVL_MISSING", `${options.cvlPath} is not a readable file`, {
+      hint: "give the path of the appliance's .cvl file",
+    });
+  }
+  const definition = await readApplianceDefinition(
+    options.cvlPath,
+    options.resolver ? { resolver: options.resolver } : {},
+  );
+  const tmpDir = join(repoDir, "tmp");
+  await mkdir(tmpDir, { recursive: true });
+  await sweepTemp(tmpDir);
+  const tempDir = join(tmpDir, ChunkStore.tempName());
+  await mkdir(tempDir);
+  const store = await ChunkStore.open(repoDir, tempDir);
+  try {
+    await checkpoint?.("start");
+    const payload = await storeDisks(definition, options.cvlPath, store, tempDir, repoDir, options.progress);
+    await checkpoint?.("disks-stored");
+    const packs = await store.finish();
+    await checkpoint?.("packs-written");
+    const versionDir = join(tempDir, "version");
+    const stored: StoredFile[] = [];
+    let fileBytes = 0;
+    for (const file of payload.files) {
+      const path = await relativeInside(dirname(options.cvlPath), file);
+      const target = join(versionDir, "files", path);
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(file, target);
+      const { size, sha256 } = await sha256File(target);
+      stored.push({ path, size, sha256 });
+      fileBytes += size;
+    }
+    const base = {
+      format: MANIFEST_FORMAT,
+      formatVersion: FORMAT_VERSION,
+      repository: descriptor.id,
+      created: new Date().toISOString(),
+      signer: publisher.publicKey,
+      appliance: { name: definition.name, kind: definition.kind, cvl: basename(options.cvlPath) },
+      files: stored,
+      disks: payload.disks,
+      ...(payload.machine ? { machine: payload.machine } : {}),
+      packs,
+      stats: {
+        logicalBytes: payload.disks.reduce((sum, d) => sum + d.size, 0),
+        chunks: store.stats.chunks,
+        newChunks: store.stats.newChunks,
+        newBytes: store.stats.newBytes + fileBytes,
+      },
+    } as const;
+    await checkpoint?.("before-commit");
+    const version = await withPublishLock(repoDir, async () => {
+      let candidate = ((await localVersions(repoDir)).at(-1) ?? 0) + 1;
+      for (;;) {
+        const manifest: Manifest = { ...base, version: candidate };
+        const bytes = encodeManifest(manifest);
+        await writeFileAtomic(join(versionDir, "manifest.json"), bytes);
+        await writeFileAtomic(
+          join(versionDir, "manifest.sig"),
+          signManifest(bytes, publisher.privateKey, publisher.publicKey),
+        );
+        await syncDirectory(versionDir);
+        await checkpoint?.("signed");
+        try {
+          await rename(versionDir, join(repoDir, "versions", String(candidate)));
+          break;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+          candidate++; // someone else took this number: never overwrite, take the next
+        }
+      }
+      await syncDirectory(join(repoDir, "versions"));
+      await checkpoint?.("renamed");
+      const latest = (await localVersions(repoDir)).at(-1) ?? candidate;
+      await writeFileAtomic(
+        join(repoDir, paths.latest),
+        `${JSON.stringify({ version: latest, updated: new Date().toISOString() })}\n`,
+      );
+      await rebuildFeed(repoDir, descriptor);
+      return candidate;
+    });
+    // Only now is the record of the directory's files true of a published version.
+    await payload.quick?.save().catch(() => undefined);
+    const manifest = JSON.parse(await readFile(join(repoDir, paths.manifest(version)), "utf8")) as Manifest;
+    return { version, manifest };
+  } catch (error) {
+    await store.abort();
+    throw wrapIoError(error, repoDir);
+  } finally {
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+function wrapIoError(error: unknown, repoDir: string): unknown {
+  if (error instanceof CollectiveError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new CollectiveError("DISK_FULL", `the disk holding ${repoDir} is full; nothing was published`, {
+      hint: "free space (or move the repository) and publish again",
+      cause: error,
+    });
+  }
+  if (typeof code === "string") {
+    return new CollectiveError(
+      "PUBLISH_IO",
+      `publishing into ${repoDir} failed on ${hostname()}: ${(error as Error).message}; nothing was published`,
+      { cause: error },
+    );
+  }
+  return error;
+}

@@ -1,0 +1,57 @@
+/**
+ * Skipping unchanged files when a directory image is published again, as git's index does: a file whose
+ * size, modification time, change time and inode are those recorded at the last publish of the same
+ * directory keeps its chunks without being read. The change time cannot be set by users, so a rewrite
+ * that restores the old mtime is still noticed. The record lives in the repository's tmp/quick-check/
+ * (publisher-side state; `cui repo serve` does not serve tmp/).
+ */
+import { hash } from "node:crypto";
+import type { BigIntStats } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "./fs-atomic.js";
+
+type Record = [size: string, mtimeNs: string, ctimeNs: string, ino: string, chunks: string[]];
+
+export class QuickCheck {
+  private readonly next = new Map<string, Record>();
+
+  private constructor(
+    private readonly file: string,
+    private readonly previous: Map<string, Record>,
+  ) {}
+
+  static async load(repoDir: string, imageRealPath: string): Promise<QuickCheck> {
+    const file = join(repoDir, "tmp", "quick-check", `${hash("sha256", imageRealPath, "hex")}.json`);
+    let previous = new Map<string, Record>();
+    try {
+      previous = new Map(
+        Object.entries(JSON.parse(await readFile(file, "utf8")) as { [path: string]: Record }),
+      );
+    } catch {
+      // No record (first publish of this directory) or an unreadable one: read every file.
+    }
+    return new QuickCheck(file, previous);
+  }
+
+  private static key(info: BigIntStats): [string, string, string, string] {
+    return [String(info.size), String(info.mtimeNs), String(info.ctimeNs), String(info.ino)];
+  }
+
+  /** The chunks recorded for an unchanged file, or undefined. */
+  lookup(path: string, info: BigIntStats): string[] | undefined {
+    const record = this.previous.get(path);
+    if (record === undefined) return undefined;
+    const key = QuickCheck.key(info);
+    return key.every((v, i) => record[i] === v) ? record[4] : undefined;
+  }
+
+  record(path: string, info: BigIntStats, chunks: string[]): void {
+    this.next.set(path, [...QuickCheck.key(info), chunks]);
+  }
+
+  /** Saves the record after a successful publish. */
+  async save(): Promise<void> {
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.next)));
+  }
+}

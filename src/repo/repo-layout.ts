@@ -1,0 +1,105 @@
+/** Creating a repository and reading its local descriptor. */
+import { randomUUID } from "node:crypto";
+import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { CollectiveError } from "../errors.js";
+import { generateFeed } from "./feed.js";
+import { FORMAT_VERSION, paths, REPO_FORMAT, type RepoDescriptor } from "./format.js";
+import { writeFileAtomic } from "./fs-atomic.js";
+
+export function parseDescriptor(bytes: Uint8Array, where: string): RepoDescriptor {
+  let data: Partial<RepoDescriptor>;
+  try {
+    data = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    throw new CollectiveError("REPO_CORRUPT", `${where}: repo.json is not valid JSON`);
+  }
+  if (data.format !== REPO_FORMAT) {
+    throw new CollectiveError(
+      "NOT_A_REPOSITORY",
+      `${where} is not a Collective repository (repo.json has no "format": "${REPO_FORMAT}")`,
+    );
+  }
+  if (data.formatVersion !== FORMAT_VERSION) {
+    throw new CollectiveError(
+      "REPO_FORMAT_UNSUPPORTED",
+      `${where} has repository format ${data.formatVersion}; this cui reads format ${FORMAT_VERSION}`,
+      {
+        hint: "upgrade cui",
+      },
+    );
+  }
+  if (
+    typeof data.id !== "string" ||
+    !Array.isArray(data.keys) ||
+    data.keys.some((k) => typeof k !== "string")
+  ) {
+    throw new CollectiveError("REPO_CORRUPT", `${where}: repo.json lacks an id or a list of keys`);
+  }
+  return data as RepoDescriptor;
+}
+
+export async function readLocalDescriptor(repoDir: string): Promise<RepoDescriptor> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(repoDir, paths.descriptor));
+  } catch {
+    throw new CollectiveError(
+      "NOT_A_REPOSITORY",
+      `${repoDir} is not a repository (it has no ${paths.descriptor})`,
+      {
+        hint: `create one with: cui create ${repoDir}`,
+      },
+    );
+  }
+  return parseDescriptor(bytes, repoDir);
+}
+
+/** Creates an empty repository; refuses a directory that holds anything else. */
+export async function createRepository(repoDir: string, publicKey: string): Promise<RepoDescriptor> {
+  const existing = await stat(repoDir).catch(() => undefined);
+  if (existing !== undefined) {
+    if (!existing.isDirectory())
+      throw new CollectiveError("REPO_EXISTS", `${repoDir} exists and is not a directory`);
+    const entries = await readdir(repoDir);
+    if (entries.includes(paths.descriptor)) {
+      throw new CollectiveError("REPO_EXISTS", `${repoDir} is already a repository`, {
+        hint: "publish into it with cui publish",
+      });
+    }
+    if (entries.length > 0) {
+      throw new CollectiveError("REPO_EXISTS", `${repoDir} is not empty`, {
+        hint: "create the repository in a new or empty directory",
+      });
+    }
+  }
+  for (const dir of ["versions", "packs", "objects", "tmp", "locks"])
+    await mkdir(join(repoDir, dir), { recursive: true });
+  const descriptor: RepoDescriptor = {
+    format: REPO_FORMAT,
+    formatVersion: FORMAT_VERSION,
+    id: randomUUID(),
+    created: new Date().toISOString(),
+    keys: [publicKey],
+  };
+  await writeFileAtomic(
+    join(repoDir, paths.latest),
+    `${JSON.stringify({ version: 0, updated: descriptor.created })}\n`,
+  );
+  await writeFileAtomic(
+    join(repoDir, paths.feed),
+    generateFeed({ title: "Collective repository", link: ".", repository: "." }, []),
+  );
+  // repo.json last: a directory without it is not a repository, so a crash here leaves nothing half made.
+  await writeFileAtomic(join(repoDir, paths.descriptor), `${JSON.stringify(descriptor, null, 2)}\n`);
+  return descriptor;
+}
+
+/** The versions present on disk (directories named by a positive integer), ascending. */
+export async function localVersions(repoDir: string): Promise<number[]> {
+  const names = await readdir(join(repoDir, "versions")).catch(() => [] as string[]);
+  return names
+    .filter((n) => /^[1-9][0-9]*$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
+}

@@ -1,0 +1,272 @@
+/**
+ * Reads a repository through a RepoTransport and verifies everything it hands out: the manifest's
+ * signature, every object against its name, every chunk against its hash. Errors name the repository,
+ * the version and the chunk.
+ */
+import { hash } from "node:crypto";
+import { CollectiveError } from "../errors.js";
+import { decompressChunk } from "./compression.js";
+import { type Manifest, paths, type RepoDescriptor, readLimits, type TreeEntry } from "./format.js";
+import { verifyManifest } from "./manifest.js";
+import { chunkListEntries, decodeObject, ObjectType, ZERO_HASH } from "./meta-object.js";
+import { type PackEntry, PackIndex } from "./pack-index.js";
+import { parseDescriptor } from "./repo-layout.js";
+import type { RepoTransport } from "./transport.js";
+import { verifyWithdrawal } from "./withdraw.js";
+
+/** Reading this many bytes of ranges at once bounds memory while keeping requests large. */
+const BATCH_BYTES = 8 << 20;
+
+export interface ChunkLocation {
+  readonly pack: PackIndex;
+  readonly entry: PackEntry;
+}
+
+export class RepoReader {
+  private descriptorCache: RepoDescriptor | undefined;
+  private readonly indexes = new Map<string, PackIndex>();
+
+  constructor(readonly transport: RepoTransport) {}
+
+  get url(): string {
+    return this.transport.url;
+  }
+
+  async descriptor(): Promise<RepoDescriptor> {
+    if (this.descriptorCache === undefined) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.transport.readFile(paths.descriptor, { maxBytes: readLimits.descriptor });
+      } catch (error) {
+        if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") {
+          throw new CollectiveError(
+            "NOT_A_REPOSITORY",
+            `${this.url} is not a repository (it has no ${paths.descriptor})`,
+            {
+              hint: "check the URL; create a repository with cui create",
+            },
+          );
+        }
+        throw error;
+      }
+      this.descriptorCache = parseDescriptor(bytes, this.url);
+    }
+    return this.descriptorCache;
+  }
+
+  /** The newest version: latest.json, then probing upward (it may lag after a crash). 0 when empty. */
+  async latestVersion(): Promise<number> {
+    let latest = 0;
+    try {
+      const data = JSON.parse(
+        Buffer.from(await this.transport.readFile(paths.latest, { maxBytes: 4096 })).toString("utf8"),
+      );
+      if (Number.isInteger(data.version) && data.version >= 0) latest = data.version;
+    } catch (error) {
+      if (!(error instanceof CollectiveError) || error.code !== "REPO_NOT_FOUND") throw error;
+    }
+    while (await this.exists(paths.manifest(latest + 1))) latest++;
+    return latest;
+  }
+
+  private async exists(path: string): Promise<boolean> {
+    try {
+      await this.transport.readFile(path, { maxBytes: readLimits.manifest });
+      return true;
+    } catch (error) {
+      if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return false;
+      throw error;
+    }
+  }
+
+  /** Whether the version carries a genuine (signed) withdrawal notice; forged notices are ignored. */
+  async isWithdrawn(version: number): Promise<boolean> {
+    const read = async (path: string) => {
+      try {
+        return await this.transport.readFile(path, { maxBytes: readLimits.signature });
+      } catch (error) {
+        if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return undefined;
+        throw error;
+      }
+    };
+    const notice = await read(paths.withdrawal(version));
+    if (notice === undefined) return false;
+    const signature = await read(paths.withdrawalSignature(version));
+    const descriptor = await this.descriptor();
+    return (
+      signature !== undefined && verifyWithdrawal(notice, signature, descriptor.keys, descriptor.id, version)
+    );
+  }
+
+  /** The verified manifest of a version (signature, signer, repository id, number). */
+  async manifest(version: number, pinnedKey?: string): Promise<Manifest> {
+    const descriptor = await this.descriptor();
+    let bytes: Uint8Array;
+    let signature: Uint8Array;
+    try {
+      bytes = await this.transport.readFile(paths.manifest(version), { maxBytes: readLimits.manifest });
+      signature = await this.transport.readFile(paths.signature(version), { maxBytes: readLimits.signature });
+    } catch (error) {
+      if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") {
+        throw new CollectiveError(
+          "VERSION_NOT_FOUND",
+          `${this.url} has no version ${version} (or its signature is missing)`,
+          {
+            hint: "list the versions with cui versions",
+          },
+        );
+      }
+      throw error;
+    }
+    return verifyManifest(bytes, signature, { where: this.url, descriptor, version, pinnedKey });
+  }
+
+  /** A stored file of a version (the CVL, a descriptor), checked against the manifest. */
+  async versionFile(manifest: Manifest, path: string): Promise<Buffer> {
+    const entry = manifest.files.find((f) => f.path === path);
+    if (entry === undefined)
+      throw new CollectiveError(
+        "FILE_NOT_IN_VERSION",
+        `${this.url} version ${manifest.version} has no file ${path}`,
+      );
+    const bytes = Buffer.from(
+      await this.transport.readFile(paths.versionFile(manifest.version, path), {
+        maxBytes: readLimits.versionFile,
+      }),
+    );
+    if (bytes.length !== entry.size || hash("sha256", bytes, "hex") !== entry.sha256) {
+      throw new CollectiveError(
+        "FILE_CORRUPT",
+        `${this.url} version ${manifest.version}: file ${path} does not match its hash in the manifest`,
+      );
+    }
+    return bytes;
+  }
+
+  async packIndex(id: string): Promise<PackIndex> {
+    let index = this.indexes.get(id);
+    if (index === undefined) {
+      const bytes = Buffer.from(
+        await this.transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex }),
+      );
+      if (hash("sha256", bytes, "hex") !== id) {
+        throw new CollectiveError(
+          "PACK_INDEX_CORRUPT",
+          `${this.url}: pack index ${id} does not match its name`,
+        );
+      }
+      index = new PackIndex(id, bytes);
+      this.indexes.set(id, index);
+    }
+    return index;
+  }
+
+  /** Finds a chunk in the packs a manifest lists. */
+  async locate(manifest: Manifest, chunk: Uint8Array): Promise<ChunkLocation> {
+    for (const id of manifest.packs) {
+      const pack = await this.packIndex(id);
+      const entry = pack.find(chunk);
+      if (entry !== undefined) return { pack, entry };
+    }
+    throw new CollectiveError(
+      "CHUNK_MISSING",
+      `${this.url} version ${manifest.version}: chunk ${Buffer.from(chunk).toString("hex")} is in none of the version's packs`,
+    );
+  }
+
+  /**
+   * Fetches chunks and yields them verified, in the order asked. Requests are batched per pack and
+   * coalesced by the transport.
+   */
+  async *chunks(manifest: Manifest, hashes: readonly Uint8Array[]): AsyncGenerator<Buffer> {
+    let at = 0;
+    while (at < hashes.length) {
+      const batch: Array<{ hash: Uint8Array; location: ChunkLocation }> = [];
+      let bytes = 0;
+      while (at < hashes.length && (batch.length === 0 || bytes < BATCH_BYTES)) {
+        const location = await this.locate(manifest, hashes[at]!);
+        batch.push({ hash: hashes[at]!, location });
+        bytes += location.entry.storedLength;
+        at++;
+      }
+      const byPack = new Map<PackIndex, number[]>();
+      batch.forEach((item, i) => {
+        const list = byPack.get(item.location.pack) ?? [];
+        list.push(i);
+        byPack.set(item.location.pack, list);
+      });
+      const results: Buffer[] = new Array(batch.length);
+      for (const [pack, members] of byPack) {
+        const ranges = members.map((i) => ({
+          offset: batch[i]!.location.entry.offset,
+          length: batch[i]!.location.entry.storedLength,
+        }));
+        const data = await this.transport.readRanges(paths.pack(pack.id), ranges);
+        members.forEach((i, k) => {
+          results[i] = this.verifyChunk(manifest, batch[i]!.hash, batch[i]!.location, data[k]!);
+        });
+      }
+      yield* results;
+    }
+  }
+
+  verifyChunk(
+    manifest: Manifest | undefined,
+    expected: Uint8Array,
+    location: ChunkLocation,
+    stored: Uint8Array,
+  ): Buffer {
+    const where = `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${Buffer.from(expected).toString("hex")} (pack ${location.pack.id})`;
+    let raw: Uint8Array;
+    try {
+      raw = decompressChunk(stored, location.entry.rawLength, location.pack.compression);
+    } catch (error) {
+      throw new CollectiveError("CHUNK_CORRUPT", `${where} is corrupt: ${(error as Error).message}`);
+    }
+    if (Buffer.compare(hash("sha256", raw, "buffer"), expected) !== 0) {
+      throw new CollectiveError("CHUNK_CORRUPT", `${where} does not match its hash`, {
+        hint: "the repository is damaged or was tampered with",
+      });
+    }
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  }
+
+  /** The hashes listed by a stream index object. */
+  async streamIndex(name: string): Promise<Buffer[]> {
+    const bytes = await this.transport.readFile(paths.object(name), { maxBytes: readLimits.object });
+    return chunkListEntries(name, decodeObject(name, bytes, ObjectType.streamIndex));
+  }
+
+  /** A whole metadata stream (tree listing, block map), verified. */
+  async stream(manifest: Manifest, name: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of this.chunks(manifest, await this.streamIndex(name))) parts.push(chunk);
+    return Buffer.concat(parts);
+  }
+
+  async treeListing(manifest: Manifest, listing: string): Promise<TreeEntry[]> {
+    const text = (await this.stream(manifest, listing)).toString("utf8");
+    const entries: TreeEntry[] = [];
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      try {
+        entries.push(JSON.parse(line) as TreeEntry);
+      } catch {
+        throw new CollectiveError(
+          "LISTING_CORRUPT",
+          `${this.url} version ${manifest.version}: the tree listing has a line that is not JSON`,
+        );
+      }
+    }
+    return entries;
+  }
+
+  /** The block map as hashes (ZERO_HASH for holes). */
+  async blockMap(manifest: Manifest, blocks: string): Promise<Buffer[]> {
+    return chunkListEntries(blocks, await this.stream(manifest, blocks));
+  }
+}
+
+export function isHole(entry: Uint8Array): boolean {
+  return Buffer.compare(entry, ZERO_HASH) === 0;
+}

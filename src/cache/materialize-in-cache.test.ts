@@ -36,7 +36,9 @@ describe("materializeInCache", () => {
     expect(first.path).toBe(concurrent.path);
     expect(first.path).toMatch(new RegExp(`^${cacheDir}/disks/[0-9a-f-]{36}/1$`));
     expect(await readFile(join(first.path, "bin/app"), "utf8")).toBe("#!/bin/sh\necho hi\n");
-    expect((await stat(join(first.path, "bin/app"))).mode & 0o777).toBe(0o555);
+    // Modes exactly as published (an appliance sees them); the cache's own directories are 0700.
+    expect((await stat(join(first.path, "bin/app"))).mode & 0o777).toBe(0o755);
+    expect((await stat(join(cacheDir, "disks"))).mode & 0o777).toBe(0o700);
     const again = await materializeInCache(transport, { cacheDir, version: 1 });
     expect(again).toEqual({ path: first.path, version: 1, pulled: undefined });
   });

@@ -5,7 +5,7 @@
  * qcow2 backing file). Two processes materializing the same version at once both succeed: the loser's
  * copy is thrown away.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { RepoReader } from "../repo/repo-reader.js";
@@ -46,9 +46,13 @@ export async function materializeInCache(
     )
   )
     return { path, version, pulled: undefined };
-  await mkdir(parent, { recursive: true });
+  await mkdir(parent, { recursive: true, mode: 0o700 });
+  await chmod(cacheLayout(options.cacheDir).disks, 0o700);
   try {
-    const pulled = await pullVersion(transport, path, { ...options, version, readOnly: true });
+    // Modes stay exactly as published: the tree is an overlayfs lower layer, which the kernel never
+    // writes, and an appliance's root has no CAP_DAC_OVERRIDE, so a /tmp stripped of its write bits
+    // would be unwritable inside it. The cache is protected by its 0700 directories instead.
+    const pulled = await pullVersion(transport, path, { ...options, version, readOnly: false });
     return { path, version, pulled };
   } catch (error) {
     // Someone else finished the same version first: theirs is as good as ours would have been.

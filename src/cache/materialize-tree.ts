@@ -221,7 +221,8 @@ async function writeSmallFileSync(
   if (fd === undefined) return false;
   try {
     const written = parts.length > 0 ? writevSync(fd, parts, 0) : 0;
-    if (written !== (entry.size ?? 0)) throw new Error(`short write to ${entry.path}: ${written} of ${entry.size} bytes`);
+    if (written !== (entry.size ?? 0))
+      throw new Error(`short write to ${entry.path}: ${written} of ${entry.size} bytes`);
     await metadata(entry, fd);
   } finally {
     closeSync(fd);

@@ -127,6 +127,8 @@ describe("pulling a block image over HTTP", () => {
     const first = await pullVersion(transport, join(scratch, "p1"), { cacheDir, version: 1 });
     const image1 = join(scratch, "p1", "virtio0.img");
     expect(first.disks).toEqual([{ name: "virtio0", shape: "block", size: 2048 * 4096, path: image1 }]);
+    expect(first.files.map((f) => f.slice(scratch.length))).toEqual(["/p1/v1.cvl", "/p1/vm1.json"]);
+    expect(await readFile(join(scratch, "p1", "v1.cvl"), "utf8")).toContain("extends VMAppliance");
     expect((await readFile(image1)).equals(await readFile(v1Image))).toBe(true);
     const allocated = (await stat(image1)).blocks * 512;
     expect(allocated).toBeLessThan(2048 * 4096 * 0.8); // the zero blocks are holes

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { SafeDestination } from "../fs-safety/safe-destination.js";
 import type { Disk, Manifest, TreeDisk, TreeEntry } from "../repo/format.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
@@ -47,6 +48,8 @@ export interface PullResult {
   readonly disks: readonly PulledDisk[];
   readonly transfer: TransferStats;
   readonly tree: TreeWriteReport | undefined;
+  /** The version's CVL and descriptor files written beside the disks (not when a tree fills dest). */
+  readonly files: readonly string[];
 }
 
 /** Materializes a version into `dest`, which must not exist (or be an empty directory). */
@@ -143,8 +146,25 @@ export async function pullVersion(
           });
         }
       }
+      // A VM's .vmx and CVL beside its images make the pull self-describing; a root filesystem stays pure.
+      const files: string[] = [];
+      if (trees.length !== 1) {
+        const destination = new SafeDestination(temp);
+        for (const file of manifest.files) {
+          await destination.writeFile(file.path, await reader.versionFile(manifest, file.path));
+          files.push(join(dest, file.path));
+        }
+      }
       await moveIntoPlace(temp, dest);
-      return { repository: transport.url, version, manifest, disks, transfer: source.stats, tree: report };
+      return {
+        repository: transport.url,
+        version,
+        manifest,
+        disks,
+        transfer: source.stats,
+        tree: report,
+        files,
+      };
     } catch (error) {
       await removeTree(temp);
       throw error;

@@ -30,7 +30,7 @@ const FileQuery = z.object({
   object: z.string().optional().openapi({ description: "the object to run when the file defines several" }),
 });
 
-const Health = z.object({ ok: z.boolean(), version: z.string(), pid: z.number() }).openapi("Health");
+const Health = z.object({ ok: z.boolean(), version: z.string(), build: z.string(), pid: z.number() }).openapi("Health");
 const Pools = z.object({ vni: z.string(), public: z.string() }).openapi("Pools");
 const Capacity = z
   .object({
@@ -85,6 +85,8 @@ export interface ApiOptions {
   readonly agent: HostAgent;
   readonly token: string;
   readonly version: string;
+  /** The daemon's build (see buildId in daemon.ts). */
+  readonly build: string;
   /** Asks the daemon to drain and stop (POST /v1/daemon/stop). */
   readonly requestShutdown: () => void;
 }
@@ -124,7 +126,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       summary: "Whether the daemon answers",
       responses: { 200: { description: "alive", content: { "application/json": { schema: Health } } }, ...errorResponses },
     }),
-    (c) => c.json({ ok: true, version: options.version, pid: process.pid }, 200),
+    (c) => c.json({ ok: true, version: options.version, build: options.build, pid: process.pid }, 200),
   );
 
   app.openapi(

@@ -7,6 +7,7 @@ import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
+import { buildId } from "./build-id.js";
 import { type StatePaths, statePaths } from "./paths.js";
 import { readToken } from "./token.js";
 
@@ -151,7 +152,13 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       return parsed as T;
     },
     async operation<T>(path: string, body: unknown, onProgress: (event: Record<string, unknown>) => void): Promise<T> {
-      await this.call("GET", "/v1/health"); // starts the daemon if needed, checks the token
+      // Starts the daemon if needed and checks the token; warns when the daemon runs another build.
+      const health = await this.call<{ build?: string }>("GET", "/v1/health");
+      if (health.build !== undefined && health.build !== buildId()) {
+        process.stderr.write(
+          "warning: the running daemon is from another build of cui; restart it with 'cui daemon stop' (appliances keep running)\n",
+        );
+      }
       let buffer = "";
       let result: { value: T } | undefined;
       let failure: CollectiveError | undefined;

@@ -7,6 +7,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
+import { join } from "node:path";
 import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { CollectiveError } from "../errors.js";
@@ -14,9 +15,11 @@ import { importResolver } from "../import-resolver.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
+import { CachePrograms } from "../agent/cache-programs.js";
 import { createLocalAgent } from "./local-agent.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
+import { buildId } from "./build-id.js";
 import { type StatePaths, statePaths } from "./paths.js";
 import { createToken } from "./token.js";
 
@@ -59,7 +62,7 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
     db,
     manager,
     agent,
-    programs: new Programs(undefined),
+    programs: new Programs(new CachePrograms(join(paths.root, "cache"))),
     instancesDir: paths.instances,
   });
   const token = createToken(paths.token);
@@ -91,7 +94,15 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
     void close();
   };
 
-  const app = createApi({ manager, operations, agent, token, version: DAEMON_VERSION, requestShutdown: onSignal });
+  const app = createApi({
+    manager,
+    operations,
+    agent,
+    token,
+    version: DAEMON_VERSION,
+    build: buildId(),
+    requestShutdown: onSignal,
+  });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -88,21 +88,23 @@ export class Operations {
   }
 
   /** `cui start`: evaluate, check, allocate, create networks, start components wave by wave. */
-  async start(file: string, object: string | undefined, progress: Progress): Promise<{ instance: string }> {
+  async start(file: string, object: string | undefined, progress: Progress, options: { resume?: boolean } = {}): Promise<{ instance: string }> {
     const evaluation = await this.options.manager.evaluateForStart(file, object);
     const id = instanceId(file, evaluation.appliance);
     const release = this.claim(id, `${evaluation.appliance} (${file})`);
     try {
-      return await this.startClaimed(id, file, evaluation, progress);
+      return await this.startClaimed(id, file, evaluation, progress, options.resume === true);
     } finally {
       release();
     }
   }
 
-  private async startClaimed(id: string, file: string, evaluation: Evaluation, progress: Progress): Promise<{ instance: string }> {
+  private async startClaimed(id: string, file: string, evaluation: Evaluation, progress: Progress, resume: boolean): Promise<{ instance: string }> {
     const existing = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as { desired: string } | undefined;
     const resuming = existing?.desired === "running";
-    if (resuming && !openOperations(this.db).some((o) => o.instanceId === id) && (await this.allRunning(id))) {
+    // Finishing an interrupted start (reconcile) goes on even when every machine already runs: the
+    // components' states and the wave order still have to be brought up to date.
+    if (resuming && !resume && !openOperations(this.db).some((o) => o.instanceId === id) && (await this.allRunning(id))) {
       throw new CollectiveError("ALREADY_RUNNING", `${evaluation.appliance} from ${file} is already running`, {
         hint: "'cui status' shows it; 'cui stop' stops it",
       });
@@ -289,7 +291,7 @@ export class Operations {
       try {
         if (op.operation === "start" && row) {
           finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
-          await this.start(file, row.object, progress);
+          await this.start(file, row.object, progress, { resume: true });
         } else if (op.operation === "stop" && row) {
           finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
           const component = op.detail.component;

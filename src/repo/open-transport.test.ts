@@ -53,7 +53,9 @@ describe("FileTransport", () => {
       code: "REPO_NOT_FOUND",
       message: `${join(scratch, "dns", "latest.json")} not found`,
     });
-    await expect(transport.readFile("packs/p.pack", { maxBytes: 4 })).rejects.toThrow(/is 10 bytes, more than the 4 allowed/);
+    await expect(transport.readFile("packs/p.pack", { maxBytes: 4 })).rejects.toThrow(
+      /is 10 bytes, more than the 4 allowed/,
+    );
     await expect(transport.readRanges("packs/p.pack", [{ offset: 5, length: 10 }])).rejects.toThrow(
       /has fewer bytes than the repository's index expects \(wanted 5-14\)/,
     );

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
 import { registerDaemon } from "./daemon.js";
+import { registerDoctor } from "./doctor.js";
 import { registerHost } from "./host.js";
 import { registerLogs } from "./logs.js";
 import { registerPlan } from "./plan.js";
@@ -43,4 +44,5 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerPool,
   registerHost,
   registerDaemon,
+  registerDoctor,
 ];

@@ -28,8 +28,8 @@ export function registerPull(program: Command): void {
       "after",
       `
 A container appliance's root filesystem is written into <dest>/ itself; a VM appliance's disks are
-written as <dest>/<device>.img (sparse: zero blocks take no space). Several tree disks go into
-<dest>/<name>/.
+written as <dest>/<device>.img (sparse: zero blocks take no space), beside the version's CVL file and
+VM descriptor. Several tree disks go into <dest>/<name>/.
 
 Every chunk is fetched at most once per host: chunks already in the cache (from an earlier version or
 another appliance) are reused, the rest are fetched in batched Range requests and checked against their
@@ -75,6 +75,7 @@ Examples:
           version: result.version,
           appliance: result.manifest.appliance.name,
           disks: result.disks,
+          files: result.files,
           bytesFetched: transport.bytesReceived,
           bytesReused: result.transfer.reusedBytes,
           chunksFetched: result.transfer.fetchedChunks,

@@ -3,7 +3,17 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "**/testdata/**", "bench/out/**", "scripts/**", "bin/**", "*.config.*"] },
+  {
+    ignores: [
+      "dist/**",
+      "node_modules/**",
+      "**/testdata/**",
+      "bench/out/**",
+      "scripts/**",
+      "bin/**",
+      "*.config.*",
+    ],
+  },
   {
     files: ["**/*.ts"],
     extends: [tseslint.configs.base],
@@ -13,7 +23,10 @@ export default tseslint.config(
       "@typescript-eslint/no-misused-promises": "error",
       "@typescript-eslint/await-thenable": "error",
       "@typescript-eslint/require-await": "off",
-      "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
+      "@typescript-eslint/switch-exhaustiveness-check": [
+        "error",
+        { considerDefaultExhaustiveForUnions: true },
+      ],
     },
   },
 );

@@ -46,7 +46,8 @@ export class CachePrograms implements RepositoryPrograms {
     }
     const defaults = defaultsOf(tree.config);
     return {
-      path: manifest.disks.length === 1 ? cached.path : join(cached.path, tree.name),
+      // The cache puts a version's only tree at its root, and several trees side by side by name.
+      path: trees.length === 1 ? cached.path : join(cached.path, tree.name),
       ...(defaults ? { defaults } : {}),
     };
   }

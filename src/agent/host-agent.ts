@@ -42,6 +42,30 @@ export interface HostAgent {
   close(): Promise<void>;
 }
 
+/**
+ * Runs a bridge removal, again while the bridge still has ports, for up to NETNS_TEARDOWN_MS. The kernel
+ * tears a deleted network namespace down asynchronously (a work queue), so the host ends of the veths of
+ * a machine stopped a moment ago can still hang on the bridge: seen as "VAN 4096 still has interfaces
+ * attached" when the last machine of a VAN stops right before its network is removed, under load.
+ */
+async function whenDetached(remove: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + NETNS_TEARDOWN_MS;
+  for (;;) {
+    try {
+      return await remove();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if ((code !== "VAN_IN_USE" && code !== "PUBLIC_NETWORK_IN_USE") || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+const NETNS_TEARDOWN_MS = 5_000;
+
+/** How often a start waiting for a machine's readiness has it checked. */
+const READY_NUDGE_MS = 50;
+
 export class LocalHostAgent implements HostAgent {
   constructor(
     private readonly driver: MachineDriver,
@@ -54,8 +78,8 @@ export class LocalHostAgent implements HostAgent {
   }
 
   async removeNetworks(vnis: readonly number[], publicNetwork: boolean): Promise<void> {
-    for (const vni of vnis) await this.network.removeVan(vni);
-    if (publicNetwork) await this.network.removePublicNetwork();
+    for (const vni of vnis) await whenDetached(() => this.network.removeVan(vni));
+    if (publicNetwork) await whenDetached(() => this.network.removePublicNetwork());
   }
 
   async startMachine(request: StartMachineRequest): Promise<MachineState> {
@@ -76,8 +100,16 @@ export class LocalHostAgent implements HostAgent {
     return this.driver.start({ ...request.spec, netnsPath: `/run/netns/${netns}` });
   }
 
-  waitUntilReady(id: string, timeoutMs: number): Promise<MachineState> {
-    return this.driver.waitUntilReady(id, { timeoutMs });
+  async waitUntilReady(id: string, timeoutMs: number): Promise<MachineState> {
+    // The driver probes readiness on its watch tick (every second); a start waiting on a machine asks
+    // for a check every READY_NUDGE_MS instead, so a wave is ready when its machines are, not up to a
+    // second later. (inspect runs the check; a probe already under way is not started twice.)
+    const nudge = setInterval(() => void this.driver.inspect(id).catch(() => undefined), READY_NUDGE_MS);
+    try {
+      return await this.driver.waitUntilReady(id, { timeoutMs });
+    } finally {
+      clearInterval(nudge);
+    }
   }
 
   async stopMachine(id: string, timeoutSec?: number): Promise<void> {

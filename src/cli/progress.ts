@@ -24,7 +24,8 @@ export class ProgressView {
     }
     if (this.drawn > 0) this.stream.write(`\u001b[${this.drawn}A`);
     const width = Math.max(...[...this.states.keys()].map((k) => k.length));
-    for (const [name, state] of this.states) this.stream.write(`\u001b[2K  ${name.padEnd(width)}  ${state}\n`);
+    for (const [name, state] of this.states)
+      this.stream.write(`\u001b[2K  ${name.padEnd(width)}  ${state}\n`);
     this.drawn = this.states.size;
   }
 }

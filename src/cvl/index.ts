@@ -12,7 +12,13 @@ import { createSourceFile, type Diagnostic, DiagnosticBag, sortDiagnostics } fro
 import { type EvaluatedComponent, Evaluator, reportMissingRequired } from "./evaluator.js";
 import type { ImportBinding, LoadedProgram } from "./loader.js";
 import { ProgramLoader } from "./loader.js";
-import { ChainResolver, displayNameOf, type ImportOrigin, type ImportResolver, LocalFileResolver } from "./resolver.js";
+import {
+  ChainResolver,
+  displayNameOf,
+  type ImportOrigin,
+  type ImportResolver,
+  LocalFileResolver,
+} from "./resolver.js";
 
 export type { Diagnostic } from "./diagnostics.js";
 export type { ComponentKind, EvaluatedComponent, ValueSource } from "./evaluator.js";
@@ -115,7 +121,10 @@ export async function evaluateFile(path: string, options: EvaluateOptions = {}):
   try {
     return await evaluateInto(bag, path, options);
   } catch (error) {
-    return { evaluation: undefined, diagnostics: sortDiagnostics([...bag.items, overflowDiagnostic(error, path)]) };
+    return {
+      evaluation: undefined,
+      diagnostics: sortDiagnostics([...bag.items, overflowDiagnostic(error, path)]),
+    };
   }
 }
 
@@ -133,7 +142,11 @@ function overflowDiagnostic(error: unknown, path: string): Diagnostic {
   );
 }
 
-async function evaluateInto(bag: DiagnosticBag, path: string, options: EvaluateOptions): Promise<EvaluateResult> {
+async function evaluateInto(
+  bag: DiagnosticBag,
+  path: string,
+  options: EvaluateOptions,
+): Promise<EvaluateResult> {
   const program = await load(path, options, bag);
   const entry = program.entry;
   if (!entry) return { evaluation: undefined, diagnostics: sortDiagnostics(bag.items) };
@@ -170,7 +183,11 @@ export async function checkFile(path: string, options: EvaluateOptions = {}): Pr
   }
 }
 
-async function checkInto(bag: DiagnosticBag, path: string, options: EvaluateOptions): Promise<readonly Diagnostic[]> {
+async function checkInto(
+  bag: DiagnosticBag,
+  path: string,
+  options: EvaluateOptions,
+): Promise<readonly Diagnostic[]> {
   const program = await load(path, options, bag);
   const entry = program.entry;
   if (!entry) return sortDiagnostics(bag.items);

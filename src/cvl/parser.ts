@@ -50,7 +50,7 @@ class Parser {
   private lastErrorAt = -1;
   /** Tokens right after input the scanner reported as broken: parse errors there are not reported again. */
   private readonly afterScanError = new Set<Token>();
-  private readonly scanner: Generator<Token>;
+  private readonly scanner: () => Token;
   /** Tokens pulled from the scanner but not consumed yet (at most two: the parser looks one ahead). */
   private readonly lookahead: Token[] = [];
   /** How many tokens were consumed: the loops use it to make sure they always make progress. */
@@ -76,10 +76,7 @@ class Parser {
   private pull(): Token {
     for (;;) {
       const reportedBefore = this.diagnostics.items.length;
-      const result = this.scanner.next();
-      const token: Token = result.done
-        ? { kind: TokenKind.EndOfFile, start: this.source.text.length, end: this.source.text.length, value: "", newlinesBefore: 0 }
-        : result.value;
+      const token = this.scanner();
       let breaksNext = false;
       for (let i = reportedBefore; i < this.diagnostics.items.length; i++) {
         const code = this.diagnostics.items[i]!.code;

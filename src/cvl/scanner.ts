@@ -51,17 +51,28 @@ export interface ScanOptions {
 
 /** Every token of a file, in an array (the formatter's way; the parser streams with scanTokens). */
 export function scan(file: SourceFile, diagnostics: DiagnosticBag, options: ScanOptions = {}): Token[] {
-  return [...scanTokens(file, diagnostics, options)];
+  const next = scanTokens(file, diagnostics, options);
+  const tokens: Token[] = [];
+  for (;;) {
+    const token = next();
+    tokens.push(token);
+    if (token.kind === TokenKind.EndOfFile) return tokens;
+  }
 }
 
 /**
- * The tokens of a file, one at a time, ending with EndOfFile. Streaming matters for large files: holding
- * every token of a 50,000-assignment file at once doubles the garbage collector's work.
+ * A function returning the file's tokens one at a time, then EndOfFile forever. Streaming matters for
+ * large files: holding every token of a 50,000-assignment file at once doubles the collector's work.
  */
-export function* scanTokens(file: SourceFile, diagnostics: DiagnosticBag, options: ScanOptions = {}): Generator<Token> {
+export function scanTokens(
+  file: SourceFile,
+  diagnostics: DiagnosticBag,
+  options: ScanOptions = {},
+): () => Token {
   const text = file.text;
   const length = text.length;
-  const queue: Token[] = [];
+  /** The token the last step produced (a step produces at most one). */
+  let produced: Token | undefined;
   let pos = 0;
   let newlines = 0;
 
@@ -69,7 +80,7 @@ export function* scanTokens(file: SourceFile, diagnostics: DiagnosticBag, option
     diagnostics.add(code, { file, start, length: Math.max(1, len) }, message);
 
   const push = (kind: TokenKind, start: number, end: number, value: string) => {
-    queue.push({ kind, start, end, value, newlinesBefore: newlines });
+    produced = { kind, start, end, value, newlinesBefore: newlines };
     newlines = 0;
   };
 
@@ -203,16 +214,25 @@ export function* scanTokens(file: SourceFile, diagnostics: DiagnosticBag, option
     }
     pos += width;
     push(TokenKind.Invalid, start, pos, text.slice(start, pos));
-    };
-  while (pos < length) {
-    step();
-    if (queue.length > 0) {
-      for (const token of queue) yield token;
-      queue.length = 0;
+  };
+  const endOfFile: Token = {
+    kind: TokenKind.EndOfFile,
+    start: length,
+    end: length,
+    value: "",
+    newlinesBefore: 0,
+  };
+  // A function rather than a generator: a generator allocates a result object per token, and with
+  // half a million tokens that garbage is what the collector spends its time on.
+  return (): Token => {
+    while (produced === undefined) {
+      if (pos >= length) return { ...endOfFile, newlinesBefore: newlines };
+      step();
     }
-  }
-  push(TokenKind.EndOfFile, length, length, "");
-  yield* queue;
+    const token = produced;
+    produced = undefined;
+    return token;
+  };
 
   /** Scans "..." from the opening quote; returns the offset after it. Strings end at the line's end. */
   function scanString(start: number, quote: number): number {

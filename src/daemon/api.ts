@@ -7,10 +7,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { stream } from "hono/streaming";
-import { CollectiveError, isCollectiveError } from "../errors.js";
 import type { HostAgent } from "../agent/host-agent.js";
-import type { Manager } from "../manager/manager.js";
+import { CollectiveError, isCollectiveError } from "../errors.js";
 import { machineId } from "../manager/machine-request.js";
+import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
 import { tokenMatches } from "./token.js";
 
@@ -21,7 +21,10 @@ const ErrorBody = z
 const errorResponses = {
   400: { description: "bad request", content: { "application/json": { schema: ErrorBody } } },
   401: { description: "no or wrong token", content: { "application/json": { schema: ErrorBody } } },
-  409: { description: "conflicts with the current state", content: { "application/json": { schema: ErrorBody } } },
+  409: {
+    description: "conflicts with the current state",
+    content: { "application/json": { schema: ErrorBody } },
+  },
   500: { description: "the utility failed", content: { "application/json": { schema: ErrorBody } } },
 } as const;
 
@@ -30,7 +33,9 @@ const FileQuery = z.object({
   object: z.string().optional().openapi({ description: "the object to run when the file defines several" }),
 });
 
-const Health = z.object({ ok: z.boolean(), version: z.string(), build: z.string(), pid: z.number() }).openapi("Health");
+const Health = z
+  .object({ ok: z.boolean(), version: z.string(), build: z.string(), pid: z.number() })
+  .openapi("Health");
 const Pools = z.object({ vni: z.string(), public: z.string() }).openapi("Pools");
 const Capacity = z
   .object({
@@ -53,7 +58,13 @@ const ComponentStatus = z.object({
 const Status = z
   .object({
     appliances: z.array(
-      z.object({ file: z.string(), name: z.string(), instance: z.string(), state: z.string(), components: z.array(ComponentStatus) }),
+      z.object({
+        file: z.string(),
+        name: z.string(),
+        instance: z.string(),
+        state: z.string(),
+        components: z.array(ComponentStatus),
+      }),
     ),
   })
   .openapi("Status");
@@ -63,16 +74,22 @@ const Plan = z.record(z.string(), z.any()).openapi("Plan");
 function statusOf(code: string): 400 | 401 | 404 | 409 | 500 {
   if (code === "UNAUTHORIZED") return 401;
   if (code === "NOT_FOUND" || code === "NOT_RUNNING") return 404;
-  if (code === "NO_CAPACITY" || code === "BUSY" || code === "POOL_IN_USE" || code === "POOL_EXHAUSTED") return 409;
+  if (code === "NO_CAPACITY" || code === "BUSY" || code === "POOL_IN_USE" || code === "POOL_EXHAUSTED")
+    return 409;
   if (code === "EXEC_FAILED" || code === "INTERNAL") return 500;
   return 400;
 }
 
-export function errorBody(error: unknown): { status: 400 | 401 | 404 | 409 | 500; body: z.infer<typeof ErrorBody> } {
+export function errorBody(error: unknown): {
+  status: 400 | 401 | 404 | 409 | 500;
+  body: z.infer<typeof ErrorBody>;
+} {
   if (isCollectiveError(error)) {
     return {
       status: statusOf(error.code),
-      body: { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } },
+      body: {
+        error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) },
+      },
     };
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -97,7 +114,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       if (!result.success) {
         const issue = result.error.issues[0];
         const where = issue?.path.join(".") || "request";
-        return c.json({ error: { code: "BAD_REQUEST", message: `${where}: ${issue?.message ?? "invalid"}` } }, 400);
+        return c.json(
+          { error: { code: "BAD_REQUEST", message: `${where}: ${issue?.message ?? "invalid"}` } },
+          400,
+        );
       }
       return undefined;
     },
@@ -124,7 +144,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       method: "get",
       path: "/v1/health",
       summary: "Whether the daemon answers",
-      responses: { 200: { description: "alive", content: { "application/json": { schema: Health } } }, ...errorResponses },
+      responses: {
+        200: { description: "alive", content: { "application/json": { schema: Health } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json({ ok: true, version: options.version, build: options.build, pid: process.pid }, 200),
   );
@@ -135,7 +158,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       path: "/v1/status",
       summary: "Appliances, components, states and addresses",
       request: { query: z.object({ file: z.string().optional() }) },
-      responses: { 200: { description: "status", content: { "application/json": { schema: Status } } }, ...errorResponses },
+      responses: {
+        200: { description: "status", content: { "application/json": { schema: Status } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json(options.manager.status(c.req.valid("query").file), 200),
   );
@@ -146,7 +172,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       path: "/v1/plan",
       summary: "What a start would do, with allocations filled in, changing nothing",
       request: { query: FileQuery },
-      responses: { 200: { description: "the plan", content: { "application/json": { schema: Plan } } }, ...errorResponses },
+      responses: {
+        200: { description: "the plan", content: { "application/json": { schema: Plan } } },
+        ...errorResponses,
+      },
     }),
     async (c) => {
       const { file, object } = c.req.valid("query");
@@ -159,7 +188,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       method: "get",
       path: "/v1/pools",
       summary: "The registered network id pool and public address pool",
-      responses: { 200: { description: "pools", content: { "application/json": { schema: Pools } } }, ...errorResponses },
+      responses: {
+        200: { description: "pools", content: { "application/json": { schema: Pools } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json(options.manager.pools(), 200),
   );
@@ -173,7 +205,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
         params: z.object({ kind: z.enum(["vni", "public"]) }),
         body: { content: { "application/json": { schema: z.object({ spec: z.string().min(1) }) } } },
       },
-      responses: { 200: { description: "pools", content: { "application/json": { schema: Pools } } }, ...errorResponses },
+      responses: {
+        200: { description: "pools", content: { "application/json": { schema: Pools } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json(options.manager.setPool(c.req.valid("param").kind, c.req.valid("json").spec), 200),
   );
@@ -183,7 +218,10 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       method: "get",
       path: "/v1/host",
       summary: "This host's capacity and what is in use",
-      responses: { 200: { description: "capacity", content: { "application/json": { schema: Capacity } } }, ...errorResponses },
+      responses: {
+        200: { description: "capacity", content: { "application/json": { schema: Capacity } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json(options.manager.capacity(), 200),
   );
@@ -197,12 +235,18 @@ export function createApi(options: ApiOptions): OpenAPIHono {
         body: {
           content: {
             "application/json": {
-              schema: z.object({ memoryMiB: z.number().int().positive().optional(), maxMachines: z.number().int().positive().optional() }),
+              schema: z.object({
+                memoryMiB: z.number().int().positive().optional(),
+                maxMachines: z.number().int().positive().optional(),
+              }),
             },
           },
         },
       },
-      responses: { 200: { description: "capacity", content: { "application/json": { schema: Capacity } } }, ...errorResponses },
+      responses: {
+        200: { description: "capacity", content: { "application/json": { schema: Capacity } } },
+        ...errorResponses,
+      },
     }),
     (c) => c.json(options.manager.setCapacity(c.req.valid("json")), 200),
   );
@@ -212,7 +256,13 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       method: "post",
       path: "/v1/daemon/stop",
       summary: "Drain and stop the daemon; appliances keep running",
-      responses: { 202: { description: "stopping", content: { "application/json": { schema: z.object({ stopping: z.boolean() }) } } }, ...errorResponses },
+      responses: {
+        202: {
+          description: "stopping",
+          content: { "application/json": { schema: z.object({ stopping: z.boolean() }) } },
+        },
+        ...errorResponses,
+      },
     }),
     (c) => {
       setImmediate(options.requestShutdown);
@@ -241,7 +291,12 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       }
     });
   };
-  const ndjson = { 200: { description: "progress lines, then a result or error line", content: { "application/x-ndjson": { schema: z.string() } } } };
+  const ndjson = {
+    200: {
+      description: "progress lines, then a result or error line",
+      content: { "application/x-ndjson": { schema: z.string() } },
+    },
+  };
 
   app.openapi(
     createRoute({
@@ -289,19 +344,30 @@ export function createApi(options: ApiOptions): OpenAPIHono {
           file: z.string().min(1),
           component: z.string(),
           follow: z.enum(["true", "false"]).optional(),
-          tail: z.string().regex(/^[0-9]+$/).optional(),
+          tail: z
+            .string()
+            .regex(/^[0-9]+$/)
+            .optional(),
         }),
       },
-      responses: { 200: { description: "log lines", content: { "text/plain": { schema: z.string() } } }, ...errorResponses },
+      responses: {
+        200: { description: "log lines", content: { "text/plain": { schema: z.string() } } },
+        ...errorResponses,
+      },
     }),
     (c) => {
       const q = c.req.valid("query");
-      const status = options.manager.status(q.file).appliances.find((a) => a.state === "running") ?? options.manager.status(q.file).appliances[0];
+      const status =
+        options.manager.status(q.file).appliances.find((a) => a.state === "running") ??
+        options.manager.status(q.file).appliances[0];
       if (!status) throw new CollectiveError("NOT_RUNNING", `nothing was started from ${q.file}`);
       const component = status.components.find((x) => x.path === q.component);
       if (!component || component.kind === "van") {
         const machines = status.components.filter((x) => x.kind !== "van").map((x) => x.path || "(root)");
-        throw new CollectiveError("NOT_FOUND", `${status.name} has no machine component '${q.component}'; it has ${machines.join(", ")}`);
+        throw new CollectiveError(
+          "NOT_FOUND",
+          `${status.name} has no machine component '${q.component}'; it has ${machines.join(", ")}`,
+        );
       }
       const abort = new AbortController();
       c.header("content-type", "text/plain; charset=utf-8");
@@ -319,7 +385,11 @@ export function createApi(options: ApiOptions): OpenAPIHono {
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
-    info: { title: "Collective utility API", version: options.version, description: "Served on a unix socket; every /v1 route needs Authorization: Bearer <token>." },
+    info: {
+      title: "Collective utility API",
+      version: options.version,
+      description: "Served on a unix socket; every /v1 route needs Authorization: Bearer <token>.",
+    },
   });
   return app;
 }

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
-import { CollectiveError } from "../errors.js";
+import { CollectiveError, isCollectiveError } from "../errors.js";
 import { buildId } from "./build-id.js";
 import { type StatePaths, statePaths } from "./paths.js";
 import { readToken } from "./token.js";
@@ -25,7 +25,13 @@ interface RawResponse {
   body: string;
 }
 
-function send(socket: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<RawResponse> {
+function send(
+  socket: string,
+  token: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -35,13 +41,17 @@ function send(socket: string, token: string | undefined, method: string, path: s
         path,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+          ...(payload
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+            : {}),
         },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
         res.on("error", reject);
       },
     );
@@ -68,7 +78,9 @@ function sendStreaming(
         path,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+          ...(payload
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+            : {}),
         },
       },
       (res) => {
@@ -111,9 +123,13 @@ async function startBackgroundDaemon(paths: StatePaths): Promise<void> {
   while (Date.now() < deadline) {
     if (exited !== undefined) {
       const tail = readFileSync(paths.log, "utf8").trim().split("\n").slice(-5).join("\n  ");
-      throw new CollectiveError("DAEMON_DOWN", `the daemon exited (status ${exited}) instead of starting:\n  ${tail}`, {
-        hint: `its whole log is ${paths.log}`,
-      });
+      throw new CollectiveError(
+        "DAEMON_DOWN",
+        `the daemon exited (status ${exited}) instead of starting:\n  ${tail}`,
+        {
+          hint: `its whole log is ${paths.log}`,
+        },
+      );
     }
     try {
       await send(paths.socket, undefined, "GET", "/openapi.json");
@@ -123,7 +139,9 @@ async function startBackgroundDaemon(paths: StatePaths): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new CollectiveError("DAEMON_DOWN", `the daemon did not start within 15 s`, { hint: `see its log: ${paths.log}` });
+  throw new CollectiveError("DAEMON_DOWN", `the daemon did not start within 15 s`, {
+    hint: `see its log: ${paths.log}`,
+  });
 }
 
 export function apiClient(options: { stateDir?: string; autoStart?: boolean } = {}): ApiClient {
@@ -137,7 +155,9 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       } catch (error) {
         if (!daemonDown(error)) throw error;
         if (options.autoStart === false) {
-          throw new CollectiveError("DAEMON_DOWN", `no daemon runs for ${paths.root}`, { hint: "start it with 'cui daemon'" });
+          throw new CollectiveError("DAEMON_DOWN", `no daemon runs for ${paths.root}`, {
+            hint: "start it with 'cui daemon'",
+          });
         }
         await startBackgroundDaemon(paths);
         response = await send(paths.socket, readToken(paths.token), method, path, body);
@@ -146,12 +166,19 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       try {
         parsed = JSON.parse(response.body);
       } catch {
-        throw new CollectiveError("API", `the daemon answered ${method} ${path} with status ${response.status} and no JSON`);
+        throw new CollectiveError(
+          "API",
+          `the daemon answered ${method} ${path} with status ${response.status} and no JSON`,
+        );
       }
       if (response.status >= 400) throw errorFrom(parsed, `the daemon answered ${response.status}`);
       return parsed as T;
     },
-    async operation<T>(path: string, body: unknown, onProgress: (event: Record<string, unknown>) => void): Promise<T> {
+    async operation<T>(
+      path: string,
+      body: unknown,
+      onProgress: (event: Record<string, unknown>) => void,
+    ): Promise<T> {
       // Starts the daemon if needed and checks the token; warns when the daemon runs another build.
       const health = await this.call<{ build?: string }>("GET", "/v1/health");
       if (health.build !== undefined && health.build !== buildId()) {
@@ -162,37 +189,67 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       let buffer = "";
       let result: { value: T } | undefined;
       let failure: CollectiveError | undefined;
-      const status = await sendStreaming(paths.socket, readToken(paths.token), "POST", path, body, (text) => {
-        buffer += text;
-        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          if (line.trim() === "") continue;
-          const parsed = JSON.parse(line) as { progress?: Record<string, unknown>; result?: T; error?: unknown };
-          if (parsed.progress) onProgress(parsed.progress);
-          else if ("result" in parsed) result = { value: parsed.result as T };
-          else if (parsed.error) failure = errorFrom(parsed, "the operation failed");
-        }
-      });
+      let status: number;
+      try {
+        status = await sendStreaming(paths.socket, readToken(paths.token), "POST", path, body, (text) => {
+          buffer += text;
+          for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+            const line = buffer.slice(0, nl);
+            buffer = buffer.slice(nl + 1);
+            if (line.trim() === "") continue;
+            const parsed = JSON.parse(line) as {
+              progress?: Record<string, unknown>;
+              result?: T;
+              error?: unknown;
+            };
+            if (parsed.progress) onProgress(parsed.progress);
+            else if ("result" in parsed) result = { value: parsed.result as T };
+            else if (parsed.error) failure = errorFrom(parsed, "the operation failed");
+          }
+        });
+      } catch (error) {
+        // The daemon died (or was killed) mid-operation: say so, not "internal error". The journal lets
+        // the next daemon finish or undo what was under way.
+        if (isCollectiveError(error)) throw error;
+        throw new CollectiveError(
+          "DAEMON_DOWN",
+          `the daemon stopped answering during ${path} (${error instanceof Error ? error.message : String(error)}); what was under way is finished or undone when it starts again`,
+          {
+            hint: `any cui command starts it again ('cui status' shows the outcome); its log is ${paths.log}`,
+          },
+        );
+      }
       if (buffer.trim() !== "") {
         const parsed = JSON.parse(buffer) as unknown;
         failure = errorFrom(parsed, `the daemon answered ${status}`);
       }
       if (failure) throw failure;
-      if (!result) throw new CollectiveError("API", `the daemon ended ${path} without a result (status ${status}); see ${paths.log}`);
+      if (!result)
+        throw new CollectiveError(
+          "API",
+          `the daemon ended ${path} without a result (status ${status}); see ${paths.log}`,
+        );
       return result.value;
     },
     async text(path: string, onText: (text: string) => void): Promise<void> {
       await this.call("GET", "/v1/health");
       let first = true;
       let errorText = "";
-      const status = await sendStreaming(paths.socket, readToken(paths.token), "GET", path, undefined, (text) => {
-        if (first && text.startsWith('{"error"')) errorText = text;
-        else if (errorText) errorText += text;
-        else onText(text);
-        first = false;
-      });
-      if (status >= 400 || errorText) throw errorFrom(JSON.parse(errorText || "{}"), `the daemon answered ${status}`);
+      const status = await sendStreaming(
+        paths.socket,
+        readToken(paths.token),
+        "GET",
+        path,
+        undefined,
+        (text) => {
+          if (first && text.startsWith('{"error"')) errorText = text;
+          else if (errorText) errorText += text;
+          else onText(text);
+          first = false;
+        },
+      );
+      if (status >= 400 || errorText)
+        throw errorFrom(JSON.parse(errorText || "{}"), `the daemon answered ${status}`);
     },
   };
 }

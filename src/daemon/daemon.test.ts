@@ -12,13 +12,16 @@ const cli = join(import.meta.dirname, "../../bin/cui.js");
 
 function rawGet(socket: string, path: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { socketPath: socket, path, headers: token ? { authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -47,7 +50,10 @@ describe("the daemon", () => {
     expect(JSON.parse(anonymous.body).error.code).toBe("UNAUTHORIZED");
     const wrong = await rawGet(daemon.paths.socket, "/v1/health", "not-the-token");
     expect(wrong.status).toBe(401);
-    const health = await apiClient({ stateDir, autoStart: false }).call<{ ok: boolean; pid: number }>("GET", "/v1/health");
+    const health = await apiClient({ stateDir, autoStart: false }).call<{ ok: boolean; pid: number }>(
+      "GET",
+      "/v1/health",
+    );
     expect(health).toMatchObject({ ok: true, pid: process.pid });
   });
 
@@ -69,10 +75,10 @@ describe("the daemon", () => {
   it("plans a start with real addresses and holds none of them", async () => {
     daemon = await startDaemon({ stateDir });
     const client = apiClient({ stateDir, autoStart: false });
-    const plan = await client.call<{ interfaces: Array<{ path: string; ip: string }>; actions: Array<{ action: string }> }>(
-      "GET",
-      `/v1/plan?file=${encodeURIComponent(acme)}`,
-    );
+    const plan = await client.call<{
+      interfaces: Array<{ path: string; ip: string }>;
+      actions: Array<{ action: string }>;
+    }>("GET", `/v1/plan?file=${encodeURIComponent(acme)}`);
     expect(plan.interfaces.map((i) => `${i.path}=${i.ip}`).sort()).toEqual([
       "d.ethernet0=10.16.0.2",
       "f.ethernet0=10.16.0.1",
@@ -86,12 +92,21 @@ describe("the daemon", () => {
   it("reports bad requests and bad values as errors with a code and a message", async () => {
     daemon = await startDaemon({ stateDir });
     const client = apiClient({ stateDir, autoStart: false });
-    await expect(client.call("PUT", "/v1/pools/vni", { spec: "9-3" })).rejects.toThrow(/ends before it starts/);
+    await expect(client.call("PUT", "/v1/pools/vni", { spec: "9-3" })).rejects.toThrow(
+      /ends before it starts/,
+    );
     await expect(client.call("PUT", "/v1/pools/other", { spec: "1-2" })).rejects.toThrow(/kind/);
-    await expect(client.call("PUT", "/v1/pools/vni", { spec: "65000-65535" })).rejects.toThrow(/overlaps the public pool/);
-    expect(await client.call("PUT", "/v1/pools/vni", { spec: "5000-5099" })).toEqual({ vni: "5000-5099", public: "10.255.255.0/24" });
+    await expect(client.call("PUT", "/v1/pools/vni", { spec: "65000-65535" })).rejects.toThrow(
+      /overlaps the public pool/,
+    );
+    expect(await client.call("PUT", "/v1/pools/vni", { spec: "5000-5099" })).toEqual({
+      vni: "5000-5099",
+      public: "10.255.255.0/24",
+    });
     const missing = join(stateDir, "missing.cvl");
-    await expect(client.call("GET", `/v1/plan?file=${encodeURIComponent(missing)}`)).rejects.toThrow(/CVL1001/);
+    await expect(client.call("GET", `/v1/plan?file=${encodeURIComponent(missing)}`)).rejects.toThrow(
+      /CVL1001/,
+    );
   });
 
   it("refuses a start that does not fit, saying what is needed and free", async () => {
@@ -110,16 +125,22 @@ describe("the daemon", () => {
   });
 
   it("is started in the background by the CLI, and stops on 'cui daemon stop'", () => {
-    const status = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "status", "--json"], { encoding: "utf8" });
+    const status = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "status", "--json"], {
+      encoding: "utf8",
+    });
     expect(status.stderr).toBe("");
     expect(JSON.parse(status.stdout)).toEqual({ appliances: [] });
     expect(existsSync(join(stateDir, "cui.sock"))).toBe(true);
-    const stop = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "daemon", "stop"], { encoding: "utf8" });
+    const stop = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "daemon", "stop"], {
+      encoding: "utf8",
+    });
     expect(stop.status).toBe(0);
     const deadline = Date.now() + 5000;
     while (existsSync(join(stateDir, "cui.sock")) && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
     expect(existsSync(join(stateDir, "cui.sock"))).toBe(false);
-    const after = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "daemon", "status"], { encoding: "utf8" });
+    const after = spawnSync(process.execPath, [cli, "--state-dir", stateDir, "daemon", "status"], {
+      encoding: "utf8",
+    });
     expect(after.status).toBe(1);
     expect(after.stderr).toMatch(/no daemon runs/);
   });

@@ -6,20 +6,20 @@
  * idempotent: calling it twice waits for the same shutdown.
  */
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
+import { CachePrograms } from "../agent/cache-programs.js";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
-import { CachePrograms } from "../agent/cache-programs.js";
-import { createLocalAgent } from "./local-agent.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
 import { buildId } from "./build-id.js";
+import { createLocalAgent } from "./local-agent.js";
 import { type StatePaths, statePaths } from "./paths.js";
 import { createToken } from "./token.js";
 
@@ -44,7 +44,9 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-export async function startDaemon(options: { stateDir?: string; handleSignals?: boolean } = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  options: { stateDir?: string; handleSignals?: boolean } = {},
+): Promise<RunningDaemon> {
   const paths = statePaths(options.stateDir);
   mkdirSync(paths.root, { recursive: true, mode: 0o700 });
   if (existsSync(paths.socket)) {
@@ -64,6 +66,11 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
     agent,
     programs: new Programs(new CachePrograms(join(paths.root, "cache"))),
     instancesDir: paths.instances,
+    // One line per start in the daemon's log: where the time went (docs/benchmarks.md reads it).
+    onStartTimings: (t) =>
+      process.stderr.write(
+        `cui daemon: start timings ${JSON.stringify(t, (_k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}\n`,
+      ),
   });
   const token = createToken(paths.token);
 
@@ -121,7 +128,9 @@ export async function startDaemon(options: { stateDir?: string; handleSignals?: 
   }
   // Converge: finish what a killed daemon left under way, bring back what should run.
   await operations.reconcile((event) => {
-    process.stderr.write(`cui daemon: reconcile: ${event.component}: ${event.state}${event.detail ? ` (${event.detail})` : ""}\n`);
+    process.stderr.write(
+      `cui daemon: reconcile: ${event.component}: ${event.state}${event.detail ? ` (${event.detail})` : ""}\n`,
+    );
   });
   return { paths, closed, close };
 }

@@ -23,7 +23,12 @@ export function readToken(path: string): string {
       code === "EACCES"
         ? `cannot read the API token ${path}: permission denied`
         : `the daemon's API token ${path} is missing`,
-      { hint: code === "EACCES" ? "run cui as the user the daemon runs as (root)" : "start the daemon: cui daemon" },
+      {
+        hint:
+          code === "EACCES"
+            ? "run cui as the user the daemon runs as (root)"
+            : "start the daemon: cui daemon",
+      },
     );
   }
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { evaluateFile, type Evaluation } from "../cvl/index.js";
+import { type Evaluation, evaluateFile } from "../cvl/index.js";
 import { openDatabase } from "../state/database.js";
 import { allocate, release } from "./allocations.js";
 import { resolveParams } from "./resolve-params.js";
@@ -105,7 +105,9 @@ describe("allocate", () => {
     const runs = ["p1", "p2", "p3", "p4"].map(
       (tag) =>
         new Promise<number>((resolve) => {
-          const child = spawn(process.execPath, ["--input-type=module", "-e", script, path, acme, tag], { stdio: "inherit" });
+          const child = spawn(process.execPath, ["--input-type=module", "-e", script, path, acme, tag], {
+            stdio: "inherit",
+          });
           child.on("close", (code) => resolve(code ?? 1));
         }),
     );
@@ -114,7 +116,11 @@ describe("allocate", () => {
     const vnis = db.prepare("SELECT vni FROM networks").all() as Array<{ vni: number }>;
     expect(vnis.length).toBe(20);
     expect(new Set(vnis.map((r) => r.vni)).size).toBe(20);
-    const ips = db.prepare("SELECT network, vni, ip FROM addresses").all() as Array<{ network: string; vni: number; ip: string }>;
+    const ips = db.prepare("SELECT network, vni, ip FROM addresses").all() as Array<{
+      network: string;
+      vni: number;
+      ip: string;
+    }>;
     expect(new Set(ips.map((r) => `${r.network}/${r.vni}/${r.ip}`)).size).toBe(ips.length);
     db.close();
   });

@@ -10,7 +10,12 @@ import { CollectiveError } from "../errors.js";
 import { allocateAddress } from "../net/address-allocator.js";
 import { formatIpv4, netmaskOf, parseIpv4 } from "../net/ipv4.js";
 import { macForAddress } from "../net/mac.js";
-import { allocatePublicAddress, DEFAULT_PUBLIC_POOL, parsePublicPool, type PublicPool } from "../net/public-pool.js";
+import {
+  allocatePublicAddress,
+  DEFAULT_PUBLIC_POOL,
+  type PublicPool,
+  parsePublicPool,
+} from "../net/public-pool.js";
 import { DEFAULT_VNI_POOL, nextFreeVni, parseVniPool, type VniPool, vanSubnet } from "../net/van-subnet.js";
 import type { Db } from "../state/database.js";
 import { type Attachment, interfacePath, planTopology, type Topology } from "./topology.js";
@@ -68,13 +73,17 @@ export function allocate(db: Db, instanceId: string, evaluation: Evaluation): Al
   const first = preferredFirst(evaluation);
   const run = db.transaction((): Allocations => {
     const networks = new Map<string, number>();
-    for (const row of db.prepare("SELECT path, vni FROM networks WHERE instance_id = ?").all(instanceId) as Array<{
+    for (const row of db
+      .prepare("SELECT path, vni FROM networks WHERE instance_id = ?")
+      .all(instanceId) as Array<{
       path: string;
       vni: number;
     }>) {
       networks.set(row.path, row.vni);
     }
-    const usedVnis = new Set((db.prepare("SELECT vni FROM networks").all() as Array<{ vni: number }>).map((r) => r.vni));
+    const usedVnis = new Set(
+      (db.prepare("SELECT vni FROM networks").all() as Array<{ vni: number }>).map((r) => r.vni),
+    );
     const insertNetwork = db.prepare("INSERT INTO networks (instance_id, path, vni) VALUES (?, ?, ?)");
     for (const van of topology.vans) {
       if (networks.has(van)) continue;
@@ -83,7 +92,9 @@ export function allocate(db: Db, instanceId: string, evaluation: Evaluation): Al
         throw new CollectiveError(
           "POOL_EXHAUSTED",
           `no free network id for VAN ${van || evaluation.appliance}: all ${vniPool.last - vniPool.first + 1} of pool ${vniPool.first}-${vniPool.last} are in use`,
-          { hint: "stop a VAN you no longer need, or register a larger pool with 'cui pool add vni FIRST-LAST'" },
+          {
+            hint: "stop a VAN you no longer need, or register a larger pool with 'cui pool add vni FIRST-LAST'",
+          },
         );
       }
       insertNetwork.run(instanceId, van, vni);
@@ -102,7 +113,9 @@ export function allocate(db: Db, instanceId: string, evaluation: Evaluation): Al
     );
     // Preferred interfaces first, so that they get .1 before anyone else takes it.
     const ordered = [...topology.attachments].sort(
-      (a, b) => Number(first.has(interfacePath(b.component, b.ifName))) - Number(first.has(interfacePath(a.component, a.ifName))),
+      (a, b) =>
+        Number(first.has(interfacePath(b.component, b.ifName))) -
+        Number(first.has(interfacePath(a.component, a.ifName))),
     );
     const interfaces: InterfaceAllocation[] = [];
     for (const attachment of ordered) {
@@ -117,7 +130,9 @@ export function allocate(db: Db, instanceId: string, evaluation: Evaluation): Al
       const block = vni === null ? publicPool.block : vanSubnet(vni);
       let held = existing.get(`${network}:${path}`);
       if (!held) {
-        const taken = new Set((takenIn.all(network, vni) as Array<{ ip: string }>).map((r) => parseIpv4(r.ip)));
+        const taken = new Set(
+          (takenIn.all(network, vni) as Array<{ ip: string }>).map((r) => parseIpv4(r.ip)),
+        );
         const address =
           vni === null
             ? allocatePublicAddress(publicPool, taken)

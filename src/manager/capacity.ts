@@ -19,7 +19,11 @@ export const LOCAL_HOST = "local";
 
 /** Defaults: the machine's memory less 1 GiB for the host itself, and 64 machine appliances. */
 export function defaultCapacity(): HostCapacity {
-  return { id: LOCAL_HOST, memoryMiB: Math.max(256, Math.floor(totalmem() / 1048576) - 1024), maxMachines: 64 };
+  return {
+    id: LOCAL_HOST,
+    memoryMiB: Math.max(256, Math.floor(totalmem() / 1048576) - 1024),
+    maxMachines: 64,
+  };
 }
 
 export function hostCapacity(db: Db): HostCapacity {
@@ -52,7 +56,10 @@ export function memoryOf(component: Evaluation["components"][number]): number {
   const text = value && value.length === 1 ? display(value[0]!) : "256";
   const mib = Number(text);
   if (!Number.isInteger(mib) || mib < 1) {
-    throw new CollectiveError("BAD_VALUE", `${component.path || component.name}.memory is "${text}"; it must be a whole number of MiB`);
+    throw new CollectiveError(
+      "BAD_VALUE",
+      `${component.path || component.name}.memory is "${text}"; it must be a whole number of MiB`,
+    );
   }
   return mib;
 }
@@ -63,16 +70,26 @@ export interface Usage {
 }
 
 /** Refuses a start that does not fit beside what already runs. */
-export function checkFits(capacity: HostCapacity, inUse: Usage, evaluation: Evaluation, alreadyCounted = 0): Usage {
+export function checkFits(
+  capacity: HostCapacity,
+  inUse: Usage,
+  evaluation: Evaluation,
+  alreadyCounted = 0,
+): Usage {
   const machines = evaluation.components.filter((c) => c.kind !== "van");
-  const need = { memoryMiB: machines.reduce((sum, c) => sum + memoryOf(c), 0), machines: machines.length - alreadyCounted };
+  const need = {
+    memoryMiB: machines.reduce((sum, c) => sum + memoryOf(c), 0),
+    machines: machines.length - alreadyCounted,
+  };
   const freeMemory = capacity.memoryMiB - inUse.memoryMiB;
   const freeMachines = capacity.maxMachines - inUse.machines;
   if (need.memoryMiB > freeMemory || need.machines > freeMachines) {
     throw new CollectiveError(
       "NO_CAPACITY",
       `${evaluation.appliance} does not fit on this host: it needs ${need.memoryMiB} MiB for ${need.machines} machine appliance(s); free are ${freeMemory} MiB of ${capacity.memoryMiB} and ${freeMachines} of ${capacity.maxMachines} machines`,
-      { hint: "stop something that runs, lower the appliances' memory parameters, or raise the host's capacity with 'cui host set --memory MIB --max-machines N'" },
+      {
+        hint: "stop something that runs, lower the appliances' memory parameters, or raise the host's capacity with 'cui host set --memory MIB --max-machines N'",
+      },
     );
   }
   return need;

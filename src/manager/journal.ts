@@ -13,14 +13,26 @@ export interface OpenOperation {
   readonly detail: Record<string, unknown>;
 }
 
-export function begin(db: Db, instanceId: string, operation: Operation, detail: Record<string, unknown> = {}): number {
+export function begin(
+  db: Db,
+  instanceId: string,
+  operation: Operation,
+  detail: Record<string, unknown> = {},
+): number {
   const result = db
-    .prepare("INSERT INTO journal (instance_id, operation, step, status, detail, at) VALUES (?, ?, 'all', 'begun', ?, ?)")
+    .prepare(
+      "INSERT INTO journal (instance_id, operation, step, status, detail, at) VALUES (?, ?, 'all', 'begun', ?, ?)",
+    )
     .run(instanceId, operation, JSON.stringify(detail), new Date().toISOString());
   return Number(result.lastInsertRowid);
 }
 
-export function finish(db: Db, id: number, status: "done" | "failed" | "undone", detail?: Record<string, unknown>): void {
+export function finish(
+  db: Db,
+  id: number,
+  status: "done" | "failed" | "undone",
+  detail?: Record<string, unknown>,
+): void {
   db.prepare("UPDATE journal SET status = ?, detail = COALESCE(?, detail), at = ? WHERE id = ?").run(
     status,
     detail === undefined ? null : JSON.stringify(detail),
@@ -30,11 +42,18 @@ export function finish(db: Db, id: number, status: "done" | "failed" | "undone",
 }
 
 export function openOperations(db: Db): OpenOperation[] {
-  const rows = db.prepare("SELECT id, instance_id, operation, detail FROM journal WHERE status = 'begun' ORDER BY id").all() as Array<{
+  const rows = db
+    .prepare("SELECT id, instance_id, operation, detail FROM journal WHERE status = 'begun' ORDER BY id")
+    .all() as Array<{
     id: number;
     instance_id: string;
     operation: Operation;
     detail: string;
   }>;
-  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, operation: r.operation, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+  return rows.map((r) => ({
+    id: r.id,
+    instanceId: r.instance_id,
+    operation: r.operation,
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+  }));
 }

@@ -5,8 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { isAbsolute, join, normalize } from "node:path";
-import type { MachineInterface, StartMachineRequest } from "../agent/host-agent.js";
 import type { DataDisk, Readiness, RestartPolicy } from "../agent/driver.js";
+import type { MachineInterface, StartMachineRequest } from "../agent/host-agent.js";
 import type { EvaluatedComponent } from "../cvl/index.js";
 import { decodeMap, display } from "../cvl/values.js";
 import { CollectiveError } from "../errors.js";
@@ -23,8 +23,12 @@ export interface ProgramInfo {
 
 /** The machine's id on the host: the instance id and the component path, safe for runc and paths. */
 export function machineId(instanceId: string, path: string): string {
-  const readable = (path || "root").toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 32);
-  const exact = readable === (path || "root") ? "" : `-${createHash("sha256").update(path).digest("hex").slice(0, 6)}`;
+  const readable = (path || "root")
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, "-")
+    .slice(0, 32);
+  const exact =
+    readable === (path || "root") ? "" : `-${createHash("sha256").update(path).digest("hex").slice(0, 6)}`;
   return `${instanceId}.${readable}${exact}`;
 }
 
@@ -47,7 +51,10 @@ function single(c: EvaluatedComponent, param: string): string | undefined {
 function positiveInt(c: EvaluatedComponent, param: string, text: string): number {
   const n = Number(text);
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new CollectiveError("BAD_VALUE", `${label(c, param)} is "${text}"; it must be a positive whole number`);
+    throw new CollectiveError(
+      "BAD_VALUE",
+      `${label(c, param)} is "${text}"; it must be a positive whole number`,
+    );
   }
   return n;
 }
@@ -66,7 +73,11 @@ export function readiness(c: EvaluatedComponent): Readiness {
   const port = map.get("port");
   if (map.has("tcp")) return { kind: "tcp", port: positiveInt(c, "healthcheck", map.get("tcp")!) };
   if (map.has("http")) {
-    return { kind: "http", path: map.get("http") || "/", port: port ? positiveInt(c, "healthcheck", port) : 80 };
+    return {
+      kind: "http",
+      path: map.get("http") || "/",
+      port: port ? positiveInt(c, "healthcheck", port) : 80,
+    };
   }
   if (map.has("exec")) return { kind: "exec", command: ["/bin/sh", "-c", map.get("exec")!] };
   if (map.has("file")) return { kind: "file", path: map.get("file")! };
@@ -83,12 +94,21 @@ export function dataDisks(c: EvaluatedComponent, disksDir: string): DataDisk[] {
     const map = mapOf(c, "datadisks", text);
     const device = map.get("device") ?? "";
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_:-]{0,31}$/.test(device)) {
-      throw new CollectiveError("BAD_VALUE", `${label(c, "datadisks")}: device "${device}" must be 1-32 letters, digits, '_', ':' or '-'`);
+      throw new CollectiveError(
+        "BAD_VALUE",
+        `${label(c, "datadisks")}: device "${device}" must be 1-32 letters, digits, '_', ':' or '-'`,
+      );
     }
-    if (seen.has(device)) throw new CollectiveError("BAD_VALUE", `${label(c, "datadisks")}: device "${device}" is listed twice`);
+    if (seen.has(device))
+      throw new CollectiveError("BAD_VALUE", `${label(c, "datadisks")}: device "${device}" is listed twice`);
     seen.add(device);
     const mount = map.get("mount") ?? "";
-    if (!isAbsolute(mount) || normalize(mount) !== mount || mount.split("/").includes("..") || mount === "/") {
+    if (
+      !isAbsolute(mount) ||
+      normalize(mount) !== mount ||
+      mount.split("/").includes("..") ||
+      mount === "/"
+    ) {
       throw new CollectiveError(
         "BAD_VALUE",
         `${label(c, "datadisks")}: mount "${mount}" must be an absolute, normalized path inside the appliance, e.g. /var/lib/data`,
@@ -108,13 +128,17 @@ function sysctls(c: EvaluatedComponent): { sysctls?: Record<string, string> } {
 function restartPolicy(c: EvaluatedComponent): RestartPolicy {
   const text = single(c, "restart") ?? "on-failure";
   if (text === "no" || text === "on-failure" || text === "always") return text;
-  throw new CollectiveError("BAD_VALUE", `${label(c, "restart")} is "${text}"; it must be "no", "on-failure" or "always"`);
+  throw new CollectiveError(
+    "BAD_VALUE",
+    `${label(c, "restart")} is "${text}"; it must be "no", "on-failure" or "always"`,
+  );
 }
 
 export function capabilities(c: EvaluatedComponent): string[] {
   return strings(c, "capabilities").map((cap) => {
     const name = cap.toUpperCase().startsWith("CAP_") ? cap.toUpperCase() : `CAP_${cap.toUpperCase()}`;
-    if (!/^CAP_[A-Z_]{2,30}$/.test(name)) throw new CollectiveError("BAD_VALUE", `${label(c, "capabilities")}: "${cap}" is not a capability`);
+    if (!/^CAP_[A-Z_]{2,30}$/.test(name))
+      throw new CollectiveError("BAD_VALUE", `${label(c, "capabilities")}: "${cap}" is not a capability`);
     return name;
   });
 }
@@ -140,7 +164,10 @@ export function machineRequest(input: MachineRequestInput): StartMachineRequest 
   const defaults = input.program.defaults ?? {};
   const args = command.length > 0 ? command : (defaults.args ?? []);
   if (args.length === 0) {
-    throw new CollectiveError("BAD_VALUE", `${c.path || c.name} has nothing to run: set its command parameter (the image has no entrypoint)`);
+    throw new CollectiveError(
+      "BAD_VALUE",
+      `${c.path || c.name} has nothing to run: set its command parameter (the image has no entrypoint)`,
+    );
   }
   const cpus = single(c, "cpus");
   const stop = single(c, "stoptimeout");
@@ -149,7 +176,9 @@ export function machineRequest(input: MachineRequestInput): StartMachineRequest 
   // its VAN's defaultroute (the gateway's inside address), and no interface routes through itself.
   const isGateway = own.some((i) => i.network === "public");
   const interfaces: MachineInterface[] = own.map((i) => {
-    const attachment = allocations.topology.attachments.find((a) => a.component === c.path && a.ifName === i.ifName)!;
+    const attachment = allocations.topology.attachments.find(
+      (a) => a.component === c.path && a.ifName === i.ifName,
+    )!;
     let route: string | undefined;
     if (attachment.network.kind === "public") route = input.publicGateway;
     else if (!isGateway) route = input.defaultRoutes.get(attachment.network.van);

@@ -4,9 +4,10 @@
  * holds the operations that need no host agent (plan, status, pools, capacity); starting and stopping
  * are added on top of the agent boundary.
  */
-import type { Evaluation, EvaluateOptions } from "../cvl/index.js";
-import { evaluateFile } from "../cvl/index.js";
+
 import { formatDiagnostic } from "../cvl/diagnostics.js";
+import type { EvaluateOptions, Evaluation } from "../cvl/index.js";
+import { evaluateFile } from "../cvl/index.js";
 import { evaluationToJson } from "../cvl/json.js";
 import { CollectiveError } from "../errors.js";
 import { formatIpv4Block } from "../net/ipv4.js";
@@ -37,7 +38,13 @@ export interface ComponentStatusJson {
 
 /** `cui status --json`, a public contract. */
 export interface StatusJson {
-  appliances: Array<{ file: string; name: string; instance: string; state: string; components: ComponentStatusJson[] }>;
+  appliances: Array<{
+    file: string;
+    name: string;
+    instance: string;
+    state: string;
+    components: ComponentStatusJson[];
+  }>;
 }
 
 export interface PlanAction {
@@ -55,7 +62,11 @@ export class Manager {
 
   /** Evaluates a file for a start: every required parameter must have a value. Errors become one report. */
   async evaluateForStart(file: string, object?: string): Promise<Evaluation> {
-    const result = await evaluateFile(file, { resolver: this.options.resolver, object, requireComplete: true });
+    const result = await evaluateFile(file, {
+      resolver: this.options.resolver,
+      object,
+      requireComplete: true,
+    });
     if (!result.evaluation) {
       const errors = result.diagnostics.filter((d) => d.severity === "error");
       throw new CollectiveError(
@@ -71,7 +82,9 @@ export class Manager {
   async plan(file: string, object?: string): Promise<Record<string, unknown>> {
     const evaluation = await this.evaluateForStart(file, object);
     const id = instanceId(file, evaluation.appliance);
-    const running = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as { desired: string } | undefined;
+    const running = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as
+      | { desired: string }
+      | undefined;
     checkFits(hostCapacity(this.db), this.usage(id), evaluation);
     // Allocate inside a transaction that is rolled back: the plan shows real addresses, holds none.
     let preview: ReturnType<typeof allocate> | undefined;
@@ -86,7 +99,9 @@ export class Manager {
     for (const component of json.components) {
       const evaluated = evaluation.components.find((c) => c.path === component.path)!;
       component.params = resolveParams(evaluated, preview.values).params;
-      component.pending = component.pending.filter((name) => component.params[name]?.some((v) => v.includes("${")));
+      component.pending = component.pending.filter((name) =>
+        component.params[name]?.some((v) => v.includes("${")),
+      );
     }
     const actions: PlanAction[] = evaluation.components
       .filter((c) => c.kind !== "van")
@@ -165,7 +180,11 @@ export class Manager {
             repository: c.repository,
             interfaces: Object.fromEntries(
               addrs
-                .filter((a) => a.interface.startsWith(c.path === "" ? "" : `${c.path}.`) && !a.interface.slice(c.path ? c.path.length + 1 : 0).includes("."))
+                .filter(
+                  (a) =>
+                    a.interface.startsWith(c.path === "" ? "" : `${c.path}.`) &&
+                    !a.interface.slice(c.path ? c.path.length + 1 : 0).includes("."),
+                )
                 .map((a) => [a.interface.slice(c.path ? c.path.length + 1 : 0), { ip: a.ip, mac: a.mac }]),
             ),
             since: c.since,
@@ -187,7 +206,9 @@ export class Manager {
     const vni = kind === "vni" ? parseVniPool(spec) : current.vni;
     const pub = kind === "public" ? parsePublicPool(spec) : current.publicPool;
     checkVniPoolAvoids(vni, pub.block, "public pool");
-    const inUse = this.db.prepare("SELECT vni FROM networks WHERE vni < ? OR vni > ?").all(vni.first, vni.last) as Array<{ vni: number }>;
+    const inUse = this.db
+      .prepare("SELECT vni FROM networks WHERE vni < ? OR vni > ?")
+      .all(vni.first, vni.last) as Array<{ vni: number }>;
     if (kind === "vni" && inUse.length > 0) {
       throw new CollectiveError(
         "POOL_IN_USE",

@@ -5,6 +5,7 @@
  * stored agent requests let a crashed or vanished machine be started exactly as before.
  */
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { HostAgent, StartMachineRequest } from "../agent/host-agent.js";
 import type { Evaluation } from "../cvl/index.js";
 import type { EvaluationJson } from "../cvl/json.js";
@@ -30,6 +31,20 @@ export interface ProgressEvent {
 
 export type Progress = (event: ProgressEvent) => void;
 
+/** Where a start's time went, in milliseconds from the request (for the daemon log and benchmarks). */
+export interface StartTimings {
+  readonly appliance: string;
+  /** Import resolution, evaluation and every check. */
+  evaluateMs: number;
+  /** Capacity check and the allocation transaction (network ids, addresses, MACs, journal). */
+  allocateMs: number;
+  /** Bridges, the public network and the nft rules. */
+  networkMs: number;
+  /** Per wave: its components, when its last machine was launched and when its last one was ready. */
+  waves: Array<{ components: number; launchedMs: number; readyMs: number }>;
+  totalMs: number;
+}
+
 export interface OperationsOptions {
   readonly db: Db;
   readonly manager: Manager;
@@ -39,6 +54,8 @@ export interface OperationsOptions {
   readonly instancesDir: string;
   /** How long a component may take to become ready. */
   readonly readyTimeoutMs?: number;
+  /** Called with the timings of every start that succeeds. */
+  readonly onStartTimings?: (timings: StartTimings) => void;
 }
 
 interface InstanceRow {
@@ -61,13 +78,26 @@ export class Operations {
 
   private claim(id: string, what: string): () => void {
     if (this.busy.has(id)) {
-      throw new CollectiveError("BUSY", `${what} is already being started or stopped`, { hint: "wait for it to finish, then try again" });
+      throw new CollectiveError("BUSY", `${what} is already being started or stopped`, {
+        hint: "wait for it to finish, then try again",
+      });
     }
     this.busy.add(id);
     return () => this.busy.delete(id);
   }
 
-  private setComponent(instance: string, path: string, fields: { state: string; desired?: string; request?: string; repository?: string; version?: number; machineId?: string }): void {
+  private setComponent(
+    instance: string,
+    path: string,
+    fields: {
+      state: string;
+      desired?: string;
+      request?: string;
+      repository?: string;
+      version?: number;
+      machineId?: string;
+    },
+  ): void {
     this.db
       .prepare(
         `UPDATE components SET state = ?, since = ?, desired = COALESCE(?, desired), request = COALESCE(?, request),
@@ -88,47 +118,103 @@ export class Operations {
   }
 
   /** `cui start`: evaluate, check, allocate, create networks, start components wave by wave. */
-  async start(file: string, object: string | undefined, progress: Progress, options: { resume?: boolean } = {}): Promise<{ instance: string }> {
+  async start(
+    file: string,
+    object: string | undefined,
+    progress: Progress,
+    options: { resume?: boolean } = {},
+  ): Promise<{ instance: string }> {
+    const began = performance.now();
     const evaluation = await this.options.manager.evaluateForStart(file, object);
     const id = instanceId(file, evaluation.appliance);
     const release = this.claim(id, `${evaluation.appliance} (${file})`);
+    const timings: StartTimings = {
+      appliance: evaluation.appliance,
+      evaluateMs: performance.now() - began,
+      allocateMs: 0,
+      networkMs: 0,
+      waves: [],
+      totalMs: 0,
+    };
     try {
-      return await this.startClaimed(id, file, evaluation, progress, options.resume === true);
+      const result = await this.startClaimed(
+        id,
+        file,
+        evaluation,
+        progress,
+        options.resume === true,
+        (phase) => {
+          const now = performance.now() - began;
+          if (phase === "allocated") timings.allocateMs = now - timings.evaluateMs;
+          else if (phase === "networks") timings.networkMs = now - timings.evaluateMs - timings.allocateMs;
+          else if (phase === "launched") timings.waves.at(-1)!.launchedMs = now;
+          else if (phase === "ready") timings.waves.at(-1)!.readyMs = now;
+          else timings.waves.push({ components: phase.wave, launchedMs: 0, readyMs: 0 });
+        },
+      );
+      timings.totalMs = performance.now() - began;
+      this.options.onStartTimings?.(timings);
+      return result;
     } finally {
       release();
     }
   }
 
-  private async startClaimed(id: string, file: string, evaluation: Evaluation, progress: Progress, resume: boolean): Promise<{ instance: string }> {
-    const existing = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as { desired: string } | undefined;
+  private async startClaimed(
+    id: string,
+    file: string,
+    evaluation: Evaluation,
+    progress: Progress,
+    resume: boolean,
+    mark: (phase: "allocated" | "networks" | "launched" | "ready" | { wave: number }) => void,
+  ): Promise<{ instance: string }> {
+    const existing = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as
+      | { desired: string }
+      | undefined;
     const resuming = existing?.desired === "running";
     // Finishing an interrupted start (reconcile) goes on even when every machine already runs: the
     // components' states and the wave order still have to be brought up to date.
-    if (resuming && !resume && !openOperations(this.db).some((o) => o.instanceId === id) && (await this.allRunning(id))) {
-      throw new CollectiveError("ALREADY_RUNNING", `${evaluation.appliance} from ${file} is already running`, {
-        hint: "'cui status' shows it; 'cui stop' stops it",
-      });
+    if (
+      resuming &&
+      !resume &&
+      !openOperations(this.db).some((o) => o.instanceId === id) &&
+      (await this.allRunning(id))
+    ) {
+      throw new CollectiveError(
+        "ALREADY_RUNNING",
+        `${evaluation.appliance} from ${file} is already running`,
+        {
+          hint: "'cui status' shows it; 'cui stop' stops it",
+        },
+      );
     }
     checkFits(hostCapacity(this.db), this.options.manager.usage(id), evaluation);
     const machines = evaluation.components.filter((c) => c.kind !== "van");
     let journal = 0;
-    const allocations = this.db.transaction(() => {
-      this.options.manager.insertInstance(id, file, evaluation, "running");
-      const a = allocate(this.db, id, evaluation);
-      const upsert = this.db.prepare(
-        `INSERT INTO components (instance_id, path, kind, state, desired, since) VALUES (?, ?, ?, 'pending', 'running', ?)
+    const allocations = this.db
+      .transaction(() => {
+        this.options.manager.insertInstance(id, file, evaluation, "running");
+        const a = allocate(this.db, id, evaluation);
+        const upsert = this.db.prepare(
+          `INSERT INTO components (instance_id, path, kind, state, desired, since) VALUES (?, ?, ?, 'pending', 'running', ?)
          ON CONFLICT(instance_id, path) DO UPDATE SET desired = 'running'`,
-      );
-      for (const c of evaluation.components) upsert.run(id, c.path, c.kind, new Date().toISOString());
-      journal = begin(this.db, id, "start", { file });
-      return a;
-    }).immediate();
+        );
+        for (const c of evaluation.components) upsert.run(id, c.path, c.kind, new Date().toISOString());
+        journal = begin(this.db, id, "start", { file });
+        return a;
+      })
+      .immediate();
+    mark("allocated");
 
     const started: string[] = [];
     try {
       const { publicPool } = registeredPools(this.db);
       const usesPublic = allocations.interfaces.some((i) => i.network === "public");
-      await this.options.agent.ensureNetworks([...allocations.networks.values()], usesPublic ? publicPool : undefined);
+      await this.options.agent.ensureNetworks(
+        [...allocations.networks.values()],
+        usesPublic ? publicPool : undefined,
+      );
+      mark("networks");
       const defaultRoutes = new Map<string, string>();
       for (const c of evaluation.components) {
         if (c.kind !== "van" && c.path !== "") continue;
@@ -137,6 +223,8 @@ export class Operations {
       }
       const byPath = new Map(machines.map((c) => [c.path, c]));
       for (const wave of evaluation.startOrder) {
+        mark({ wave: wave.length });
+        let launched = 0;
         await Promise.all(
           wave.map(async (path) => {
             const component = byPath.get(path)!;
@@ -161,6 +249,7 @@ export class Operations {
             progress({ component: label, state: "starting" });
             await this.options.agent.startMachine(request);
             started.push(request.spec.id);
+            if (++launched === wave.length) mark("launched");
             this.setComponent(id, path, { state: "waiting" });
             progress({ component: label, state: "waiting", detail: "for readiness" });
             await this.options.agent.waitUntilReady(request.spec.id, this.options.readyTimeoutMs ?? 120_000);
@@ -168,15 +257,21 @@ export class Operations {
             progress({ component: label, state: "running" });
           }),
         );
+        mark("ready");
       }
-      for (const c of evaluation.components) if (c.kind === "van") this.setComponent(id, c.path, { state: "running" });
+      for (const c of evaluation.components)
+        if (c.kind === "van") this.setComponent(id, c.path, { state: "running" });
       finish(this.db, journal, "done");
       return { instance: id };
     } catch (error) {
       if (!resuming) {
         // A first start that fails leaves nothing behind: what it started is stopped, what it
         // allocated released. (Data disks it created stay: they are never deleted silently.)
-        progress({ component: evaluation.appliance, state: "failed", detail: error instanceof Error ? error.message : String(error) });
+        progress({
+          component: evaluation.appliance,
+          state: "failed",
+          detail: error instanceof Error ? error.message : String(error),
+        });
         await this.undoStart(id, evaluation, started);
         finish(this.db, journal, "undone", { error: error instanceof Error ? error.message : String(error) });
       } else {
@@ -188,7 +283,9 @@ export class Operations {
 
   private async allRunning(id: string): Promise<boolean> {
     const rows = this.db
-      .prepare("SELECT machine_id FROM components WHERE instance_id = ? AND kind != 'van' AND desired = 'running'")
+      .prepare(
+        "SELECT machine_id FROM components WHERE instance_id = ? AND kind != 'van' AND desired = 'running'",
+      )
       .all(id) as Array<{ machine_id: string | null }>;
     for (const r of rows) {
       if (!r.machine_id) return false;
@@ -206,7 +303,8 @@ export class Operations {
     for (const c of evaluation.components) {
       if (c.kind === "van") continue;
       const machine = machineId(id, c.path);
-      if (!started.includes(machine)) await this.options.agent.stopMachine(machine, 10).catch(() => undefined);
+      if (!started.includes(machine))
+        await this.options.agent.stopMachine(machine, 10).catch(() => undefined);
     }
     await this.releaseNetworks(id);
     this.db.transaction(() => {
@@ -217,30 +315,45 @@ export class Operations {
 
   /** Removes the instance's bridges (and the public network when no one else uses it), then frees them. */
   private async releaseNetworks(id: string): Promise<void> {
-    const vnis = (this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(id) as Array<{ vni: number }>).map((r) => r.vni);
+    const vnis = (
+      this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(id) as Array<{ vni: number }>
+    ).map((r) => r.vni);
     const othersPublic = this.db
       .prepare("SELECT COUNT(*) AS n FROM addresses WHERE network = 'public' AND instance_id != ?")
       .get(id) as { n: number };
-    const mine = this.db.prepare("SELECT COUNT(*) AS n FROM addresses WHERE network = 'public' AND instance_id = ?").get(id) as { n: number };
+    const mine = this.db
+      .prepare("SELECT COUNT(*) AS n FROM addresses WHERE network = 'public' AND instance_id = ?")
+      .get(id) as { n: number };
     await this.options.agent.removeNetworks(vnis, mine.n > 0 && othersPublic.n === 0);
     release(this.db, id);
   }
 
   private instanceByFile(file: string): InstanceRow {
-    const rows = this.db.prepare("SELECT * FROM instances WHERE file = ? AND desired = 'running'").all(file) as InstanceRow[];
+    const rows = this.db
+      .prepare("SELECT * FROM instances WHERE file = ? AND desired = 'running'")
+      .all(file) as InstanceRow[];
     if (rows.length === 0) {
-      throw new CollectiveError("NOT_RUNNING", `nothing started from ${file} is running`, { hint: "'cui status' lists what runs" });
+      throw new CollectiveError("NOT_RUNNING", `nothing started from ${file} is running`, {
+        hint: "'cui status' lists what runs",
+      });
     }
     return rows[0]!;
   }
 
   /** `cui stop`: the whole appliance, or one component (and what is inside it), in reverse start order. */
-  async stop(file: string, component: string | undefined, progress: Progress): Promise<{ stopped: string[] }> {
+  async stop(
+    file: string,
+    component: string | undefined,
+    progress: Progress,
+  ): Promise<{ stopped: string[] }> {
     const row = this.instanceByFile(file);
     const evaluation = JSON.parse(row.evaluation) as EvaluationJson;
     if (component !== undefined && !evaluation.components.some((c) => c.path === component)) {
       const paths = evaluation.components.filter((c) => c.path !== "").map((c) => c.path);
-      throw new CollectiveError("NOT_FOUND", `${row.object} has no component '${component}'; its components are ${paths.join(", ")}`);
+      throw new CollectiveError(
+        "NOT_FOUND",
+        `${row.object} has no component '${component}'; its components are ${paths.join(", ")}`,
+      );
     }
     const release = this.claim(row.id, `${row.object} (${file})`);
     try {
@@ -248,8 +361,11 @@ export class Operations {
       const stopped = await this.stopComponents(row, evaluation, component, progress);
       if (component === undefined || component === "") {
         await this.releaseNetworks(row.id);
-        this.db.prepare("UPDATE instances SET desired = 'stopped', updated_at = ? WHERE id = ?").run(new Date().toISOString(), row.id);
-        for (const c of evaluation.components) this.setComponent(row.id, c.path, { state: "stopped", desired: "stopped" });
+        this.db
+          .prepare("UPDATE instances SET desired = 'stopped', updated_at = ? WHERE id = ?")
+          .run(new Date().toISOString(), row.id);
+        for (const c of evaluation.components)
+          this.setComponent(row.id, c.path, { state: "stopped", desired: "stopped" });
       }
       finish(this.db, journal, "done");
       return { stopped };
@@ -258,7 +374,12 @@ export class Operations {
     }
   }
 
-  private async stopComponents(row: InstanceRow, evaluation: EvaluationJson, component: string | undefined, progress: Progress): Promise<string[]> {
+  private async stopComponents(
+    row: InstanceRow,
+    evaluation: EvaluationJson,
+    component: string | undefined,
+    progress: Progress,
+  ): Promise<string[]> {
     const inside = (path: string) =>
       component === undefined || component === "" || path === component || path.startsWith(`${component}.`);
     const stopped: string[] = [];
@@ -286,7 +407,9 @@ export class Operations {
    */
   async reconcile(progress: Progress = () => {}): Promise<void> {
     for (const op of openOperations(this.db)) {
-      const row = this.db.prepare("SELECT * FROM instances WHERE id = ?").get(op.instanceId) as InstanceRow | undefined;
+      const row = this.db.prepare("SELECT * FROM instances WHERE id = ?").get(op.instanceId) as
+        | InstanceRow
+        | undefined;
       const file = String(op.detail.file ?? row?.file ?? "");
       try {
         if (op.operation === "start" && row) {
@@ -298,22 +421,35 @@ export class Operations {
           await this.stop(file, typeof component === "string" ? component : undefined, progress);
         } else finish(this.db, op.id, "failed", { error: "interrupted" });
       } catch (error) {
-        progress({ component: row?.object ?? op.instanceId, state: "failed", detail: error instanceof Error ? error.message : String(error) });
+        progress({
+          component: row?.object ?? op.instanceId,
+          state: "failed",
+          detail: error instanceof Error ? error.message : String(error),
+        });
       }
     }
     const rows = this.db
-      .prepare("SELECT instance_id, path, machine_id, request FROM components WHERE desired = 'running' AND kind != 'van' AND request IS NOT NULL")
+      .prepare(
+        "SELECT instance_id, path, machine_id, request FROM components WHERE desired = 'running' AND kind != 'van' AND request IS NOT NULL",
+      )
       .all() as Array<{ instance_id: string; path: string; machine_id: string; request: string }>;
     for (const r of rows) {
       const state = await this.options.agent.inspectMachine(r.machine_id);
       if (state?.status === "running" || state?.status === "restarting") continue;
       progress({ component: r.path, state: "starting", detail: "bringing back what should run" });
       const request = JSON.parse(r.request) as StartMachineRequest;
-      const instance = this.db.prepare("SELECT id FROM networks WHERE instance_id = ?").all(r.instance_id) as unknown[];
+      const instance = this.db
+        .prepare("SELECT id FROM networks WHERE instance_id = ?")
+        .all(r.instance_id) as unknown[];
       void instance;
-      const vnis = this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(r.instance_id) as Array<{ vni: number }>;
+      const vnis = this.db
+        .prepare("SELECT vni FROM networks WHERE instance_id = ?")
+        .all(r.instance_id) as Array<{ vni: number }>;
       const usesPublic = request.interfaces.some((i) => i.network === "public");
-      await this.options.agent.ensureNetworks(vnis.map((v) => v.vni), usesPublic ? registeredPools(this.db).publicPool : undefined);
+      await this.options.agent.ensureNetworks(
+        vnis.map((v) => v.vni),
+        usesPublic ? registeredPools(this.db).publicPool : undefined,
+      );
       await this.options.agent.startMachine(request);
       this.setComponent(r.instance_id, r.path, { state: "running" });
     }

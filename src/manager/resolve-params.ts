@@ -13,12 +13,17 @@ export interface ResolvedParams {
   readonly unresolved: string[];
 }
 
-export function resolveParams(component: EvaluatedComponent, values: ReadonlyMap<string, string>): ResolvedParams {
+export function resolveParams(
+  component: EvaluatedComponent,
+  values: ReadonlyMap<string, string>,
+): ResolvedParams {
   const params: Record<string, string[]> = {};
   const unresolved: string[] = [];
   for (const [name, value] of component.params) {
     if (component.sensitive.includes(name)) continue;
-    const filled: CvlString[] = value.map((s) => substitute(s, (p) => (p.kind === "pending" ? values.get(p.path) : undefined)));
+    const filled: CvlString[] = value.map((s) =>
+      substitute(s, (p) => (p.kind === "pending" ? values.get(p.path) : undefined)),
+    );
     if (filled.some((s) => hasPlaceholder(s, "pending"))) unresolved.push(name);
     params[name] = filled.map(display);
   }

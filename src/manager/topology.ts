@@ -56,7 +56,9 @@ export function planTopology(evaluation: Evaluation): Topology {
       throw new CollectiveError(
         "TOPOLOGY",
         `the interface ${key} would join two networks: ${describe(previous.network)} and ${describe(network)} (${why})`,
-        { hint: "a gateway needs one interface inside its VAN and another one to export: export a different interface" },
+        {
+          hint: "a gateway needs one interface inside its VAN and another one to export: export a different interface",
+        },
       );
     }
     joined.set(key, { component, ifName, network });

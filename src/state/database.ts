@@ -17,9 +17,13 @@ export function openDatabase(path: string): Db {
   try {
     db = new Database(path);
   } catch (error) {
-    throw new CollectiveError("STATE_OPEN", `cannot open the state database ${path}: ${(error as Error).message}`, {
-      hint: "check that the state directory exists and is writable (it is /var/lib/collective unless --state-dir says otherwise)",
-    });
+    throw new CollectiveError(
+      "STATE_OPEN",
+      `cannot open the state database ${path}: ${(error as Error).message}`,
+      {
+        hint: "check that the state directory exists and is writable (it is /var/lib/collective unless --state-dir says otherwise)",
+      },
+    );
   }
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");

@@ -47,6 +47,9 @@ Examples:
       const client = await clientFor(command, { autoStart: false });
       const health = await client.call<{ ok: boolean; version: string; pid: number }>("GET", "/v1/health");
       if (options.json) printJson({ ...health, socket: client.paths.socket });
-      else process.stdout.write(`running: pid ${health.pid}, version ${health.version}, socket ${client.paths.socket}\n`);
+      else
+        process.stdout.write(
+          `running: pid ${health.pid}, version ${health.version}, socket ${client.paths.socket}\n`,
+        );
     });
 }

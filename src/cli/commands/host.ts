@@ -12,12 +12,17 @@ interface Capacity {
 
 function positive(value: string, field: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new CollectiveError("BAD_VALUE", `${field} must be a positive integer, not "${value}"`, { exitCode: 2 });
+  if (!Number.isInteger(n) || n < 1)
+    throw new CollectiveError("BAD_VALUE", `${field} must be a positive integer, not "${value}"`, {
+      exitCode: 2,
+    });
   return n;
 }
 
 export function registerHost(program: Command): void {
-  const host = program.command("host").description("this host's capacity: memory and the maximum number of machine appliances");
+  const host = program
+    .command("host")
+    .description("this host's capacity: memory and the maximum number of machine appliances");
   host
     .command("show")
     .description("show capacity and what is in use")
@@ -39,11 +44,15 @@ export function registerHost(program: Command): void {
     .addHelpText("after", "\nExample:\n  cui host set --memory 16384 --max-machines 100")
     .action(async (options: { memory?: string; maxMachines?: string }, command: Command) => {
       if (options.memory === undefined && options.maxMachines === undefined) {
-        throw new CollectiveError("BAD_VALUE", "say what to change: --memory MIB and/or --max-machines N", { exitCode: 2 });
+        throw new CollectiveError("BAD_VALUE", "say what to change: --memory MIB and/or --max-machines N", {
+          exitCode: 2,
+        });
       }
       const body = {
         ...(options.memory !== undefined ? { memoryMiB: positive(options.memory, "--memory") } : {}),
-        ...(options.maxMachines !== undefined ? { maxMachines: positive(options.maxMachines, "--max-machines") } : {}),
+        ...(options.maxMachines !== undefined
+          ? { maxMachines: positive(options.maxMachines, "--max-machines") }
+          : {}),
       };
       const c = await (await clientFor(command)).call<Capacity>("PATCH", "/v1/host", body);
       process.stdout.write(`memory ${c.memoryMiB} MiB, max machines ${c.maxMachines}\n`);

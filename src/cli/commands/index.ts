@@ -5,23 +5,23 @@
 import type { Command } from "commander";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
+import { registerCreate } from "./create.js";
 import { registerDaemon } from "./daemon.js";
 import { registerDoctor } from "./doctor.js";
+import { registerEval } from "./eval.js";
+import { registerFmt } from "./fmt.js";
 import { registerHost } from "./host.js";
 import { registerLogs } from "./logs.js";
 import { registerPlan } from "./plan.js";
 import { registerPool } from "./pool.js";
-import { registerStart } from "./start.js";
-import { registerStatus } from "./status.js";
-import { registerStop } from "./stop.js";
-import { registerCreate } from "./create.js";
-import { registerEval } from "./eval.js";
-import { registerFmt } from "./fmt.js";
 import { registerPublish } from "./publish.js";
 import { registerPull } from "./pull.js";
 import { registerRepoServe } from "./repo-serve.js";
 import { registerRepoVerify } from "./repo-verify.js";
 import { registerRepoWithdraw } from "./repo-withdraw.js";
+import { registerStart } from "./start.js";
+import { registerStatus } from "./status.js";
+import { registerStop } from "./stop.js";
 import { registerVersions } from "./versions.js";
 
 export const commandModules: ReadonlyArray<(program: Command) => void> = [

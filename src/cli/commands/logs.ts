@@ -20,12 +20,26 @@ Examples:
   cui logs acme.cvl www
   cui logs acme.cvl f --follow --tail 20`,
     )
-    .action(async (file: string, component: string, options: { follow?: boolean; tail?: string }, command: Command) => {
-      if (options.tail !== undefined && !/^[0-9]+$/.test(options.tail)) {
-        throw new CollectiveError("BAD_VALUE", `--tail "${options.tail}" must be a number of lines`, { exitCode: 2 });
-      }
-      const client = await clientFor(command);
-      const query = new URLSearchParams({ file: resolve(file), component, ...(options.follow ? { follow: "true" } : {}), ...(options.tail ? { tail: options.tail } : {}) });
-      await client.text(`/v1/logs?${query.toString()}`, (text) => process.stdout.write(text));
-    });
+    .action(
+      async (
+        file: string,
+        component: string,
+        options: { follow?: boolean; tail?: string },
+        command: Command,
+      ) => {
+        if (options.tail !== undefined && !/^[0-9]+$/.test(options.tail)) {
+          throw new CollectiveError("BAD_VALUE", `--tail "${options.tail}" must be a number of lines`, {
+            exitCode: 2,
+          });
+        }
+        const client = await clientFor(command);
+        const query = new URLSearchParams({
+          file: resolve(file),
+          component,
+          ...(options.follow ? { follow: "true" } : {}),
+          ...(options.tail ? { tail: options.tail } : {}),
+        });
+        await client.text(`/v1/logs?${query.toString()}`, (text) => process.stdout.write(text));
+      },
+    );
 }

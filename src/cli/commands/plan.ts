@@ -45,16 +45,27 @@ Examples:
         return;
       }
       const { table } = await import("../status-table.js");
-      const out: string[] = [`plan for ${plan.appliance} (${file}), instance ${plan.instance}`, "", "networks:"];
-      for (const [van, vni] of Object.entries(plan.networks)) out.push(`  ${van || "(root)"}: network id ${vni}`);
+      const out: string[] = [
+        `plan for ${plan.appliance} (${file}), instance ${plan.instance}`,
+        "",
+        "networks:",
+      ];
+      for (const [van, vni] of Object.entries(plan.networks))
+        out.push(`  ${van || "(root)"}: network id ${vni}`);
       out.push("", "interfaces:");
       out.push(
         table(
           ["INTERFACE", "NETWORK", "ADDRESS", "MAC"],
-          plan.interfaces.map((i) => [i.path, i.network === "public" ? "public" : `van ${i.vni}`, i.ip, i.mac]),
+          plan.interfaces.map((i) => [
+            i.path,
+            i.network === "public" ? "public" : `van ${i.vni}`,
+            i.ip,
+            i.mac,
+          ]),
         ).replace(/^/gm, "  "),
       );
-      if (plan.unconnected.length > 0) out.push(`unconnected interfaces (no address): ${plan.unconnected.join(", ")}`);
+      if (plan.unconnected.length > 0)
+        out.push(`unconnected interfaces (no address): ${plan.unconnected.join(", ")}`);
       out.push("start order:");
       plan.startOrder.forEach((wave, i) => {
         out.push(`  wave ${i + 1}: ${wave.join(", ")}`);

@@ -6,7 +6,9 @@ import { printJson } from "../output.js";
 export function registerPool(program: Command): void {
   const pool = program
     .command("pool")
-    .description("the administrator's pools: network ids for VANs and public addresses for exported interfaces")
+    .description(
+      "the administrator's pools: network ids for VANs and public addresses for exported interfaces",
+    )
     .addHelpText(
       "after",
       `
@@ -25,7 +27,10 @@ Examples:
     .description("show the registered pools")
     .option("--json", "print as JSON")
     .action(async (options: { json?: boolean }, command: Command) => {
-      const pools = await (await clientFor(command)).call<{ vni: string; public: string }>("GET", "/v1/pools");
+      const pools = await (await clientFor(command)).call<{ vni: string; public: string }>(
+        "GET",
+        "/v1/pools",
+      );
       if (options.json) printJson(pools);
       else process.stdout.write(`vni     ${pools.vni}\npublic  ${pools.public}\n`);
     });
@@ -38,7 +43,11 @@ Examples:
       if (kind !== "vni" && kind !== "public") {
         throw new CollectiveError("BAD_VALUE", `pool kind "${kind}" is not vni or public`, { exitCode: 2 });
       }
-      const pools = await (await clientFor(command)).call<{ vni: string; public: string }>("PUT", `/v1/pools/${kind}`, { spec });
+      const pools = await (await clientFor(command)).call<{ vni: string; public: string }>(
+        "PUT",
+        `/v1/pools/${kind}`,
+        { spec },
+      );
       process.stdout.write(`vni     ${pools.vni}\npublic  ${pools.public}\n`);
     });
 }

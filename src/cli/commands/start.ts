@@ -7,7 +7,9 @@ import { printJson } from "../output.js";
 export function registerStart(program: Command): void {
   program
     .command("start")
-    .description("start the appliance a CVL file defines: networks, disks, then components in dependency order")
+    .description(
+      "start the appliance a CVL file defines: networks, disks, then components in dependency order",
+    )
     .argument("<file.cvl>", "the CVL file (its imports are resolved and fetched into the host cache)")
     .option("--object <name>", "the object to run (when the file defines several appliances)")
     .option("--json", "print the resulting status as JSON")
@@ -36,7 +38,11 @@ Examples:
       const { ProgressView } = await import("../progress.js");
       const view = new ProgressView();
       const absolute = resolve(file);
-      await client.operation("/v1/start", { file: absolute, ...(options.object ? { object: options.object } : {}) }, (e) => view.update(e));
+      await client.operation(
+        "/v1/start",
+        { file: absolute, ...(options.object ? { object: options.object } : {}) },
+        (e) => view.update(e),
+      );
       const status = await client.call<StatusJson>("GET", `/v1/status?file=${encodeURIComponent(absolute)}`);
       if (options.json) printJson(status);
       else {

@@ -7,7 +7,9 @@ import { printJson } from "../output.js";
 export function registerStatus(program: Command): void {
   program
     .command("status")
-    .description("show every appliance (or the one a CVL file defines) with its components' states and addresses")
+    .description(
+      "show every appliance (or the one a CVL file defines) with its components' states and addresses",
+    )
     .argument("[file.cvl]", "only the appliance started from this file")
     .option("--json", "print as JSON")
     .addHelpText(

@@ -30,6 +30,8 @@ Examples:
         { file: resolve(file), ...(component !== undefined ? { component } : {}) },
         (e) => view.update(e),
       );
-      process.stdout.write(`stopped ${result.stopped.length} component(s)${result.stopped.length ? `: ${result.stopped.map((p) => p || "(root)").join(", ")}` : ""}\n`);
+      process.stdout.write(
+        `stopped ${result.stopped.length} component(s)${result.stopped.length ? `: ${result.stopped.map((p) => p || "(root)").join(", ")}` : ""}\n`,
+      );
     });
 }

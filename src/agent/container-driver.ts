@@ -35,6 +35,9 @@ import { probeReadiness } from "./readiness-probe.js";
 import { type BackoffOptions, defaultBackoff, restartDelayMs } from "./restart-backoff.js";
 import { Runc } from "./runc.js";
 
+/** How often readiness is probed while a caller waits for it. */
+const READY_POLL_MS = 100;
+
 export interface ContainerDriverOptions {
   /** The driver's own directory: the index of instances (persistent, e.g. /var/lib/collective/agent). */
   readonly stateRoot: string;
@@ -198,7 +201,10 @@ export class ContainerDriver implements MachineDriver {
           },
         );
       }
-      await this.nextChange(id, Math.min(left, this.pollMs));
+      // Someone is waiting for this machine: probe often rather than on the slow tick, since each wave
+      // of a start waits for the previous one to be ready.
+      void this.probe(id).catch(() => undefined);
+      await this.nextChange(id, Math.min(left, READY_POLL_MS));
     }
   }
 

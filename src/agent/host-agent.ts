@@ -6,6 +6,7 @@
  */
 
 import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
+import { checkPublicPool } from "../net/host-conflicts.js";
 import type { NetworkPlumber } from "../net/plumber.js";
 import type { PublicPool } from "../net/public-pool.js";
 import type { LogOptions, MachineDriver, MachineSpec, MachineState } from "./driver.js";
@@ -63,9 +64,6 @@ async function whenDetached(remove: () => Promise<void>): Promise<void> {
 
 const NETNS_TEARDOWN_MS = 5_000;
 
-/** How often a start waiting for a machine's readiness has it checked. */
-const READY_NUDGE_MS = 50;
-
 export class LocalHostAgent implements HostAgent {
   constructor(
     private readonly driver: MachineDriver,
@@ -74,7 +72,10 @@ export class LocalHostAgent implements HostAgent {
 
   async ensureNetworks(vnis: readonly number[], publicPool: PublicPool | undefined): Promise<void> {
     for (const vni of vnis) await this.network.ensureVan(vni);
-    if (publicPool) await this.network.ensurePublicNetwork(publicPool);
+    if (publicPool) {
+      await checkPublicPool(publicPool, this.network.naming);
+      await this.network.ensurePublicNetwork(publicPool);
+    }
   }
 
   async removeNetworks(vnis: readonly number[], publicNetwork: boolean): Promise<void> {
@@ -83,8 +84,11 @@ export class LocalHostAgent implements HostAgent {
   }
 
   async startMachine(request: StartMachineRequest): Promise<MachineState> {
+    // A machine that runs is kept (adopted). One that is "restarting" is started now, in full: after a
+    // reboot its container, namespace and mounts are gone and the driver's own restart cannot bring it
+    // back (it needs the spec, which only a start carries).
     const running = await this.driver.inspect(request.spec.id);
-    if (running?.status === "running" || running?.status === "restarting") return running;
+    if (running?.status === "running") return running;
     const netns = await this.network.ensureNamespace(request.spec.id);
     for (const i of request.interfaces) {
       await this.network.attachInterface({
@@ -100,16 +104,8 @@ export class LocalHostAgent implements HostAgent {
     return this.driver.start({ ...request.spec, netnsPath: `/run/netns/${netns}` });
   }
 
-  async waitUntilReady(id: string, timeoutMs: number): Promise<MachineState> {
-    // The driver probes readiness on its watch tick (every second); a start waiting on a machine asks
-    // for a check every READY_NUDGE_MS instead, so a wave is ready when its machines are, not up to a
-    // second later. (inspect runs the check; a probe already under way is not started twice.)
-    const nudge = setInterval(() => void this.driver.inspect(id).catch(() => undefined), READY_NUDGE_MS);
-    try {
-      return await this.driver.waitUntilReady(id, { timeoutMs });
-    } finally {
-      clearInterval(nudge);
-    }
+  waitUntilReady(id: string, timeoutMs: number): Promise<MachineState> {
+    return this.driver.waitUntilReady(id, { timeoutMs });
   }
 
   async stopMachine(id: string, timeoutSec?: number): Promise<void> {

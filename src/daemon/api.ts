@@ -96,6 +96,33 @@ export function errorBody(error: unknown): {
   return { status: 500, body: { error: { code: "INTERNAL", message: `internal error: ${message}` } } };
 }
 
+/**
+ * The manager's status with what the host agent sees now: a component recorded as running whose machine
+ * has exited or is being restarted after a crash shows that state (and since when), and every machine's
+ * restart count is the agent's. Without this, a crash-looping appliance showed "running", restarts 0.
+ */
+async function liveStatus(options: ApiOptions, file: string | undefined) {
+  const status = options.manager.status(file);
+  await Promise.all(
+    status.appliances.flatMap((appliance) =>
+      appliance.components
+        .filter((component) => component.kind !== "van" && component.state === "running")
+        .map(async (component) => {
+          const machine = await options.agent
+            .inspectMachine(machineId(appliance.instance, component.path))
+            .catch(() => undefined);
+          if (machine === undefined) return;
+          component.restarts = machine.restarts;
+          if (machine.status !== "running") {
+            component.state = machine.status;
+            component.since = machine.since;
+          }
+        }),
+    ),
+  );
+  return status;
+}
+
 export interface ApiOptions {
   readonly manager: Manager;
   readonly operations: Operations;
@@ -163,7 +190,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
         ...errorResponses,
       },
     }),
-    (c) => c.json(options.manager.status(c.req.valid("query").file), 200),
+    async (c) => c.json(await liveStatus(options, c.req.valid("query").file), 200),
   );
 
   app.openapi(

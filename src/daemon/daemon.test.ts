@@ -65,10 +65,13 @@ describe("the daemon", () => {
       "/v1/daemon/stop",
       "/v1/health",
       "/v1/host",
+      "/v1/logs",
       "/v1/plan",
       "/v1/pools",
       "/v1/pools/{kind}",
+      "/v1/start",
       "/v1/status",
+      "/v1/stop",
     ]);
   });
 
@@ -82,7 +85,7 @@ describe("the daemon", () => {
     expect(plan.interfaces.map((i) => `${i.path}=${i.ip}`).sort()).toEqual([
       "d.ethernet0=10.16.0.2",
       "f.ethernet0=10.16.0.1",
-      "f.ethernet1=10.255.255.2",
+      "f.ethernet1=10.15.255.2",
       "l.ethernet0=10.16.0.3",
     ]);
     expect(plan.actions.map((a) => a.action)).toEqual(["start", "start", "start"]);
@@ -96,12 +99,12 @@ describe("the daemon", () => {
       /ends before it starts/,
     );
     await expect(client.call("PUT", "/v1/pools/other", { spec: "1-2" })).rejects.toThrow(/kind/);
-    await expect(client.call("PUT", "/v1/pools/vni", { spec: "65000-65535" })).rejects.toThrow(
+    await expect(client.call("PUT", "/v1/pools/vni", { spec: "4000-4100" })).rejects.toThrow(
       /overlaps the public pool/,
     );
     expect(await client.call("PUT", "/v1/pools/vni", { spec: "5000-5099" })).toEqual({
       vni: "5000-5099",
-      public: "10.255.255.0/24",
+      public: "10.15.255.0/24",
     });
     const missing = join(stateDir, "missing.cvl");
     await expect(client.call("GET", `/v1/plan?file=${encodeURIComponent(missing)}`)).rejects.toThrow(

@@ -42,7 +42,7 @@ describe("allocate", () => {
       "f.ethernet0": "van 10.16.0.1 02:c0:0a:10:00:01",
       "d.ethernet0": "van 10.16.0.2 02:c0:0a:10:00:02",
       "l.ethernet0": "van 10.16.0.3 02:c0:0a:10:00:03",
-      "f.ethernet1": "public 10.255.255.2 02:c0:0a:ff:ff:02",
+      "f.ethernet1": "public 10.15.255.2 02:c0:0a:0f:ff:02",
     });
     expect(a.topology.unconnected).toEqual([]);
     db.close();

@@ -435,13 +435,10 @@ export class Operations {
       .all() as Array<{ instance_id: string; path: string; machine_id: string; request: string }>;
     for (const r of rows) {
       const state = await this.options.agent.inspectMachine(r.machine_id);
-      if (state?.status === "running" || state?.status === "restarting") continue;
+      // "restarting" is started in full too: after a reboot the driver cannot restart it by itself.
+      if (state?.status === "running") continue;
       progress({ component: r.path, state: "starting", detail: "bringing back what should run" });
       const request = JSON.parse(r.request) as StartMachineRequest;
-      const instance = this.db
-        .prepare("SELECT id FROM networks WHERE instance_id = ?")
-        .all(r.instance_id) as unknown[];
-      void instance;
       const vnis = this.db
         .prepare("SELECT vni FROM networks WHERE instance_id = ?")
         .all(r.instance_id) as Array<{ vni: number }>;

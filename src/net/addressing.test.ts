@@ -82,8 +82,8 @@ describe("VAN subnets from network ids (paper 5.1.1)", () => {
       checkVniPoolAvoids(DEFAULT_VNI_POOL, DEFAULT_PUBLIC_POOL.block, "public pool"),
     ).not.toThrow();
     expect(() =>
-      checkVniPoolAvoids({ first: 65000, last: 65535 }, DEFAULT_PUBLIC_POOL.block, "public pool"),
-    ).toThrow(/65535 .* 10\.255\.255\.0\/24/);
+      checkVniPoolAvoids({ first: 4000, last: 4100 }, DEFAULT_PUBLIC_POOL.block, "public pool"),
+    ).toThrow(/4095 .* 10\.15\.255\.0\/24/);
   });
 });
 
@@ -114,8 +114,8 @@ describe("address allocation", () => {
   });
 
   it("keeps the public pool's first address for the host", () => {
-    expect(formatIpv4(DEFAULT_PUBLIC_POOL.hostAddress)).toBe("10.255.255.1");
-    expect(formatIpv4(allocatePublicAddress(DEFAULT_PUBLIC_POOL, new Set()))).toBe("10.255.255.2");
+    expect(formatIpv4(DEFAULT_PUBLIC_POOL.hostAddress)).toBe("10.15.255.1");
+    expect(formatIpv4(allocatePublicAddress(DEFAULT_PUBLIC_POOL, new Set()))).toBe("10.15.255.2");
     const small = parsePublicPool("192.168.50.0/29");
     const all = new Set([2, 3, 4, 5, 6].map((i) => small.block.network + i));
     expect(() => allocatePublicAddress(small, all)).toThrow(/public pool/);

@@ -3,8 +3,10 @@
  * VAN's gateway). The host owns its first usable address, on the public bridge, so that it can reach
  * every gateway's public address; gateways get the others.
  *
- * Default 10.255.255.0/24: inside 10/8 like the VAN subnets, but derived from network id 65535, which no
- * VNI pool may contain while this public pool is registered (see checkVniPoolAvoids).
+ * Default 10.15.255.0/24: inside 10/8 like the VAN subnets, derived from network id 4095, just below the
+ * default network id pool (4096-8191); checkVniPoolAvoids refuses a pool that would contain it. The public
+ * bridge takes a host route for the whole block, so a block the host already reaches through another
+ * route (its DNS server, say) must not be used: see host-conflicts.ts.
  */
 import { CollectiveError } from "../errors.js";
 import { allocateAddress } from "./address-allocator.js";
@@ -16,7 +18,7 @@ export interface PublicPool {
   readonly hostAddress: number;
 }
 
-export const DEFAULT_PUBLIC_POOL_CIDR = "10.255.255.0/24";
+export const DEFAULT_PUBLIC_POOL_CIDR = "10.15.255.0/24";
 
 export function parsePublicPool(cidr: string): PublicPool {
   const block = parseIpv4Block(cidr, "public pool");

@@ -15,7 +15,8 @@ export function registerPool(program: Command): void {
 Each running VAN gets a network id from the vni pool, and the subnet 10.x.y.0/24 derived from it
 (x.y = the id's two bytes; see docs/networking.md). An exported interface that joins no other VAN
 gets an address from the public pool, a host-side network the host can reach. Defaults: vni
-4096-8191 and public 10.255.255.0/24. The two must not overlap.
+4096-8191 and public 10.15.255.0/24. The two must not overlap, and the public pool must not
+contain addresses this host already reaches another way (its DNS servers, its networks).
 
 Examples:
   cui pool list

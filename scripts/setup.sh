@@ -24,6 +24,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: the registry these machines reach lacks biome's binaries for other
+  # platforms, so the lock file cannot list them, and `npm ci` refuses a lock without them. With the
+  # lock file present, `npm install` installs exactly its versions and leaves it unchanged.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build

@@ -6,7 +6,7 @@
  * first), the enclosing VAN's chain, the VAN enclosing that, outermost last. Only then are values
  * computed, lazily, resolving references relative to the instance whose body holds the assignment.
  */
-import type { Assignment, DottedName, Rhs } from "./ast.js";
+import type { Assignment, DottedName, Rhs, StringLiteral } from "./ast.js";
 import type { Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import { buildInstances, descend, type Instance, paramPath, type Slot } from "./instances.js";
@@ -337,6 +337,10 @@ export class Evaluator {
       return undefined;
     }
     const { assignment, scope } = winner;
+    // Most assignments are string literals, the same for every instance of a type: share one
+    // (immutable) value instead of building it thousands of times.
+    const literal = this.literalValue(assignment.node);
+    if (literal !== undefined) return literal;
     const out: CvlString[] = [];
     let anySet = false;
     for (const rhs of assignment.node.values) {
@@ -357,6 +361,18 @@ export class Evaluator {
       return undefined;
     }
     return out;
+  }
+
+  private readonly literals = new WeakMap<Assignment, Value | null>();
+
+  /** The value of an assignment made only of string literals, or undefined when it has references or maps. */
+  private literalValue(node: Assignment): Value | undefined {
+    let value = this.literals.get(node);
+    if (value === undefined) {
+      value = node.values.every((v) => v.kind === "String") ? node.values.map((v) => (v as StringLiteral).value) : null;
+      this.literals.set(node, value);
+    }
+    return value ?? undefined;
   }
 
   private evalRhs(scope: Instance, rhs: Rhs, module: Module): Value | undefined {

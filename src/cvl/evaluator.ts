@@ -369,7 +369,9 @@ export class Evaluator {
   private literalValue(node: Assignment): Value | undefined {
     let value = this.literals.get(node);
     if (value === undefined) {
-      value = node.values.every((v) => v.kind === "String") ? node.values.map((v) => (v as StringLiteral).value) : null;
+      value = node.values.every((v) => v.kind === "String")
+        ? node.values.map((v) => (v as StringLiteral).value)
+        : null;
       this.literals.set(node, value);
     }
     return value ?? undefined;

@@ -1,7 +1,7 @@
 /**
  * The isolation policy with real traffic. A namespace plays the host (so the test never touches the
  * machine's own forwarding); appliances are namespaces attached through the plumber. Addresses: VAN 4096
- * is 10.16.0.0/24, VAN 4097 is 10.16.1.0/24, the public pool 10.255.255.0/24 (host .1), and the fake
+ * is 10.16.0.0/24, VAN 4097 is 10.16.1.0/24, the public pool 10.15.255.0/24 (host .1), and the fake
  * host's own service address 198.51.100.1 (TEST-NET-2, on its loopback only).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,9 +129,9 @@ beforeAll(async () => {
   await net.ensureVan(4096);
   await net.ensureVan(4097);
   await net.ensurePublicNetwork(DEFAULT_PUBLIC_POOL);
-  // The gateway of VAN 4096: 10.16.0.1 inside, 10.255.255.2 public; the VAN's defaultroute is the gateway.
+  // The gateway of VAN 4096: 10.16.0.1 inside, 10.15.255.2 public; the VAN's defaultroute is the gateway.
   await attach(gw, 4096, "ethernet0", "10.16.0.1");
-  await attach(gw, "public", "ethernet1", "10.255.255.2", "10.255.255.1");
+  await attach(gw, "public", "ethernet1", "10.15.255.2", "10.15.255.1");
   await attach(a1, 4096, "ethernet0", "10.16.0.2", "10.16.0.1");
   await attach(a2, 4096, "ethernet0", "10.16.0.3", "10.16.0.1");
   await attach(b1, 4097, "ethernet0", "10.16.1.2");
@@ -160,7 +160,7 @@ describe("isolation between VANs, appliances and the host", () => {
       expect(await pings(a1, "10.16.1.2")).toBe(true);
       expect(await pings(a1, hostService)).toBe(true);
       expect(await pings(host, "10.16.0.2")).toBe(true);
-      expect(await tcpReaches(gw, host, "10.255.255.1", 9000)).toBe(true);
+      expect(await tcpReaches(gw, host, "10.15.255.1", 9000)).toBe(true);
     } finally {
       await net.ensureVan(4096); // reloads the rules
     }
@@ -174,12 +174,12 @@ describe("isolation between VANs, appliances and the host", () => {
   it("keeps appliances from reaching the host's own addresses", async () => {
     expect(await pings(a1, hostService)).toBe(false);
     // The gateway, on the public network, cannot open connections to the host either.
-    expect(await pings(gw, "10.255.255.1")).toBe(false);
-    expect(await tcpReaches(gw, host, "10.255.255.1", 9000)).toBe(false);
+    expect(await pings(gw, "10.15.255.1")).toBe(false);
+    expect(await tcpReaches(gw, host, "10.15.255.1", 9000)).toBe(false);
   });
 
   it("lets the host reach a gateway's public address", async () => {
-    expect(await pings(host, "10.255.255.2")).toBe(true);
+    expect(await pings(host, "10.15.255.2")).toBe(true);
     // ...but no component behind it, and no VAN subnet, except through the gateway.
     expect(await pings(host, "10.16.0.2")).toBe(false);
   });
@@ -223,7 +223,7 @@ describe("isolation between VANs, appliances and the host", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const result = await exec(
         "ip",
-        ["netns", "exec", host, "busybox", "nc", "-w", "2", "10.255.255.2", "8080"],
+        ["netns", "exec", host, "busybox", "nc", "-w", "2", "10.15.255.2", "8080"],
         {
           okStatuses: [0, 1],
         },

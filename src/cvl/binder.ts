@@ -77,7 +77,10 @@ export class Binder {
   /** Declarations reported already: the same mistake is reported once, not once per use. */
   private readonly reported = new Set<string>();
   readonly symbolsByModule = new Map<Module, ObjectSymbol[]>();
-  private readonly resolved = new WeakMap<DottedName, Map<ClassInfo, PathTarget | undefined>>();
+  private readonly resolved = new WeakMap<
+    DottedName,
+    { cls: ClassInfo; target: PathTarget | undefined } | Map<ClassInfo, PathTarget | undefined>
+  >();
 
   constructor(
     readonly program: LoadedProgram,
@@ -411,19 +414,27 @@ export class Binder {
     reportErrors: boolean,
   ): PathTarget | undefined {
     // Instances of one class resolve the same path the same way: remember it (a VAN of 5,000
-    // components resolves each assignment once per class, not once per instance).
-    if (!reportErrors) {
-      let byClass = this.resolved.get(path);
-      if (!byClass) {
-        byClass = new Map();
-        this.resolved.set(path, byClass);
-      }
-      if (byClass.has(cls)) return byClass.get(cls);
-      const target = this.resolvePathUncached(cls, path, module, usage, false);
-      byClass.set(cls, target);
-      return target;
+    // components resolves each assignment once per class, not once per instance). Most paths are only
+    // ever resolved against one class, so the first is kept without a Map.
+    const known = this.resolved.get(path);
+    if (known !== undefined) {
+      // A path that names nothing is resolved again when asked to report, so its error is not lost.
+      if (known instanceof Map) {
+        if (known.has(cls) && (known.get(cls) !== undefined || !reportErrors)) return known.get(cls);
+      } else if (known.cls === cls && (known.target !== undefined || !reportErrors)) return known.target;
     }
-    return this.resolvePathUncached(cls, path, module, usage, true);
+    const target = this.resolvePathUncached(cls, path, module, usage, reportErrors);
+    if (known === undefined) this.resolved.set(path, { cls, target });
+    else if (known instanceof Map) known.set(cls, target);
+    else
+      this.resolved.set(
+        path,
+        new Map([
+          [known.cls, known.target],
+          [cls, target],
+        ]),
+      );
+    return target;
   }
 
   private resolvePathUncached(

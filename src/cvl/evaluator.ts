@@ -6,8 +6,8 @@
  * first), the enclosing VAN's chain, the VAN enclosing that, outermost last. Only then are values
  * computed, lazily, resolving references relative to the instance whose body holds the assignment.
  */
-import type { Assignment, DottedName, Rhs, StringLiteral } from "./ast.js";
-import type { Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
+import type { Assignment, DottedName, Rhs } from "./ast.js";
+import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import { buildInstances, descend, type Instance, paramPath, type Slot } from "./instances.js";
 import { limits } from "./limits.js";
@@ -245,23 +245,45 @@ export class Evaluator {
   }
 
   /** Late binding: attach each assignment to the slot it targets; outer scopes win over inner ones. */
-  private attachAssignments(all: readonly Instance[]): void {
-    for (const scope of all) {
-      for (const assignment of scope.cls.assignments) {
+  /** Per class: each assignment's resolved target and, for constants, its value. Same for every instance. */
+  private readonly classTargets = new Map<
+    ClassInfo,
+    Array<{ assignment: AssignmentInfo; components: readonly string[]; name: string; constant: Value | null }>
+  >();
+
+  private targetsOf(cls: ClassInfo) {
+    let targets = this.classTargets.get(cls);
+    if (!targets) {
+      targets = [];
+      for (const assignment of cls.assignments) {
         const target = this.binder.resolvePath(
-          scope.cls,
+          cls,
           assignment.node.target,
           assignment.module,
           "assign",
           false,
         );
         if (target?.kind !== "param") continue;
-        const instance = descend(scope, target.components);
-        const slot = instance?.slots.get(target.variable.name);
+        const constant = assignment.node.values.every(isConstant)
+          ? assignment.node.values.map(constantValue)
+          : null;
+        targets.push({ assignment, components: target.components, name: target.variable.name, constant });
+      }
+      this.classTargets.set(cls, targets);
+    }
+    return targets;
+  }
+
+  private attachAssignments(all: readonly Instance[]): void {
+    for (const scope of all) {
+      for (const { assignment, components, name, constant } of this.targetsOf(scope.cls)) {
+        const instance = components.length === 0 ? scope : descend(scope, components);
+        const slot = instance?.slots.get(name);
         if (!slot) continue;
         // Instances are visited outermost first and assignments in chain and text order, so a later
         // candidate wins unless it comes from a deeper (inner) scope than the current winner.
-        if (!slot.winner || scope.depth <= slot.winner.scope.depth) slot.winner = { assignment, scope };
+        if (!slot.winner || scope.depth <= slot.winner.scope.depth)
+          slot.winner = { assignment, scope, constant };
       }
     }
   }
@@ -278,13 +300,14 @@ export class Evaluator {
       this.reportCycle(instance, name, referrer);
       return undefined;
     }
-    if (this.cycleStack.length >= limits.nesting) {
+    if (this.stackNames.length >= limits.nesting) {
       if (this.nestingReported) return undefined;
       this.nestingReported = true;
-      const first = this.cycleStack[0]!;
+      const first = { instance: this.stackInstances[0]!, name: this.stackNames[0]! };
+      const firstWinner = first.instance.slots.get(first.name)!.winner!;
       const at = referrer ?? {
-        module: first.slot.winner!.assignment.module,
-        node: first.slot.winner!.assignment.node.target,
+        module: firstWinner.assignment.module,
+        node: firstWinner.assignment.node.target,
       };
       this.binder.report(
         "CVL1218",
@@ -294,31 +317,39 @@ export class Evaluator {
       return undefined;
     }
     slot.state = 1;
-    this.cycleStack.push({ instance, name, slot });
+    this.stackInstances.push(instance);
+    this.stackNames.push(name);
     slot.value = this.computeValue(instance, name, slot);
-    this.cycleStack.pop();
+    this.stackInstances.pop();
+    this.stackNames.pop();
     slot.state = 2;
     return slot.value;
   }
 
   /** References nest past the limit: reported once per evaluation. */
   private nestingReported = false;
-  private readonly cycleStack: Array<{ instance: Instance; name: string; slot: Slot }> = [];
+  /** The slots being computed, outermost first (two arrays: no object per step on a hot path). */
+  private readonly stackInstances: Instance[] = [];
+  private readonly stackNames: string[] = [];
 
   private reportCycle(
     instance: Instance,
     name: string,
     referrer?: { module: Module; node: DottedName },
   ): void {
-    const start = this.cycleStack.findIndex((f) => f.instance === instance && f.name === name);
-    const cycle = [
-      ...this.cycleStack.slice(start).map((f) => paramPath(f.instance, f.name)),
-      paramPath(instance, name),
-    ];
-    const where = referrer ?? {
-      module: this.cycleStack[start]!.slot.winner!.assignment.module,
-      node: this.cycleStack[start]!.slot.winner!.assignment.node.target,
-    };
+    let start = 0;
+    while (
+      start < this.stackNames.length &&
+      !(this.stackInstances[start] === instance && this.stackNames[start] === name)
+    ) {
+      start++;
+    }
+    const cycle: string[] = [];
+    for (let i = start; i < this.stackNames.length; i++)
+      cycle.push(paramPath(this.stackInstances[i]!, this.stackNames[i]!));
+    cycle.push(paramPath(instance, name));
+    const winner = instance.slots.get(name)!.winner!;
+    const where = referrer ?? { module: winner.assignment.module, node: winner.assignment.node.target };
     this.binder.report(
       "CVL1401",
       this.binder.at(where.module, where.node),
@@ -337,10 +368,8 @@ export class Evaluator {
       return undefined;
     }
     const { assignment, scope } = winner;
-    // Most assignments are string literals, the same for every instance of a type: share one
-    // (immutable) value instead of building it thousands of times.
-    const literal = this.literalValue(assignment.node);
-    if (literal !== undefined) return literal;
+    // Constants (most assignments) evaluate the same in every instance: share one immutable value.
+    if (winner.constant !== null) return winner.constant;
     const out: CvlString[] = [];
     let anySet = false;
     for (const rhs of assignment.node.values) {
@@ -360,21 +389,7 @@ export class Evaluator {
       );
       return undefined;
     }
-    return out;
-  }
-
-  private readonly literals = new WeakMap<Assignment, Value | null>();
-
-  /** The value of an assignment made only of string literals, or undefined when it has references or maps. */
-  private literalValue(node: Assignment): Value | undefined {
-    let value = this.literals.get(node);
-    if (value === undefined) {
-      value = node.values.every((v) => v.kind === "String")
-        ? node.values.map((v) => (v as StringLiteral).value)
-        : null;
-      this.literals.set(node, value);
-    }
-    return value ?? undefined;
+    return out.slice(); // exact size: values live as long as the evaluation
   }
 
   private evalRhs(scope: Instance, rhs: Rhs, module: Module): Value | undefined {
@@ -490,6 +505,23 @@ export class Evaluator {
       );
     }
   }
+}
+
+function isConstant(rhs: Rhs): boolean {
+  return rhs.kind === "String" || (rhs.kind === "Map" && rhs.pairs.every((p) => isConstant(p.value)));
+}
+
+/** A constant's string (a map encoded as k=v&k2=v2); only for isConstant values. */
+function constantValue(rhs: Rhs): CvlString {
+  if (rhs.kind === "String") return rhs.value;
+  if (rhs.kind === "Map") {
+    return encodeMap(
+      rhs.pairs.map(
+        (p) => [p.key.kind === "Name" ? p.key.text : p.key.value, [constantValue(p.value)]] as const,
+      ),
+    );
+  }
+  throw new Error("constantValue of a reference");
 }
 
 function isRunnable(cls: ClassInfo): boolean {

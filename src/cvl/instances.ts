@@ -12,6 +12,8 @@ export interface Winner {
   readonly assignment: AssignmentInfo;
   /** The instance whose object body holds the assignment: references resolve relative to it. */
   readonly scope: Instance;
+  /** The assignment's value when it is made of constants only (the same in every instance), else null. */
+  readonly constant: Value | null;
 }
 
 export interface Slot {

@@ -358,7 +358,13 @@ class Parser {
     const names = this.parseNameList("for the parameter");
     if (!this.expect(TokenKind.Semicolon, "at the end of the var declaration")) this.synchronize(true);
     if (names.length === 0) return undefined;
-    return { kind: "Var", attributes, names, pos: start, end: this.previousEnd };
+    return {
+      kind: "Var",
+      attributes: attributes.slice(),
+      names: names.slice(),
+      pos: start,
+      end: this.previousEnd,
+    };
   }
 
   private parseComponent(): ComponentDeclaration | undefined {
@@ -374,7 +380,8 @@ class Parser {
       this.next();
       parts.push(this.parseName("after '.'"));
     }
-    return { kind: "DottedName", parts, pos: parts[0]!.pos, end: this.previousEnd };
+    // slice(): an array grown by push keeps spare room; a tree of 100,000 names should not.
+    return { kind: "DottedName", parts: parts.slice(), pos: parts[0]!.pos, end: this.previousEnd };
   }
 
   private parseAssignment(): Assignment | undefined {
@@ -394,7 +401,7 @@ class Parser {
     const ok = this.expect(TokenKind.Semicolon, "at the end of the assignment");
     if (!ok) this.synchronize(true);
     if (values.length === 0 || target.parts.some((p) => p.missing)) return undefined;
-    return { kind: "Assignment", target, values, pos: target.pos, end: this.previousEnd };
+    return { kind: "Assignment", target, values: values.slice(), pos: target.pos, end: this.previousEnd };
   }
 
   private parseRhs(): Rhs | undefined {
@@ -480,7 +487,7 @@ class Parser {
         "a map needs at least one pair: { key => value }",
       );
     }
-    return { kind: "Map", pairs: tooDeep ? [] : pairs, pos: open.start, end: this.previousEnd };
+    return { kind: "Map", pairs: tooDeep ? [] : pairs.slice(), pos: open.start, end: this.previousEnd };
   }
 
   private parsePair(): Pair | undefined {

@@ -71,6 +71,15 @@ export function scanTokens(
 ): () => Token {
   const text = file.text;
   const length = text.length;
+  // Names repeat (a 50,000-assignment file has a few hundred distinct ones): keep one copy of each, so
+  // the syntax tree does not hold hundreds of thousands of equal strings.
+  const names = new Map<string, string>();
+  const intern = (name: string): string => {
+    const known = names.get(name);
+    if (known !== undefined) return known;
+    names.set(name, name);
+    return name;
+  };
   /** The token the last step produced (a step produces at most one). */
   let produced: Token | undefined;
   let pos = 0;
@@ -173,7 +182,7 @@ export function scanTokens(
               `this name is ${end - start} characters long; names may have at most ${limits.identifierLength}`,
             );
           }
-          push(TokenKind.Identifier, start, end, text.slice(start, end));
+          push(TokenKind.Identifier, start, end, intern(text.slice(start, end)));
           pos = end;
           return;
         }

@@ -48,7 +48,7 @@ export function fromParts(parts: readonly Part[]): CvlString {
   }
   if (merged.length === 0) return "";
   if (merged.length === 1 && typeof merged[0] === "string") return merged[0];
-  return { parts: merged };
+  return { parts: merged.slice() };
 }
 
 export function hasPlaceholder(s: CvlString, kind?: Placeholder["kind"]): boolean {

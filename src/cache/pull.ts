@@ -12,13 +12,13 @@ import { SafeDestination } from "../fs-safety/safe-destination.js";
 import type { Disk, Manifest, TreeDisk, TreeEntry } from "../repo/format.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
+import { parseTreeListing } from "../repo/tree-listing.js";
 import { prepareCache } from "./cache-dir.js";
 import { ChunkSource, type TransferStats } from "./chunk-source.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
 import { type BlockPlan, planBlockDisk, writeBlockDisk } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
 import { readStream } from "./stream-reader.js";
-import { parseTreeListing } from "./tree-listing.js";
 
 export interface PullOptions {
   readonly cacheDir: string;

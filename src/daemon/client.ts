@@ -25,39 +25,19 @@ interface RawResponse {
   body: string;
 }
 
-function send(
+/** Sends a request and collects the whole response. */
+async function send(
   socket: string,
   token: string | undefined,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: socket,
-        method,
-        path,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(payload
-            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
-            : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
+  let text = "";
+  const status = await sendStreaming(socket, token, method, path, body, (chunk) => {
+    text += chunk;
   });
+  return { status, body: text };
 }
 
 /** Sends a request and hands the response body to `onChunk` as it arrives; resolves with the status. */

@@ -16,12 +16,16 @@ const maxNameBytes = 255;
  * "/", no "..", no NUL, no over-long names. "." segments and repeated or trailing slashes are dropped, so
  * "./a//b/" is ["a", "b"]. The empty path (the root itself) is [].
  */
-export function entryPathSegments(path: string, what = "entry path"): string[] {
-  const refuse = (why: string): never => {
+export function entryPathSegments(
+  path: string,
+  what = "entry path",
+  /** How to refuse (a caller with its own error code and wording); by default an UNSAFE_PATH error. */
+  refuse: (why: string) => never = (why) => {
     throw new CollectiveError("UNSAFE_PATH", `unsafe ${what} ${JSON.stringify(path)}: ${why}`, {
       hint: "Entries must be relative paths that stay inside their directory; the input is damaged or hostile.",
     });
-  };
+  },
+): string[] {
   if (path.includes("\0")) refuse("it contains a NUL byte");
   if (Buffer.byteLength(path) > maxPathBytes) refuse(`it is longer than ${maxPathBytes} bytes`);
   if (path.startsWith("/")) refuse("it is absolute");

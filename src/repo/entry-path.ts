@@ -4,35 +4,24 @@
  * tree listing passes through here.
  */
 import { CollectiveError } from "../errors.js";
+import { entryPathSegments } from "../fs-safety/entry-path.js";
 
 /**
  * Normalises an archive member name to a listing path ("." for the root). Leading "./" and trailing "/"
- * are harmless and removed; absolute names and ".." components are refused, naming the source.
+ * are harmless and removed; absolute names, ".." components and NUL bytes are refused (by the one
+ * checker in fs-safety/), naming the source.
  */
 export function normalizeEntryPath(name: string, source: string): string {
-  if (name.includes("\0")) {
-    throw new CollectiveError("HOSTILE_ARCHIVE", `${source}: entry name contains a NUL byte`);
-  }
-  if (name.startsWith("/")) {
-    throw new CollectiveError("HOSTILE_ARCHIVE", `${source}: entry "${name}" has an absolute path`, {
-      hint: "an appliance image must use relative names (tar -C ROOT -cf image.tar .)",
-    });
-  }
-  const parts: string[] = [];
-  for (const part of name.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      throw new CollectiveError(
-        "HOSTILE_ARCHIVE",
-        `${source}: entry "${name}" climbs out of the root with ".."`,
-        {
-          hint: "rebuild the image without path-escaping entries",
-        },
-      );
-    }
-    parts.push(part);
-  }
-  return parts.length === 0 ? "." : parts.join("/");
+  const segments = entryPathSegments(name, "entry", (why) => {
+    throw new CollectiveError(
+      "HOSTILE_ARCHIVE",
+      `${source}: entry ${JSON.stringify(name)} is refused: ${why}`,
+      {
+        hint: "an appliance image must use relative names that stay inside it (tar -C ROOT -cf image.tar .)",
+      },
+    );
+  });
+  return segments.length === 0 ? "." : segments.join("/");
 }
 
 export function parentOf(path: string): string {

@@ -37,19 +37,19 @@ const cases: Case[] = [
     "a tar entry climbing out with ../",
     [{ name: "../x", body: "evil" }],
     "HOSTILE_ARCHIVE",
-    /"\.\.\/x" climbs out/,
+    /"\.\.\/x" is refused: it contains "\.\."/,
   ),
   tarCase(
     "a tar entry climbing out in the middle",
     [{ name: "etc/../../x", body: "evil" }],
     "HOSTILE_ARCHIVE",
-    /climbs out/,
+    /is refused: it contains "\.\."/,
   ),
   tarCase(
     "an absolute tar entry",
     [{ name: "/etc/passwd", body: "root::0:0" }],
     "HOSTILE_ARCHIVE",
-    /"\/etc\/passwd" has an absolute path/,
+    /"\/etc\/passwd" is refused: it is absolute/,
   ),
   tarCase(
     "a symlink and then a file through it",
@@ -70,7 +70,7 @@ const cases: Case[] = [
     "a hard link climbing out",
     [{ name: "x", type: "1", link: "../../etc/shadow" }],
     "HOSTILE_ARCHIVE",
-    /climbs out/,
+    /is refused: it contains "\.\."/,
   ),
   tarCase(
     "a hard link to nothing in the image",

@@ -12,6 +12,7 @@ import { chunkListEntries, decodeObject, ObjectType, ZERO_HASH } from "./meta-ob
 import { type PackEntry, PackIndex } from "./pack-index.js";
 import { parseDescriptor } from "./repo-layout.js";
 import type { RepoTransport } from "./transport.js";
+import { parseTreeListing } from "./tree-listing.js";
 import { verifyWithdrawal } from "./withdraw.js";
 
 /** Reading this many bytes of ranges at once bounds memory while keeping requests large. */
@@ -244,21 +245,9 @@ export class RepoReader {
     return Buffer.concat(parts);
   }
 
+  /** A version's tree listing, every line checked for shape, order and safe paths (tree-listing.ts). */
   async treeListing(manifest: Manifest, listing: string): Promise<TreeEntry[]> {
-    const text = (await this.stream(manifest, listing)).toString("utf8");
-    const entries: TreeEntry[] = [];
-    for (const line of text.split("\n")) {
-      if (line === "") continue;
-      try {
-        entries.push(JSON.parse(line) as TreeEntry);
-      } catch {
-        throw new CollectiveError(
-          "LISTING_CORRUPT",
-          `${this.url} version ${manifest.version}: the tree listing has a line that is not JSON`,
-        );
-      }
-    }
-    return entries;
+    return parseTreeListing(await this.stream(manifest, listing), `${this.url} version ${manifest.version}`);
   }
 
   /** The block map as hashes (ZERO_HASH for holes). */

@@ -5,7 +5,7 @@
  */
 import { CollectiveError } from "../errors.js";
 import { normalizeEntryPath } from "../fs-safety/entry-path.js";
-import { isHash, type TreeEntry, type TreeEntryType } from "../repo/format.js";
+import { isHash, type TreeEntry, type TreeEntryType } from "./format.js";
 
 const types = new Set<TreeEntryType>(["file", "dir", "symlink", "hardlink", "char", "block", "fifo"]);
 

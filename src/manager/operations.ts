@@ -428,27 +428,59 @@ export class Operations {
         });
       }
     }
-    const rows = this.db
-      .prepare(
-        "SELECT instance_id, path, machine_id, request FROM components WHERE desired = 'running' AND kind != 'van' AND request IS NOT NULL",
-      )
-      .all() as Array<{ instance_id: string; path: string; machine_id: string; request: string }>;
-    for (const r of rows) {
-      const state = await this.options.agent.inspectMachine(r.machine_id);
-      // "restarting" is started in full too: after a reboot the driver cannot restart it by itself.
-      if (state?.status === "running") continue;
-      progress({ component: r.path, state: "starting", detail: "bringing back what should run" });
-      const request = JSON.parse(r.request) as StartMachineRequest;
-      const vnis = this.db
-        .prepare("SELECT vni FROM networks WHERE instance_id = ?")
-        .all(r.instance_id) as Array<{ vni: number }>;
-      const usesPublic = request.interfaces.some((i) => i.network === "public");
-      await this.options.agent.ensureNetworks(
-        vnis.map((v) => v.vni),
-        usesPublic ? registeredPools(this.db).publicPool : undefined,
-      );
-      await this.options.agent.startMachine(request);
-      this.setComponent(r.instance_id, r.path, { state: "running" });
+    // Then every instance that should run, wave by wave as a start would, each wave ready before the
+    // next; one machine that cannot come back is reported, and the others still are brought back.
+    const instances = this.db
+      .prepare("SELECT * FROM instances WHERE desired = 'running'")
+      .all() as InstanceRow[];
+    for (const instance of instances) {
+      const rows = this.db
+        .prepare(
+          "SELECT path, machine_id, request FROM components WHERE instance_id = ? AND desired = 'running' AND kind != 'van' AND request IS NOT NULL",
+        )
+        .all(instance.id) as Array<{ path: string; machine_id: string; request: string }>;
+      const byPath = new Map(rows.map((r) => [r.path, r]));
+      const waves = (JSON.parse(instance.evaluation) as EvaluationJson).startOrder;
+      for (const wave of waves) {
+        await Promise.all(
+          wave.map(async (path) => {
+            const r = byPath.get(path);
+            if (!r) return;
+            try {
+              const state = await this.options.agent.inspectMachine(r.machine_id);
+              // "restarting" is started in full too: after a reboot the driver cannot restart it by itself.
+              if (state?.status === "running") return;
+              progress({
+                component: path || instance.object,
+                state: "starting",
+                detail: "bringing back what should run",
+              });
+              const request = JSON.parse(r.request) as StartMachineRequest;
+              const vnis = this.db
+                .prepare("SELECT vni FROM networks WHERE instance_id = ?")
+                .all(instance.id) as Array<{
+                vni: number;
+              }>;
+              const usesPublic = request.interfaces.some((i) => i.network === "public");
+              await this.options.agent.ensureNetworks(
+                vnis.map((v) => v.vni),
+                usesPublic ? registeredPools(this.db).publicPool : undefined,
+              );
+              await this.options.agent.startMachine(request);
+              await this.options.agent.waitUntilReady(r.machine_id, this.options.readyTimeoutMs ?? 120_000);
+              this.setComponent(instance.id, path, { state: "running" });
+              progress({ component: path || instance.object, state: "running" });
+            } catch (error) {
+              this.setComponent(instance.id, path, { state: "failed" });
+              progress({
+                component: path || instance.object,
+                state: "failed",
+                detail: error instanceof Error ? error.message : String(error),
+              });
+            }
+          }),
+        );
+      }
     }
   }
 }

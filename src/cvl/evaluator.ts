@@ -9,7 +9,7 @@
 import type { Assignment, DottedName, Rhs } from "./ast.js";
 import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
-import { buildInstances, descend, type Instance, paramPath, type Slot } from "./instances.js";
+import { buildInstances, declaredAt, descend, type Instance, paramPath, type Slot } from "./instances.js";
 import { limits } from "./limits.js";
 import type { Module } from "./loader.js";
 import { type CvlString, display, encodeMap, textLength, type Value } from "./values.js";
@@ -583,7 +583,7 @@ export function reportMissingRequired(
         message = `the required parameter '${path}' has no value: it is assigned only from parameters that have none; give them values in ${rootName}`;
         notes.push({ ...from, message: `'${path}' is assigned here` });
       }
-      diagnostics.add("CVL1402", c.instance.declaredAt, message, notes, severity);
+      diagnostics.add("CVL1402", declaredAt(c.instance), message, notes, severity);
     }
   }
 }

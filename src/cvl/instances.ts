@@ -3,9 +3,12 @@
  * included). Late binding works on instances: each parameter slot of each instance learns which assignment
  * wins it before any value is computed.
  */
+
+import type { Name } from "./ast.js";
 import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol } from "./binder.js";
 import type { Location } from "./diagnostics.js";
 import { limits } from "./limits.js";
+import type { Module } from "./loader.js";
 import type { Value } from "./values.js";
 
 export interface Winner {
@@ -23,18 +26,78 @@ export interface Slot {
   value: Value | undefined;
 }
 
+/** Where an instance was declared: the component declaration, or the root object's name. */
+export interface DeclarationSite {
+  readonly module: Module;
+  readonly node: Name;
+}
+
+/**
+ * The parameter slots of one instance: an array laid out by its class (every instance of a class shares
+ * one name-to-index map), which is far cheaper than a map per instance when a VAN has thousands.
+ */
+export class Slots implements Iterable<[string, Slot]> {
+  private readonly items: Slot[];
+
+  constructor(private readonly layout: SlotLayout) {
+    this.items = new Array<Slot>(layout.names.length);
+    for (let i = 0; i < this.items.length; i++)
+      this.items[i] = { winner: undefined, state: 0, value: undefined };
+  }
+
+  get(name: string): Slot | undefined {
+    const index = this.layout.index.get(name);
+    return index === undefined ? undefined : this.items[index];
+  }
+
+  has(name: string): boolean {
+    return this.layout.index.has(name);
+  }
+
+  keys(): readonly string[] {
+    return this.layout.names;
+  }
+
+  *[Symbol.iterator](): Iterator<[string, Slot]> {
+    for (let i = 0; i < this.items.length; i++) yield [this.layout.names[i]!, this.items[i]!];
+  }
+}
+
+interface SlotLayout {
+  readonly names: readonly string[];
+  readonly index: ReadonlyMap<string, number>;
+}
+
+const layouts = new WeakMap<ClassInfo, SlotLayout>();
+
+function layoutOf(cls: ClassInfo): SlotLayout {
+  let layout = layouts.get(cls);
+  if (!layout) {
+    const names = [...cls.vars.keys()];
+    layout = { names, index: new Map(names.map((n, i) => [n, i])) };
+    layouts.set(cls, layout);
+  }
+  return layout;
+}
+
+/** The location of an instance's declaration, for diagnostics. */
+export function declaredAt(instance: Instance): Location {
+  const { module, node } = instance.site;
+  return { file: module.source, start: node.pos, length: Math.max(1, node.end - node.pos) };
+}
+
 export interface Instance {
   /** The name it was declared with; the root's is its object's name. */
   readonly name: string;
-  /** Where it was declared: the component declaration, or the root object's name. */
-  readonly declaredAt: Location;
+  /** Where it was declared (see declaredAt). */
+  readonly site: DeclarationSite;
   /** Dotted path from the root: "" for the root, "g.f" for f inside g. */
   readonly path: string;
   readonly depth: number;
   readonly cls: ClassInfo;
   readonly parent: Instance | undefined;
   readonly children: Map<string, Instance>;
-  readonly slots: Map<string, Slot>;
+  readonly slots: Slots;
 }
 
 export function paramPath(instance: Instance, param: string): string {
@@ -54,14 +117,10 @@ export function buildInstances(
   const count = countInstances(binder, root, new Map(), inProgress);
   if (count < 0) return { all: [], overflow: "depth" };
   if (count > limits.instances) return { all: [], overflow: "instances" };
-  const rootInstance = makeInstance(
-    binder.classOf(root),
-    root.name,
-    "",
-    0,
-    undefined,
-    binder.at(root.module, root.declaration.name),
-  );
+  const rootInstance = makeInstance(binder.classOf(root), root.name, "", 0, undefined, {
+    module: root.module,
+    node: root.declaration.name,
+  });
   const all: Instance[] = [rootInstance];
   for (let i = 0; i < all.length; i++) {
     const parent = all[i]!;
@@ -76,7 +135,7 @@ export function buildInstances(
         path,
         parent.depth + 1,
         parent,
-        binder.at(component.module, component.node),
+        component,
       );
       parent.children.set(component.name, child);
       all.push(child);
@@ -122,11 +181,9 @@ function makeInstance(
   path: string,
   depth: number,
   parent: Instance | undefined,
-  declaredAt: Location,
+  site: DeclarationSite,
 ): Instance {
-  const slots = new Map<string, Slot>();
-  for (const v of cls.vars.keys()) slots.set(v, { winner: undefined, state: 0, value: undefined });
-  return { name, path, depth, cls, parent, declaredAt, children: new Map(), slots };
+  return { name, path, depth, cls, parent, site, children: new Map(), slots: new Slots(layoutOf(cls)) };
 }
 
 /** Follows component names from an instance; undefined if a name is not a child. */

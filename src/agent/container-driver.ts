@@ -385,6 +385,8 @@ export class ContainerDriver implements MachineDriver {
   }
 
   private async noticeExit(record: MachineRecord): Promise<void> {
+    // A start may have replaced the record while this waited for the lock: the old one is history.
+    if (this.records.get(record.id) !== record) return;
     if (record.status !== "running" || record.desired !== "running") return;
     if (await isProcessAlive(record.pid, record.pidStartTime)) return;
     this.closeListener(record);
@@ -426,6 +428,9 @@ export class ContainerDriver implements MachineDriver {
 
   private async restart(record: MachineRecord): Promise<void> {
     if (this.closed || record.desired !== "running" || record.status !== "restarting") return;
+    // A start replaced the record (and its container) after this restart was scheduled: nothing to do.
+    // Without this, a restart scheduled for the pre-reboot record killed the freshly started container.
+    if (this.records.get(record.id) !== record) return;
     const layout = instanceLayout(record.stateDir);
     // After a reboot the overlay, disks and secrets are gone: only a new start (with the spec and the
     // secrets, which the driver does not keep) can bring the machine back.

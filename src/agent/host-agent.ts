@@ -5,8 +5,8 @@
  * over HTTPS with mutual TLS. Every call is idempotent, so the manager can repeat any step after a crash.
  */
 
-import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
 import { checkPublicPool } from "../net/host-conflicts.js";
+import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
 import type { NetworkPlumber } from "../net/plumber.js";
 import type { PublicPool } from "../net/public-pool.js";
 import type { LogOptions, MachineDriver, MachineSpec, MachineState } from "./driver.js";

@@ -27,7 +27,7 @@ export async function publicPoolConflicts(
   naming: HostNaming,
   options: { resolvConf?: string } = {},
 ): Promise<string[]> {
-  const ours = (dev: string | undefined) => dev !== undefined && dev.startsWith(naming.prefix);
+  const ours = (dev: string | undefined) => dev?.startsWith(naming.prefix) === true;
   const conflicts: string[] = [];
   const overlaps = (text: string): boolean => {
     try {

@@ -3,10 +3,20 @@
  * clear message on stderr and a non-zero exit status, and leaves the machine as it was (no namespace,
  * link, nft table, mount, loop device, container; no instance or allocation in the state database).
  */
-import Database from "better-sqlite3";
+
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { appliancesDir, ensureRootfs, type HostObjects, type Run, Utility, vanMachines, vanSource, writeFile } from "./kit.js";
+import {
+  appliancesDir,
+  ensureRootfs,
+  type HostObjects,
+  type Run,
+  Utility,
+  vanMachines,
+  vanSource,
+  writeFile,
+} from "./kit.js";
 
 const utility = new Utility("bad");
 let before: HostObjects;
@@ -63,14 +73,22 @@ Demo extends VANAppliance {
     );
     const r = await utility.cui("start", file);
     refused(r, /cannot be started: 2 problems/);
-    expect(r.stderr).toMatch(/required\.cvl:\d+:\d+: error CVL1402: the required parameter 'domain' has no value/);
-    expect(r.stderr).toMatch(/required\.cvl:\d+:\d+: error CVL1402: the required parameter 'owner' has no value/);
+    expect(r.stderr).toMatch(
+      /required\.cvl:\d+:\d+: error CVL1402: the required parameter 'domain' has no value/,
+    );
+    expect(r.stderr).toMatch(
+      /required\.cvl:\d+:\d+: error CVL1402: the required parameter 'owner' has no value/,
+    );
     expect(r.stderr).toContain("'domain' is declared required in Demo here");
     await assertClean();
   });
 
   test("an unmet requires", async () => {
-    const file = writeFile(utility.dir, "unmet.cvl", `import { url => "${A}/web", cvl => "web.cvl" } Web;\nDemo extends VANAppliance { Web www; }\n`);
+    const file = writeFile(
+      utility.dir,
+      "unmet.cvl",
+      `import { url => "${A}/web", cvl => "web.cvl" } Web;\nDemo extends VANAppliance { Web www; }\n`,
+    );
     const r = await utility.cui("start", file);
     refused(r, /error CVL1405: www requires "DNS", which no component provides/);
     await assertClean();
@@ -90,12 +108,19 @@ Demo extends VANAppliance {
       `import { url => "http://127.0.0.1:9/repos/dns" } DNS;\nDemo extends VANAppliance { DNS d; }\n`,
     );
     const r = await utility.cui("start", file);
-    refused(r, /error CVL1301: cannot import DNS from "http:\/\/127\.0\.0\.1:9\/repos\/dns": .*connection refused/);
+    refused(
+      r,
+      /error CVL1301: cannot import DNS from "http:\/\/127\.0\.0\.1:9\/repos\/dns": .*connection refused/,
+    );
     await assertClean();
   });
 
   test("an import of a local appliance that does not exist", async () => {
-    const file = writeFile(utility.dir, "nosuch.cvl", `import { url => "${A}/nosuch", cvl => "x.cvl" } X;\nDemo extends VANAppliance { X x; }\n`);
+    const file = writeFile(
+      utility.dir,
+      "nosuch.cvl",
+      `import { url => "${A}/nosuch", cvl => "x.cvl" } X;\nDemo extends VANAppliance { X x; }\n`,
+    );
     const r = await utility.cui("start", file);
     refused(r, /cannot import X from .*does not exist/);
     await assertClean();
@@ -137,13 +162,17 @@ Demo extends VANAppliance {
     const failed = [a, b].filter((r) => r.code !== 0);
     expect(ok, `${a.stderr}\n---\n${b.stderr}`).toHaveLength(1);
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.stderr).toMatch(/^error: Demo .*twice\.cvl.* (is already being started or stopped|is already running)/);
+    expect(failed[0]!.stderr).toMatch(
+      /^error: Demo .*twice\.cvl.* (is already being started or stopped|is already running)/,
+    );
     expect(failed[0]!.stderr).toMatch(/wait for it to finish|'cui status' shows it/);
     const status = await utility.status(file);
     expect(status.appliances).toHaveLength(1);
     const appliance = status.appliances[0]!;
     expect(appliance.components.every((c) => c.state === "running")).toBe(true);
-    expect([...(await utility.containers()).keys()].sort()).toEqual(vanMachines.map((p) => `${appliance.instance}.${p}`).sort());
+    expect([...(await utility.containers()).keys()].sort()).toEqual(
+      vanMachines.map((p) => `${appliance.instance}.${p}`).sort(),
+    );
 
     // A second start of a running file: refused, and the running one untouched.
     const again = await utility.cui("start", file);

@@ -4,10 +4,11 @@
  * gone). Each time a restarted daemon (reconcile() at daemon start) converges on what the user asked
  * for: every component running exactly once, nothing allocated twice, nothing half-created.
  */
-import Database from "better-sqlite3";
+
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   ensureRootfs,
   eventually,
@@ -25,7 +26,7 @@ const utility = new Utility("crash");
 let file = "";
 let before: HostObjects;
 /** What one clean start of the VAN holds on the machine (counts per kind), the yardstick after a crash. */
-let reference: Record<keyof HostObjects, number>;
+let reference: Record<keyof HostObjects, number> | undefined;
 
 beforeAll(async () => {
   await ensureRootfs();
@@ -38,8 +39,17 @@ afterAll(async () => {
   await utility.cleanup();
 }, 60_000);
 
+// A failed test must not leave the VAN running for the next one (which would then fail too).
+afterEach(async () => {
+  if ((await utility.status(file).catch(() => undefined))?.appliances[0]?.state === "running")
+    await utility.cui("stop", file);
+}, 60_000);
+
 function counts(objects: HostObjects): Record<keyof HostObjects, number> {
-  return Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, (v as string[]).length])) as Record<keyof HostObjects, number>;
+  return Object.fromEntries(Object.entries(objects).map(([k, v]) => [k, (v as string[]).length])) as Record<
+    keyof HostObjects,
+    number
+  >;
 }
 
 /** Waits until the instance runs with every component running; the restarted daemon reconciles. */
@@ -59,22 +69,53 @@ async function assertExactlyOnce(status: StatusJson): Promise<void> {
   const containers = await utility.containers();
   expect([...containers.keys()].sort()).toEqual(expected);
   for (const [id, c] of containers) {
-    expect(c.status, id).toBe("running");
-    const pids = await utility.containerPids(id);
-    const scripts: number[] = [];
-    for (const pid of pids) {
-      const cmdline = await run("cat", [`/proc/${pid}/cmdline`]);
-      if (cmdline.stdout.includes("/appliance/run")) scripts.push(pid);
+    if (c.status !== "running") {
+      const path = id.slice(appliance.instance.length + 1);
+      const logs = await utility.cui("logs", file, path);
+      const record = await run("cat", [
+        join(utility.stateDir, "instances", appliance.instance, "machines", id, "machine.json"),
+      ]);
+      expect.fail(
+        `${id} is ${c.status}; its log:\n${logs.stdout}${logs.stderr}\nits record: ${record.stdout}`,
+      );
     }
-    expect(scripts, `${id} runs its appliance once`).toHaveLength(1);
+    // One process tree: exactly one process whose parent is outside the container (its init), and
+    // that is the appliance's run script (its subshells and services are its descendants).
+    const pids = await utility.containerPids(id);
+    const roots: string[] = [];
+    for (const pid of pids) {
+      const stat = await run("cat", [`/proc/${pid}/stat`]);
+      const ppid = Number(stat.stdout.slice(stat.stdout.lastIndexOf(")") + 2).split(" ")[1]);
+      if (stat.stdout && !pids.includes(ppid))
+        roots.push((await run("cat", [`/proc/${pid}/cmdline`])).stdout);
+    }
+    expect(roots, `${id} runs its appliance once`).toHaveLength(1);
+    expect(roots[0]).toContain("/appliance/run");
+    // Nothing else runs in its namespace: no second copy outside runc's knowledge (an orphan of the
+    // killed daemon's runc run), no stray probe.
+    const inNetns = await eventually(
+      `${id}: only its container's processes in its namespace`,
+      5_000,
+      async () => {
+        const found = await utility.processesInNetns(`${utility.prefix}-${id}`);
+        const container = await utility.containerPids(id);
+        return found.every((p) => container.includes(p)) ? found : undefined;
+      },
+    );
+    expect(inNetns.length).toBeGreaterThan(0);
   }
 
   const db = new Database(join(utility.stateDir, "state.db"), { readonly: true });
   try {
-    const networks = db.prepare("SELECT instance_id, vni FROM networks").all() as Array<{ instance_id: string; vni: number }>;
+    const networks = db.prepare("SELECT instance_id, vni FROM networks").all() as Array<{
+      instance_id: string;
+      vni: number;
+    }>;
     expect(networks).toHaveLength(1);
     expect(networks[0]!.instance_id).toBe(appliance.instance);
-    const addresses = db.prepare("SELECT instance_id, interface, network, vni, ip, mac FROM addresses").all() as Array<{
+    const addresses = db
+      .prepare("SELECT instance_id, interface, network, vni, ip, mac FROM addresses")
+      .all() as Array<{
       instance_id: string;
       interface: string;
       ip: string;
@@ -129,12 +170,15 @@ describe("a daemon killed with SIGKILL", { timeout: 180_000 }, () => {
   for (const point of points) {
     test(`killed ${point.delayMs} ms after "${point.line}": converges, each component once`, async () => {
       const start = utility.spawnCui("start", file);
-      await eventually(`progress line "${point.line}"`, 20_000, async () => (start.stderr().includes(point.line) ? true : undefined));
+      await eventually(`progress line "${point.line}"`, 20_000, async () =>
+        start.stderr().includes(point.line) ? true : undefined,
+      );
       if (point.delayMs > 0) await sleep(point.delayMs);
       await utility.killDaemon();
       const interrupted = await start.result;
       // The CLI notices: the daemon went away mid-operation (or, rarely, the start had just finished).
-      if (interrupted.code !== 0) expect(interrupted.stderr.length).toBeGreaterThan(0);
+      if (interrupted.code !== 0)
+        expect(interrupted.stderr).toMatch(/error: the daemon stopped answering during \/v1\/start/);
 
       // Any command starts a new daemon, which reconciles; the start that was under way is finished.
       const status = await converged();
@@ -148,6 +192,7 @@ describe("a daemon killed with SIGKILL", { timeout: 180_000 }, () => {
   test("appliances keep running without the daemon, and a new daemon re-adopts them", async () => {
     const started = await utility.cui("start", file);
     expect(started.code, started.stderr).toBe(0);
+    reference ??= counts(await utility.snapshot());
     const status = await utility.status(file);
     const address = status.appliances[0]!.components.find((c) => c.path === "f")!.interfaces.ethernet1!.ip;
     const pids = await utility.containers();
@@ -168,6 +213,7 @@ describe("a daemon killed with SIGKILL", { timeout: 180_000 }, () => {
   test("after a 'reboot' (containers, namespaces, networks, mounts gone) a new daemon brings it all back", async () => {
     const started = await utility.cui("start", file);
     expect(started.code, started.stderr).toBe(0);
+    reference ??= counts(await utility.snapshot());
     const status = await utility.status(file);
     const instance = status.appliances[0]!.instance;
     const address = status.appliances[0]!.components.find((c) => c.path === "f")!.interfaces.ethernet1!.ip;

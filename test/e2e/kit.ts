@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { readdir, readFile, rmdir } from "node:fs/promises";
+import { readdir, readFile, rmdir, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -45,8 +45,15 @@ export async function ensureRootfs(): Promise<void> {
   const names = ["dns", "dhcp", "web", "firewall"];
   if (names.every((n) => existsSync(join(appliancesDir, n, "rootfs", "appliance", "run")))) return;
   const script = join(repoRoot, "examples", "build-appliances.sh");
-  const check = names.map((n) => `[ -e ${join(appliancesDir, n, "rootfs", "appliance", "run")} ]`).join(" && ");
-  const result = await run("flock", ["/tmp/collective-e2e-rootfs.lock", "bash", "-c", `${check} || bash ${script}`]);
+  const check = names
+    .map((n) => `[ -e ${join(appliancesDir, n, "rootfs", "appliance", "run")} ]`)
+    .join(" && ");
+  const result = await run("flock", [
+    "/tmp/collective-e2e-rootfs.lock",
+    "bash",
+    "-c",
+    `${check} || bash ${script}`,
+  ]);
   if (result.code !== 0) throw new Error(`building the example appliances failed:\n${result.stderr}`);
 }
 
@@ -61,7 +68,10 @@ export class Utility {
 
   constructor(readonly label: string) {
     // "cvt" + 3: never a production name ("cv" + b/x/v/e/q/r/p/-) or another test's.
-    this.prefix = `cvt${randomBytes(3).toString("hex").replace(/[^a-z0-9]/g, "").slice(0, 3)}`;
+    this.prefix = `cvt${randomBytes(3)
+      .toString("hex")
+      .replace(/[^a-z0-9]/g, "")
+      .slice(0, 3)}`;
     this.dir = mkdtempSync(join("/tmp", `collective-e2e-${label}-`));
     this.stateDir = join(this.dir, "state");
     const key = createHash("sha256").update(this.stateDir).digest("hex").slice(0, 8);
@@ -105,8 +115,7 @@ export class Utility {
   daemonPid(): number | undefined {
     try {
       const pid = Number(readFileSync(join(this.stateDir, "daemon.pid"), "utf8").trim());
-      process.kill(pid, 0);
-      return pid;
+      return processAlive(pid) ? pid : undefined; // a killed daemon may stay a zombie a while
     } catch {
       return undefined;
     }
@@ -129,14 +138,30 @@ export class Utility {
   /** runc's containers of this utility: id -> pid and status. */
   async containers(): Promise<Map<string, { pid: number; status: string }>> {
     const r = await run("runc", ["--root", this.runcRoot, "list", "-f", "json"]);
-    const list = (r.code === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : []) as Array<{ id: string; pid: number; status: string }> | null;
+    const list = (r.code === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : []) as Array<{
+      id: string;
+      pid: number;
+      status: string;
+    }> | null;
     return new Map((list ?? []).map((c) => [c.id, { pid: c.pid, status: c.status }]));
   }
 
   /** Processes of a container (runc ps). */
   async containerPids(id: string): Promise<number[]> {
     const r = await run("runc", ["--root", this.runcRoot, "ps", "-f", "json", id]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as number[] | null) ?? [] : [];
+    return r.code === 0 ? ((JSON.parse(r.stdout) as number[] | null) ?? []) : [];
+  }
+
+  /** Every process of the machine inside a network namespace (compared by inode), container or not. */
+  async processesInNetns(netns: string): Promise<number[]> {
+    const inode = (await stat(`/run/netns/${netns}`)).ino;
+    const found: number[] = [];
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const ns = await stat(`/proc/${entry}/ns/net`).catch(() => undefined);
+      if (ns?.ino === inode) found.push(Number(entry));
+    }
+    return found.sort((a, b) => a - b);
   }
 
   exec(id: string, ...command: string[]): Promise<Run> {
@@ -145,7 +170,12 @@ export class Utility {
 
   /** Every kernel and file-system object of this utility (by prefix, state directory or runc root). */
   async snapshot(): Promise<HostObjects> {
-    return hostObjects((name) => name.startsWith(this.prefix), this.stateDir, this.runcRoot, `collective-${this.prefix}`);
+    return hostObjects(
+      (name) => name.startsWith(this.prefix),
+      this.stateDir,
+      this.runcRoot,
+      `collective-${this.prefix}`,
+    );
   }
 
   /** Removes everything the utility made, even after a failure: daemon, containers, mounts, links, files. */
@@ -160,10 +190,15 @@ export class Utility {
       .filter((m) => m.startsWith(this.dir))
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) await run("umount", ["-l", m]);
-    for (const loop of await loopDevices()) if (loop.file.startsWith(this.dir)) await run("losetup", ["-d", loop.device]);
-    for (const ns of await netnsNames()) if (ns.startsWith(`${this.prefix}-`)) await run("ip", ["netns", "delete", ns]);
-    for (const link of await linkNames()) if (link.startsWith(this.prefix)) await run("ip", ["link", "delete", link]);
-    for (const table of await nftTables()) if (table.endsWith(` collective_${this.prefix}`)) await run("nft", ["delete", "table", ...table.split(" ").slice(1)]);
+    for (const loop of await loopDevices())
+      if (loop.file.startsWith(this.dir)) await run("losetup", ["-d", loop.device]);
+    for (const ns of await netnsNames())
+      if (ns.startsWith(`${this.prefix}-`)) await run("ip", ["netns", "delete", ns]);
+    for (const link of await linkNames())
+      if (link.startsWith(this.prefix)) await run("ip", ["link", "delete", link]);
+    for (const table of await nftTables())
+      if (table.endsWith(` collective_${this.prefix}`))
+        await run("nft", ["delete", "table", ...table.split(" ").slice(1)]);
     await removeCgroups(`collective-${this.prefix}`);
     rmSync(resolve(this.runcRoot, ".."), { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
@@ -182,7 +217,13 @@ export interface ComponentStatus {
 }
 
 export interface StatusJson {
-  appliances: Array<{ file: string; name: string; instance: string; state: string; components: ComponentStatus[] }>;
+  appliances: Array<{
+    file: string;
+    name: string;
+    instance: string;
+    state: string;
+    components: ComponentStatus[];
+  }>;
 }
 
 export interface HostObjects {
@@ -211,25 +252,35 @@ async function netnsNames(): Promise<string[]> {
 
 async function linkNames(): Promise<string[]> {
   const r = await run("ip", ["-j", "link", "show"]);
-  return ((JSON.parse(r.stdout || "[]") as Array<{ ifname: string }>).map((l) => l.ifname)).sort();
+  return (JSON.parse(r.stdout || "[]") as Array<{ ifname: string }>).map((l) => l.ifname).sort();
 }
 
 async function nftTables(): Promise<string[]> {
   const r = await run("nft", ["list", "tables"]);
-  return r.stdout.split("\n").map((l) => l.trim()).filter(Boolean).sort();
+  return r.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .sort();
 }
 
 async function loopDevices(): Promise<Array<{ device: string; file: string }>> {
   const r = await run("losetup", ["--list", "--json", "-O", "NAME,BACK-FILE"]);
   if (!r.stdout.trim()) return [];
   const parsed = JSON.parse(r.stdout) as { loopdevices: Array<{ name: string; "back-file": string | null }> };
-  return parsed.loopdevices.map((l) => ({ device: l.name, file: (l["back-file"] ?? "").replace(/ \(deleted\)$/, "") }));
+  return parsed.loopdevices.map((l) => ({
+    device: l.name,
+    file: (l["back-file"] ?? "").replace(/ \(deleted\)$/, ""),
+  }));
 }
 
 async function cgroupDirs(parent: string): Promise<string[]> {
   const base = join("/sys/fs/cgroup", parent);
   const entries = await readdir(base, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory()).map((e) => join(base, e.name)).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => join(base, e.name))
+    .sort();
 }
 
 async function removeCgroups(parent: string): Promise<void> {
@@ -238,30 +289,58 @@ async function removeCgroups(parent: string): Promise<void> {
 }
 
 /** The machine's objects that `mine` claims (by name), or that live under the state dir or runc root. */
-export async function hostObjects(mine: (name: string) => boolean, stateDir: string, runcRoot: string, cgroupParent: string): Promise<HostObjects> {
+export async function hostObjects(
+  mine: (name: string) => boolean,
+  stateDir: string,
+  runcRoot: string,
+  cgroupParent: string,
+): Promise<HostObjects> {
   const r = await run("runc", ["--root", runcRoot, "list", "-f", "json"]);
-  const containers = (r.code === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as Array<{ id: string }> | null) ?? [] : []).map((c) => c.id);
+  const containers = (
+    r.code === 0 && r.stdout.trim() ? ((JSON.parse(r.stdout) as Array<{ id: string }> | null) ?? []) : []
+  ).map((c) => c.id);
   const mounts = (await readFile("/proc/self/mountinfo", "utf8"))
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/`) || m.startsWith(`${resolve(runcRoot, "..")}/`) || (m.startsWith("/run/netns/") && mine(m.slice(11))));
+    .filter(
+      (m) =>
+        m.startsWith(`${stateDir}/`) ||
+        m.startsWith(`${resolve(runcRoot, "..")}/`) ||
+        (m.startsWith("/run/netns/") && mine(m.slice(11))),
+    );
   return {
     netns: (await netnsNames()).filter(mine),
     links: (await linkNames()).filter(mine),
     nftTables: (await nftTables()).filter((t) => mine(t.split(" ")[2]?.replace(/^collective_/, "") ?? "")),
     mounts: mounts.sort(),
-    loopDevices: (await loopDevices()).filter((l) => l.file.startsWith(`${stateDir}/`)).map((l) => `${l.device} ${l.file}`).sort(),
+    loopDevices: (await loopDevices())
+      .filter((l) => l.file.startsWith(`${stateDir}/`))
+      .map((l) => `${l.device} ${l.file}`)
+      .sort(),
     runcContainers: containers.sort(),
     cgroups: await cgroupDirs(cgroupParent),
   };
 }
 
 export function emptyObjects(): HostObjects {
-  return { netns: [], links: [], nftTables: [], mounts: [], loopDevices: [], runcContainers: [], cgroups: [] };
+  return {
+    netns: [],
+    links: [],
+    nftTables: [],
+    mounts: [],
+    loopDevices: [],
+    runcContainers: [],
+    cgroups: [],
+  };
 }
 
 /** GET http://host:port/path from the host, with a deadline; resolves with status and body. */
-export function httpGet(host: string, port: number, path = "/", timeoutMs = 3000): Promise<{ status: number; body: string }> {
+export function httpGet(
+  host: string,
+  port: number,
+  path = "/",
+  timeoutMs = 3000,
+): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
     const req = request({ host, port, path, method: "GET", timeout: timeoutMs }, (res) => {
       let body = "";
@@ -278,7 +357,11 @@ export function httpGet(host: string, port: number, path = "/", timeoutMs = 3000
 }
 
 /** Retries `probe` until it returns a value (not undefined) or the deadline passes. */
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -288,7 +371,8 @@ export async function eventually<T>(what: string, timeoutMs: number, probe: () =
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ""}`);
     await sleep(100);
   }
 }

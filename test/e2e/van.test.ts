@@ -82,7 +82,9 @@ describe("the example VAN", { timeout: 120_000 }, () => {
 
     // One runc container per machine component, each running.
     const containers = await utility.containers();
-    expect([...containers.keys()].sort()).toEqual(vanMachines.map((p) => `${appliance.instance}.${p}`).sort());
+    expect([...containers.keys()].sort()).toEqual(
+      vanMachines.map((p) => `${appliance.instance}.${p}`).sort(),
+    );
     for (const c of containers.values()) expect(c.status).toBe("running");
   });
 
@@ -118,7 +120,10 @@ describe("the example VAN", { timeout: 120_000 }, () => {
     expect(logs.stdout).toContain("udhcpd: started");
     expect(logs.stdout).not.toMatch(/not permitted/);
     const again = await utility.status(file);
-    expect(again.appliances[0]!.components.find((c) => c.path === "h")).toMatchObject({ state: "running", restarts: 0 });
+    expect(again.appliances[0]!.components.find((c) => c.path === "h")).toMatchObject({
+      state: "running",
+      restarts: 0,
+    });
   });
 
   test("data written to a data disk survives stop and start", async () => {

@@ -5,6 +5,7 @@
  * over HTTPS with mutual TLS. Every call is idempotent, so the manager can repeat any step after a crash.
  */
 
+import { CollectiveError } from "../errors.js";
 import { checkPublicPool } from "../net/host-conflicts.js";
 import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
 import type { NetworkPlumber } from "../net/plumber.js";
@@ -64,6 +65,19 @@ async function whenDetached(remove: () => Promise<void>): Promise<void> {
 
 const NETNS_TEARDOWN_MS = 5_000;
 
+/** Namespaces, bridges, nft, mounts and runc need root; say so plainly rather than fail in one of them. */
+function requireRoot(what: string): void {
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    throw new CollectiveError(
+      "NOT_ROOT",
+      `${what} needs root (network namespaces, bridges, nftables, mounts, runc)`,
+      {
+        hint: "run cui as root; 'cui doctor' lists everything else this host needs",
+      },
+    );
+  }
+}
+
 export class LocalHostAgent implements HostAgent {
   constructor(
     private readonly driver: MachineDriver,
@@ -71,6 +85,7 @@ export class LocalHostAgent implements HostAgent {
   ) {}
 
   async ensureNetworks(vnis: readonly number[], publicPool: PublicPool | undefined): Promise<void> {
+    requireRoot("starting appliances");
     for (const vni of vnis) await this.network.ensureVan(vni);
     if (publicPool) {
       await checkPublicPool(publicPool, this.network.naming);

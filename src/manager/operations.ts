@@ -272,7 +272,14 @@ export class Operations {
           state: "failed",
           detail: error instanceof Error ? error.message : String(error),
         });
-        await this.undoStart(id, evaluation, started);
+        // The start's own error is what the user must see; a failure while undoing is reported beside it.
+        await this.undoStart(id, evaluation, started).catch((undoError: unknown) => {
+          progress({
+            component: evaluation.appliance,
+            state: "failed",
+            detail: `and undoing the start failed too: ${undoError instanceof Error ? undoError.message : String(undoError)}`,
+          });
+        });
         finish(this.db, journal, "undone", { error: error instanceof Error ? error.message : String(error) });
       } else {
         finish(this.db, journal, "failed", { error: error instanceof Error ? error.message : String(error) });

@@ -28,7 +28,8 @@ Files and exit status:
   Diagnostics print as file:line:col: error CVL1xxx: message. Exit status is 0 on success, 1 when the
   command failed (for 'check': when any file has an error), 2 on a usage error.
 
-Documentation: docs/cvl.md (the language), README.md (a tour).`,
+Documentation: README.md (a tour), docs/cvl.md (the language), docs/repositories.md (publishing),
+docs/utility.md (running appliances), docs/appliances.md (what an appliance sees).`,
   );
   for (const register of commandModules) register(program);
   return program;

@@ -205,26 +205,10 @@ export class Utility {
   }
 }
 
-export interface ComponentStatus {
-  path: string;
-  kind: string;
-  state: string;
-  version: number | null;
-  repository: string | null;
-  interfaces: Record<string, { ip: string; mac: string }>;
-  since: string;
-  restarts: number;
-}
+// The status JSON is the CLI's public contract; the tests read it with the manager's own types.
+export type { ComponentStatusJson as ComponentStatus, StatusJson } from "../../src/manager/manager.js";
 
-export interface StatusJson {
-  appliances: Array<{
-    file: string;
-    name: string;
-    instance: string;
-    state: string;
-    components: ComponentStatus[];
-  }>;
-}
+import type { StatusJson } from "../../src/manager/manager.js";
 
 export interface HostObjects {
   netns: string[];

@@ -8,33 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../cvl/limits.js";
-import { main } from "./main.js";
+import { type CliRun, runCui } from "./run-in-process.js";
 
 let dir = "";
 
-async function cui(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const previous = process.cwd();
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const capture = (into: string[]) => (chunk: string | Uint8Array) => {
-    into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    return true;
-  };
-  process.stdout.write = capture(out) as typeof process.stdout.write;
-  process.stderr.write = capture(err) as typeof process.stderr.write;
-  process.exitCode = undefined;
-  process.chdir(dir);
-  try {
-    const status = await main(args);
-    return { status, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.chdir(previous);
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-    process.exitCode = undefined;
-  }
+function cui(...args: string[]): Promise<CliRun> {
+  return runCui(args, dir);
 }
 
 const web = (body: string) =>

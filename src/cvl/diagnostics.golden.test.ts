@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../cli/main.js";
+import { runCui } from "../cli/run-in-process.js";
 import { codes } from "./codes.js";
 import { limits } from "./limits.js";
 
@@ -23,40 +23,6 @@ const dir = fileURLToPath(new URL("./testdata/diagnostics/", import.meta.url));
 /** Codes in the table that no phase reports in this version (docs/cvl.md marks them "reserved"). */
 const reserved: string[] = [];
 const update = process.env.UPDATE_GOLDEN === "1";
-
-interface CliRun {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `cui ARGS` in-process with `cwd` as the working directory, capturing stdout and stderr. */
-async function runCui(args: readonly string[], cwd: string): Promise<CliRun> {
-  const previous = process.cwd();
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  const capture =
-    (into: string[]) =>
-    (chunk: string | Uint8Array): boolean => {
-      into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-      return true;
-    };
-  process.stdout.write = capture(out) as typeof process.stdout.write;
-  process.stderr.write = capture(err) as typeof process.stderr.write;
-  process.exitCode = undefined;
-  process.chdir(cwd);
-  try {
-    const status = await main(args);
-    return { status, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.chdir(previous);
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-    process.exitCode = undefined;
-  }
-}
 
 interface Case {
   readonly name: string;

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { main } from "../main.js";
+import { runCui } from "../run-in-process.js";
 
 const messy = 'CVL="0.8";\nWeb extends VMAppliance{var "required" domain;vm="web.vmx";}\n';
 const tidy = 'CVL = "0.8";\n\nWeb extends VMAppliance {\n  var "required" domain;\n  vm = "web.vmx";\n}\n';
@@ -22,25 +22,12 @@ let dir: string;
 let out: string;
 let err: string;
 
-/** Runs `cui ...args` in-process, capturing stdout and stderr. */
+/** Runs `cui ...args` in-process, capturing stdout and stderr into `out` and `err`. */
 async function cui(...args: string[]): Promise<number> {
-  out = "";
-  err = "";
-  const stdout = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    return await main(args);
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-    process.exitCode = undefined;
-  }
+  const run = await runCui(args);
+  out = run.stdout;
+  err = run.stderr;
+  return run.status;
 }
 
 function file(name: string, text: string): string {

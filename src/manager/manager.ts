@@ -157,7 +157,15 @@ export class Manager {
     const addresses = this.db.prepare("SELECT interface, ip, mac FROM addresses WHERE instance_id = ?");
     return {
       appliances: rows.map((row) => {
-        const addrs = addresses.all(row.id) as Array<{ interface: string; ip: string; mac: string }>;
+        // "d.ethernet0" belongs to component "d"; a root machine's "ethernet0" to "".
+        const interfacesOf = new Map<string, Record<string, { ip: string; mac: string }>>();
+        for (const a of addresses.all(row.id) as Array<{ interface: string; ip: string; mac: string }>) {
+          const dot = a.interface.lastIndexOf(".");
+          const component = dot < 0 ? "" : a.interface.slice(0, dot);
+          const own = interfacesOf.get(component) ?? {};
+          own[a.interface.slice(dot + 1)] = { ip: a.ip, mac: a.mac };
+          interfacesOf.set(component, own);
+        }
         const list = components.all(row.id) as Array<{
           path: string;
           kind: string;
@@ -178,15 +186,7 @@ export class Manager {
             state: c.state,
             version: c.version,
             repository: c.repository,
-            interfaces: Object.fromEntries(
-              addrs
-                .filter(
-                  (a) =>
-                    a.interface.startsWith(c.path === "" ? "" : `${c.path}.`) &&
-                    !a.interface.slice(c.path ? c.path.length + 1 : 0).includes("."),
-                )
-                .map((a) => [a.interface.slice(c.path ? c.path.length + 1 : 0), { ip: a.ip, mac: a.mac }]),
-            ),
+            interfaces: interfacesOf.get(c.path) ?? {},
             since: c.since,
             restarts: c.restarts,
           })),

@@ -384,9 +384,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     }),
     (c) => {
       const q = c.req.valid("query");
-      const status =
-        options.manager.status(q.file).appliances.find((a) => a.state === "running") ??
-        options.manager.status(q.file).appliances[0];
+      const appliances = options.manager.status(q.file).appliances;
+      const status = appliances.find((a) => a.state === "running") ?? appliances[0];
       if (!status) throw new CollectiveError("NOT_RUNNING", `nothing was started from ${q.file}`);
       const component = status.components.find((x) => x.path === q.component);
       if (!component || component.kind === "van") {

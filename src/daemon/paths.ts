@@ -16,6 +16,10 @@ export interface StatePaths {
   readonly pid: string;
   /** Per-instance files: program layers, data disks, logs. */
   readonly instances: string;
+  /** Data and state of components removed by an update, kept until `cui attic purge`. */
+  readonly attic: string;
+  /** Copies of data disks taken before an update replaces a program (for rollback). */
+  readonly snapshots: string;
 }
 
 export const DEFAULT_STATE_DIR = "/var/lib/collective";
@@ -30,5 +34,7 @@ export function statePaths(stateDir?: string): StatePaths {
     log: join(root, "daemon.log"),
     pid: join(root, "daemon.pid"),
     instances: join(root, "instances"),
+    attic: join(root, "attic"),
+    snapshots: join(root, "snapshots"),
   };
 }

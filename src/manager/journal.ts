@@ -4,7 +4,7 @@
  */
 import type { Db } from "../state/database.js";
 
-export type Operation = "start" | "stop";
+export type Operation = "start" | "stop" | "update" | "rollback";
 
 export interface OpenOperation {
   readonly id: number;

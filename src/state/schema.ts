@@ -68,4 +68,64 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX journal_open ON journal (status) WHERE status = 'begun';
   `,
+  // 2: updates (paper 5.3): the previous program of each component (rollback), the attic, data disk
+  // snapshots, the administrator's blacklist, automatic update settings and the history of every update.
+  `
+  ALTER TABLE components ADD COLUMN previous_request TEXT;
+  ALTER TABLE components ADD COLUMN previous_repository TEXT;
+  ALTER TABLE components ADD COLUMN previous_version INTEGER;
+  CREATE TABLE attic (
+    id          TEXT PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    object      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    repository  TEXT,
+    version     INTEGER,
+    dir         TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    at          TEXT NOT NULL
+  );
+  CREATE TABLE snapshots (
+    id          TEXT PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    repository  TEXT,
+    version     INTEGER,
+    dir         TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    at          TEXT NOT NULL
+  );
+  CREATE INDEX snapshots_by_component ON snapshots (instance_id, path, at);
+  CREATE TABLE blacklist (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    repository  TEXT NOT NULL,
+    versions    TEXT NOT NULL,
+    reason      TEXT,
+    added_at    TEXT NOT NULL,
+    UNIQUE (repository, versions)
+  );
+  CREATE TABLE autoupdate (
+    file        TEXT PRIMARY KEY,
+    object      TEXT,
+    enabled     INTEGER NOT NULL,
+    window      TEXT,
+    last_check  TEXT,
+    last_result TEXT
+  );
+  CREATE TABLE history (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    path        TEXT,
+    from_version INTEGER,
+    to_version  INTEGER,
+    automatic   INTEGER NOT NULL DEFAULT 0,
+    outcome     TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '{}',
+    at          TEXT NOT NULL
+  );
+  CREATE INDEX history_by_file ON history (file, id);
+  `,
 ];

@@ -20,6 +20,7 @@ import type {
   MachineDriver,
   MachineSpec,
   MachineState,
+  Reconfiguration,
   StopOptions,
   WaitReadyOptions,
 } from "./driver.js";
@@ -28,6 +29,7 @@ import { type InstanceLayout, instanceLayout, removableEntries } from "./instanc
 import { KeyedLock } from "./keyed-lock.js";
 import { loadRecord, MachineIndex, type MachineRecord, saveRecord } from "./machine-record.js";
 import { checkMachineSpec } from "./machine-spec-check.js";
+import { rewriteParamsFile, writeSecrets } from "./parameter-files.js";
 import { endStaleListener, listenForNotify, type NotifyListener } from "./notify-listener.js";
 import { isProcessAlive, processStartTime } from "./process-liveness.js";
 import type { ProcessUser } from "./process-user.js";
@@ -206,6 +208,37 @@ export class ContainerDriver implements MachineDriver {
       void this.probe(id).catch(() => undefined);
       await this.nextChange(id, Math.min(left, READY_POLL_MS));
     }
+  }
+
+  async reconfigure(id: string, change: Reconfiguration): Promise<void> {
+    checkId(id, "machine id");
+    await this.lock.run(id, async () => {
+      const record = await this.load(id);
+      if (record === undefined || record.status !== "running" || record.desired !== "running") {
+        throw new CollectiveError(
+          "MACHINE_NOT_RUNNING",
+          `machine ${id} is ${record?.status ?? "not on this host"}; only a running machine is reconfigured`,
+          { hint: "start it; it reads its parameters when it starts" },
+        );
+      }
+      const layout = instanceLayout(record.stateDir);
+      await rewriteParamsFile(layout.params, change.params);
+      if (change.secrets !== undefined && Object.keys(change.secrets).length > 0)
+        await writeSecrets(layout.secrets, change.secrets, await this.userOf(record));
+      if (change.reload.kind === "signal") {
+        await this.runc.kill(id, "HUP");
+        return;
+      }
+      const timeoutMs = change.timeoutMs ?? 30_000;
+      const status = await this.runc.execStatus(id, change.reload.command, timeoutMs);
+      if (status !== 0) {
+        throw new CollectiveError(
+          "RELOAD_FAILED",
+          `machine ${id}: its reload command (${change.reload.command.join(" ")}) exited with status ${status}`,
+          { hint: "its log (cui logs) may say why; the new parameters are in place, the old process runs on" },
+        );
+      }
+    });
   }
 
   async *logs(id: string, options: LogOptions = {}): AsyncGenerator<string> {

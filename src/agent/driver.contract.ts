@@ -17,7 +17,9 @@ export type Behaviour =
   /** Exits with status 3 shortly after every start. */
   | "crash-always"
   /** Exits with status 3 shortly after its first start only; runs on after a restart. */
-  | "crash-once";
+  | "crash-once"
+  /** Prints "hello <id>"; on SIGHUP prints "reloaded" and its params.json; runs until SIGTERM. */
+  | "reload";
 
 export interface DriverHarness {
   /** A new driver object over the same host state, as after an agent restart. */
@@ -277,5 +279,34 @@ export function runDriverContract(harness: () => DriverHarness): void {
     );
     expect(restarted?.restarts).toBe(1);
     await second.remove(spec.id);
+  });
+
+  test("reconfigure delivers new parameters to the same process (SIGHUP or a reload command)", async () => {
+    const h = harness();
+    const driver = h.newDriver();
+    const spec = h.spec(unique("reload"), "reload", { params: { greeting: ["old"] } });
+    const started = await driver.start(spec);
+    await logContains(driver, spec.id, `hello ${spec.id}`);
+    await driver.reconfigure(spec.id, { params: { greeting: ["new"] }, reload: { kind: "signal" } });
+    const log = await logContains(driver, spec.id, '"new"');
+    expect(log).toContain("reloaded");
+    await driver.reconfigure(spec.id, {
+      params: { greeting: ["newer"] },
+      reload: { kind: "exec", command: ["/bin/sh", "-c", "grep -q newer /run/collective/params.json"] },
+    });
+    await expect(
+      driver.reconfigure(spec.id, {
+        params: { greeting: ["newest"] },
+        reload: { kind: "exec", command: ["/bin/sh", "-c", "exit 4"] },
+      }),
+    ).rejects.toThrow(/reload command .* exited with status 4/);
+    const after = await driver.inspect(spec.id);
+    expect(after?.pid).toBe(started.pid);
+    expect(after?.since).toBe(started.since);
+    await driver.stop(spec.id);
+    await expect(
+      driver.reconfigure(spec.id, { params: {}, reload: { kind: "signal" } }),
+    ).rejects.toThrow(/only a running machine is reconfigured/);
+    await driver.remove(spec.id);
   });
 }

@@ -71,6 +71,23 @@ export interface MachineSpec {
   readonly resetProgramLayer?: boolean;
 }
 
+/** How a running machine takes new parameters without a restart (CVL `reload`). */
+export type Reload =
+  /** SIGHUP to the machine's first process (its init), the Unix convention for "read your config again". */
+  | { readonly kind: "signal" }
+  /** A command run inside the machine; a non-zero exit status is a failed reload. */
+  | { readonly kind: "exec"; readonly command: readonly string[] };
+
+export interface Reconfiguration {
+  /** The machine's new non-sensitive parameters (all of them, not a difference). */
+  readonly params: Readonly<Record<string, readonly string[]>>;
+  /** New sensitive parameters; absent: the secrets files stay as they are. */
+  readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  readonly reload: Reload;
+  /** How long a reload command may run. Default 30 s. */
+  readonly timeoutMs?: number;
+}
+
 export type MachineStatus =
   /** Started, process alive. */
   | "running"
@@ -141,6 +158,12 @@ export interface MachineDriver {
   list(): Promise<MachineState[]>;
   /** Resolves when the machine is ready; rejects when it exits for good or the timeout passes. */
   waitUntilReady(id: string, options: WaitReadyOptions): Promise<MachineState>;
+  /**
+   * Delivers new parameters to a running machine without restarting it: params.json (and the secrets
+   * files) are rewritten in place, so the appliance sees them at the same path, then the machine is told
+   * (SIGHUP or its reload command). Its process, start time and connections stay.
+   */
+  reconfigure(id: string, change: Reconfiguration): Promise<void>;
   /** The machine's console output (stdout and stderr), bounded on disk. */
   logs(id: string, options?: LogOptions): AsyncIterable<string>;
   /** Stops watching machines (the agent shuts down); the machines themselves keep running. */

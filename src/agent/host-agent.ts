@@ -10,7 +10,7 @@ import { checkPublicPool } from "../net/host-conflicts.js";
 import { type HostNaming, type NetworkRef, namespaceName } from "../net/host-names.js";
 import type { NetworkPlumber } from "../net/plumber.js";
 import type { PublicPool } from "../net/public-pool.js";
-import type { LogOptions, MachineDriver, MachineSpec, MachineState } from "./driver.js";
+import type { LogOptions, MachineDriver, MachineSpec, MachineState, Reconfiguration } from "./driver.js";
 
 /** One interface of a machine, as the manager allocated it. */
 export interface MachineInterface {
@@ -39,6 +39,8 @@ export interface HostAgent {
   /** Stops the machine and releases its namespace and interfaces; its files and data disks stay. */
   stopMachine(id: string, timeoutSec?: number): Promise<void>;
   inspectMachine(id: string): Promise<MachineState | undefined>;
+  /** New parameters for a running machine, without a restart (see MachineDriver.reconfigure). */
+  reconfigureMachine(id: string, change: Reconfiguration): Promise<void>;
   listMachines(): Promise<MachineState[]>;
   logs(id: string, options?: LogOptions): AsyncIterable<string>;
   close(): Promise<void>;
@@ -131,6 +133,10 @@ export class LocalHostAgent implements HostAgent {
 
   inspectMachine(id: string): Promise<MachineState | undefined> {
     return this.driver.inspect(id);
+  }
+
+  reconfigureMachine(id: string, change: Reconfiguration): Promise<void> {
+    return this.driver.reconfigure(id, change);
   }
 
   listMachines(): Promise<MachineState[]> {

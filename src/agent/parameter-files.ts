@@ -30,6 +30,26 @@ export async function writeParamsFile(
 }
 
 /**
+ * Rewrites params.json of a running machine. In place, not by rename: the file is bind-mounted into the
+ * machine, and a bind mount keeps pointing at the old inode after a rename. The appliance reads it after
+ * the reload signal, which comes only once this has returned.
+ */
+export async function rewriteParamsFile(
+  path: string,
+  params: Readonly<Record<string, readonly string[]>>,
+): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const text = Buffer.from(paramsJson(params));
+    await handle.truncate(0);
+    await handle.write(text, 0, text.length, 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Mounts a small tmpfs at `dir` (on the host) and writes each secret there, replacing what an earlier
  * start left. The directory is 0500 and the files 0400, both owned by the appliance's user.
  */

@@ -87,7 +87,7 @@ export class Runc {
   }
 
   /** Sends a signal to the container's init; a container that is already gone is not an error. */
-  async kill(id: string, signal: "TERM" | "KILL"): Promise<void> {
+  async kill(id: string, signal: "TERM" | "KILL" | "HUP"): Promise<void> {
     await exec("runc", ["--root", this.root, "kill", id, signal], { ...runcEnv, okStatuses: [0, 1] });
   }
 

@@ -12,21 +12,9 @@ import { CollectiveError, isCollectiveError } from "../errors.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
+import { ErrorBody, errorResponses } from "./api-errors.js";
+import { registerUpdateRoutes } from "./routes/update-routes.js";
 import { tokenMatches } from "./token.js";
-
-const ErrorBody = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }) })
-  .openapi("Error");
-
-const errorResponses = {
-  400: { description: "bad request", content: { "application/json": { schema: ErrorBody } } },
-  401: { description: "no or wrong token", content: { "application/json": { schema: ErrorBody } } },
-  409: {
-    description: "conflicts with the current state",
-    content: { "application/json": { schema: ErrorBody } },
-  },
-  500: { description: "the utility failed", content: { "application/json": { schema: ErrorBody } } },
-} as const;
 
 const FileQuery = z.object({
   file: z.string().min(1).openapi({ description: "absolute path of the CVL file", example: "/srv/acme.cvl" }),
@@ -206,7 +194,11 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     }),
     async (c) => {
       const { file, object } = c.req.valid("query");
-      return c.json(await options.manager.plan(file, object), 200);
+      const plan = await options.manager.plan(file, object);
+      // For a running appliance the actions are those of an update, with reasons (update-plan.ts).
+      if (options.manager.status(file).appliances.some((a) => a.state === "running"))
+        plan.actions = (await options.operations.updates.plan(file, undefined)).actions;
+      return c.json(plan, 200);
     },
   );
 
@@ -360,6 +352,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       return streamed(c, (progress) => options.operations.stop(file, component, progress)) as never;
     },
   );
+
+  registerUpdateRoutes(app, { operations: options.operations, streamed });
 
   app.openapi(
     createRoute({

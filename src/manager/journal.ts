@@ -41,6 +41,15 @@ export function finish(
   );
 }
 
+/** Records how far an operation got (its detail), so a restarted daemon knows what to finish or undo. */
+export function recordProgress(db: Db, id: number, detail: Record<string, unknown>): void {
+  db.prepare("UPDATE journal SET detail = ?, at = ? WHERE id = ?").run(
+    JSON.stringify(detail),
+    new Date().toISOString(),
+    id,
+  );
+}
+
 export function openOperations(db: Db): OpenOperation[] {
   const rows = db
     .prepare("SELECT id, instance_id, operation, detail FROM journal WHERE status = 'begun' ORDER BY id")

@@ -18,6 +18,8 @@ import { allocate, registeredPools } from "./allocations.js";
 import { checkFits, type HostCapacity, hostCapacity, setHostCapacity, type Usage } from "./capacity.js";
 import { instanceId } from "./instance-id.js";
 import { resolveParams } from "./resolve-params.js";
+import { programOrigin } from "./update-inputs.js";
+import type { UpdateAction } from "./update-plan.js";
 
 export interface ManagerOptions {
   readonly db: Db;
@@ -45,12 +47,6 @@ export interface StatusJson {
     state: string;
     components: ComponentStatusJson[];
   }>;
-}
-
-export interface PlanAction {
-  readonly action: "start" | "none";
-  readonly path: string;
-  readonly reason: string;
 }
 
 export class Manager {
@@ -103,13 +99,24 @@ export class Manager {
         component.params[name]?.some((v) => v.includes("${")),
       );
     }
-    const actions: PlanAction[] = evaluation.components
+    const actions: UpdateAction[] = evaluation.components
       .filter((c) => c.kind !== "van")
-      .map((c) => ({
-        action: running?.desired === "running" ? "none" : "start",
-        path: c.path,
-        reason: running?.desired === "running" ? "already running" : "not running yet",
-      }));
+      .map((c) => {
+        const origin = programOrigin(c);
+        const runs = running?.desired === "running";
+        return {
+          action: runs ? "none" : "start",
+          path: c.path,
+          kind: c.kind,
+          reason: runs ? "already running" : "not running yet",
+          from: null,
+          to: origin.version,
+          repository: origin.repository,
+          params: {},
+          restarts: !runs,
+          newProgram: false,
+        };
+      });
     return {
       ...json,
       instance: id,

@@ -13,13 +13,15 @@ import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { allocate, registeredPools, release } from "./allocations.js";
+import { defaultRoutesOf } from "./default-routes.js";
 import { checkFits, hostCapacity } from "./capacity.js";
 import { instanceId } from "./instance-id.js";
 import { begin, finish, openOperations } from "./journal.js";
 import { machineId, machineRequest } from "./machine-request.js";
 import type { Manager } from "./manager.js";
 import type { ProgramSource } from "./programs.js";
-import { resolveParams } from "./resolve-params.js";
+import { readyTimeoutMs } from "./reload.js";
+import { type DataKeeping, Updater, type VersionGuard } from "./update-operation.js";
 
 /** What the CLI shows while an operation runs. */
 export interface ProgressEvent {
@@ -56,9 +58,13 @@ export interface OperationsOptions {
   readonly readyTimeoutMs?: number;
   /** Called with the timings of every start that succeeds. */
   readonly onStartTimings?: (timings: StartTimings) => void;
+  /** Snapshots and the attic, for updates; without it an update that replaces a program is refused. */
+  readonly keeping?: DataKeeping;
+  /** Refuses blacklisted and withdrawn versions at start, update and rollback. */
+  readonly guard?: VersionGuard;
 }
 
-interface InstanceRow {
+export interface InstanceRow {
   id: string;
   file: string;
   object: string;
@@ -66,17 +72,35 @@ interface InstanceRow {
   evaluation: string;
 }
 
+/** Without snapshots and an attic: an update that needs them says so rather than lose data. */
+const noKeeping: DataKeeping = {
+  snapshot: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility keeps no data snapshots")),
+  restore: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility keeps no data snapshots")),
+  latest: () => undefined,
+  toAttic: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility has no attic")),
+  prune: () => Promise.resolve(),
+};
+
 export class Operations {
   /** Instances with an operation under way in this process: a second one is refused, not queued. */
   private readonly busy = new Set<string>();
 
+  private updater: Updater | undefined;
+
   constructor(private readonly options: OperationsOptions) {}
+
+  /** Updates and rollbacks (update-operation.ts), sharing this object's busy set. */
+  get updates(): Updater {
+    this.updater ??= new Updater(this, { ...this.options, keeping: this.options.keeping ?? noKeeping });
+    return this.updater;
+  }
 
   private get db(): Db {
     return this.options.db;
   }
 
-  private claim(id: string, what: string): () => void {
+  /** @internal Marks an instance busy for one operation (start, stop, update, rollback). */
+  claim(id: string, what: string): () => void {
     if (this.busy.has(id)) {
       throw new CollectiveError("BUSY", `${what} is already being started or stopped`, {
         hint: "wait for it to finish, then try again",
@@ -86,7 +110,8 @@ export class Operations {
     return () => this.busy.delete(id);
   }
 
-  private setComponent(
+  /** @internal */
+  setComponent(
     instance: string,
     path: string,
     fields: {
@@ -215,12 +240,7 @@ export class Operations {
         usesPublic ? publicPool : undefined,
       );
       mark("networks");
-      const defaultRoutes = new Map<string, string>();
-      for (const c of evaluation.components) {
-        if (c.kind !== "van" && c.path !== "") continue;
-        const route = resolveParams(c, allocations.values).params.defaultroute?.[0];
-        if (route && !route.includes("${")) defaultRoutes.set(c.path, route);
-      }
+      const defaultRoutes = defaultRoutesOf(evaluation, allocations.values);
       const byPath = new Map(machines.map((c) => [c.path, c]));
       for (const wave of evaluation.startOrder) {
         mark({ wave: wave.length });
@@ -252,7 +272,10 @@ export class Operations {
             if (++launched === wave.length) mark("launched");
             this.setComponent(id, path, { state: "waiting" });
             progress({ component: label, state: "waiting", detail: "for readiness" });
-            await this.options.agent.waitUntilReady(request.spec.id, this.options.readyTimeoutMs ?? 120_000);
+            await this.options.agent.waitUntilReady(
+              request.spec.id,
+              readyTimeoutMs(component, this.options.readyTimeoutMs ?? 120_000),
+            );
             this.setComponent(id, path, { state: "running" });
             progress({ component: label, state: "running" });
           }),
@@ -321,7 +344,7 @@ export class Operations {
   }
 
   /** Removes the instance's bridges (and the public network when no one else uses it), then frees them. */
-  private async releaseNetworks(id: string): Promise<void> {
+  async releaseNetworks(id: string): Promise<void> {
     const vnis = (
       this.db.prepare("SELECT vni FROM networks WHERE instance_id = ?").all(id) as Array<{ vni: number }>
     ).map((r) => r.vni);
@@ -335,7 +358,8 @@ export class Operations {
     release(this.db, id);
   }
 
-  private instanceByFile(file: string): InstanceRow {
+  /** @internal The running instance started from `file`. */
+  instanceByFile(file: string): InstanceRow {
     const rows = this.db
       .prepare("SELECT * FROM instances WHERE file = ? AND desired = 'running'")
       .all(file) as InstanceRow[];
@@ -422,6 +446,8 @@ export class Operations {
         if (op.operation === "start" && row) {
           finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
           await this.start(file, row.object, progress, { resume: true });
+        } else if (op.operation === "update" && row) {
+          await this.updates.resume(op, progress);
         } else if (op.operation === "stop" && row) {
           finish(this.db, op.id, "failed", { error: "interrupted; resumed by the next daemon" });
           const component = op.detail.component;

@@ -10,6 +10,7 @@ import { registerDaemon } from "./daemon.js";
 import { registerDoctor } from "./doctor.js";
 import { registerEval } from "./eval.js";
 import { registerFmt } from "./fmt.js";
+import { registerHistory } from "./history.js";
 import { registerHost } from "./host.js";
 import { registerLogs } from "./logs.js";
 import { registerPlan } from "./plan.js";
@@ -19,9 +20,11 @@ import { registerPull } from "./pull.js";
 import { registerRepoServe } from "./repo-serve.js";
 import { registerRepoVerify } from "./repo-verify.js";
 import { registerRepoWithdraw } from "./repo-withdraw.js";
+import { registerRollback } from "./rollback.js";
 import { registerStart } from "./start.js";
 import { registerStatus } from "./status.js";
 import { registerStop } from "./stop.js";
+import { registerUpdate } from "./update.js";
 import { registerVersions } from "./versions.js";
 
 export const commandModules: ReadonlyArray<(program: Command) => void> = [
@@ -39,6 +42,9 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerPlan,
   registerStart,
   registerStop,
+  registerUpdate,
+  registerRollback,
+  registerHistory,
   registerStatus,
   registerLogs,
   registerPool,

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { clientFor } from "../daemon-client.js";
+import type { UpdateAction } from "../../manager/update-plan.js";
 import { printJson } from "../output.js";
 
 interface PlanJson {
@@ -11,7 +12,7 @@ interface PlanJson {
   networks: Record<string, number>;
   interfaces: Array<{ path: string; network: string; vni?: number; ip: string; mac: string }>;
   unconnected: string[];
-  actions: Array<{ action: string; path: string; reason: string }>;
+  actions: UpdateAction[];
 }
 
 export function registerPlan(program: Command): void {
@@ -30,7 +31,14 @@ plan shows the addresses a start would use now, and holds none of them.
 
 JSON (--json): the evaluated tree as 'cui eval --json' prints it, with allocated values filled in,
 plus "instance", "networks" (VAN path -> network id), "interfaces" (path, network, vni, ip, mac),
-"unconnected" (interfaces joined to no network) and "actions" ([{ "action", "path", "reason" }]).
+"unconnected" (interfaces joined to no network) and "actions":
+  [{ "action": "start"|"stop"|"update"|"reconfigure"|"attic"|"none", "path", "kind", "reason",
+     "from", "to" (versions, null when none or local), "repository",
+     "params": { NAME: { "old", "new" } } (sensitive ones as ["(sensitive)"]), "restarts", "newProgram" }]
+
+For an appliance that already runs, the actions are what 'cui update' would do now: which
+components start, update (old and new version, which parameters changed), reconfigure without a
+restart, go to the attic, or stay untouched, each with its reason.
 
 Examples:
   cui plan acme.cvl
@@ -71,7 +79,7 @@ Examples:
         out.push(`  wave ${i + 1}: ${wave.join(", ")}`);
       });
       out.push("", "actions:");
-      for (const a of plan.actions) out.push(`  ${a.action.padEnd(6)} ${a.path.padEnd(20)} ${a.reason}`);
-      process.stdout.write(`${out.join("\n")}\n`);
+      const { renderUpdatePlan } = await import("../update-plan-view.js");
+      process.stdout.write(`${out.join("\n")}\n${renderUpdatePlan(plan.actions, plan.appliance)}`);
     });
 }

@@ -13,6 +13,7 @@ import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { allocate, registeredPools, release } from "./allocations.js";
+import { assertAllowed, programOrigins, type WithdrawnVersions } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
 import { instanceId } from "./instance-id.js";
 import { begin, finish, openOperations } from "./journal.js";
@@ -56,6 +57,8 @@ export interface OperationsOptions {
   readonly readyTimeoutMs?: number;
   /** Called with the timings of every start that succeeds. */
   readonly onStartTimings?: (timings: StartTimings) => void;
+  /** Versions publishers withdrew, refused like blacklisted ones; without it only the blacklist applies. */
+  readonly withdrawn?: WithdrawnVersions;
 }
 
 interface InstanceRow {
@@ -188,6 +191,10 @@ export class Operations {
         },
       );
     }
+    // The administrator's blacklist and the publishers' withdrawals, before anything is allocated.
+    await assertAllowed(this.db, this.options.withdrawn, programOrigins(evaluation), {
+      appliance: evaluation.appliance,
+    });
     checkFits(hostCapacity(this.db), this.options.manager.usage(id), evaluation);
     const machines = evaluation.components.filter((c) => c.kind !== "van");
     let journal = 0;

@@ -264,6 +264,13 @@ describe("assertAllowed", () => {
     );
     expect(error.code).toBe("REPO_UNREACHABLE");
     expect(error.message).toContain("https://unreachable.example/dns: connection refused");
+    // A rollback may go on without the repository, checked against the local entries only.
+    const far = { path: "d", repository: "https://unreachable.example/dns", version: 1 };
+    await assertAllowed(db, fakeWithdrawn({}), [far], { unreadable: "skip" });
+    addBlacklistEntry(db, { repository: far.repository, versions: "1" });
+    expect((await caught(assertAllowed(db, fakeWithdrawn({}), [far], { unreadable: "skip" }))).code).toBe(
+      "BLACKLISTED",
+    );
   });
 });
 

@@ -343,14 +343,16 @@ function explain(target: ProgramOrigin, label: string, refusal: Refusal): string
 
 /**
  * Refuses (one BLACKLISTED error naming every offender) when a target is blacklisted or withdrawn. A
- * repository whose withdrawals cannot be read fails the check too: the utility does not start what it
- * could not check. `action` completes "refusing to ..." ("start", "update to", "roll back to").
+ * repository whose withdrawals cannot be read fails the check too (REPO_UNREACHABLE): the utility does
+ * not start what it could not check, unless `unreadable: "skip"` (an automatic rollback to a cached
+ * version while the repository is down), which checks those against the local entries only.
+ * `action` completes "refusing to ..." ("start", "update to", "roll back to"); `appliance` is named.
  */
 export async function assertAllowed(
   db: Db,
   withdrawn: WithdrawnVersions | undefined,
   targets: readonly ProgramOrigin[],
-  options: { action?: string; appliance?: string } = {},
+  options: { action?: string; appliance?: string; unreadable?: "refuse" | "skip" } = {},
 ): Promise<void> {
   if (targets.length === 0) return;
   const errors: string[] = [];
@@ -359,7 +361,7 @@ export async function assertAllowed(
       `cannot read the withdrawals of ${repository}: ${error instanceof Error ? error.message : String(error)}`,
     );
   });
-  if (errors.length > 0) {
+  if (errors.length > 0 && options.unreadable !== "skip") {
     throw new CollectiveError("REPO_UNREACHABLE", errors.join("\n"), {
       hint: "the utility checks that no version it starts was withdrawn; try again when the repository answers",
     });

@@ -9,11 +9,14 @@ import type { Context } from "hono";
 import { stream } from "hono/streaming";
 import type { HostAgent } from "../agent/host-agent.js";
 import { CollectiveError, isCollectiveError } from "../errors.js";
+import type { WithdrawnVersions } from "../manager/blacklist.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
 import { ErrorBody, errorResponses } from "./api-errors.js";
 import { registerUpdateRoutes } from "./routes/update-routes.js";
+import type { Db } from "../state/database.js";
+import { registerBlacklistRoutes } from "./routes/blacklist-routes.js";
 import { tokenMatches } from "./token.js";
 
 const FileQuery = z.object({
@@ -121,6 +124,10 @@ export interface ApiOptions {
   readonly build: string;
   /** Asks the daemon to drain and stop (POST /v1/daemon/stop). */
   readonly requestShutdown: () => void;
+  /** The manager's database (the blacklist routes read and write it). */
+  readonly db: Db;
+  /** Publishers' withdrawals, which count as blacklisted. */
+  readonly withdrawn?: WithdrawnVersions;
 }
 
 export function createApi(options: ApiOptions): OpenAPIHono {
@@ -354,6 +361,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
   );
 
   registerUpdateRoutes(app, { operations: options.operations, streamed });
+  registerBlacklistRoutes(app, options, { errorResponses, ndjson, streamed });
 
   app.openapi(
     createRoute({

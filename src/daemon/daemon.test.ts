@@ -62,6 +62,10 @@ describe("the daemon", () => {
     const doc = JSON.parse((await rawGet(daemon.paths.socket, "/openapi.json")).body);
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/v1/blacklist",
+      "/v1/blacklist/violations",
+      "/v1/blacklist/violations/stop",
+      "/v1/blacklist/{id}",
       "/v1/daemon/stop",
       "/v1/health",
       "/v1/host",

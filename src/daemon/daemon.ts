@@ -16,6 +16,7 @@ import { importResolver } from "../import-resolver.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
+import { RepositoryWithdrawals } from "../repo/withdrawn-versions.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
 import { buildId } from "./build-id.js";
@@ -60,12 +61,14 @@ export async function startDaemon(
   const db = openDatabase(paths.database);
   const manager = new Manager({ db, resolver: importResolver() });
   const agent = await createLocalAgent(paths);
+  const withdrawn = new RepositoryWithdrawals();
   const operations = new Operations({
     db,
     manager,
     agent,
     programs: new Programs(new CachePrograms(join(paths.root, "cache"))),
     instancesDir: paths.instances,
+    withdrawn,
     // One line per start in the daemon's log: where the time went (docs/benchmarks.md reads it).
     onStartTimings: (t) =>
       process.stderr.write(
@@ -104,6 +107,8 @@ export async function startDaemon(
   const app = createApi({
     manager,
     operations,
+    db,
+    withdrawn,
     agent,
     token,
     version: DAEMON_VERSION,

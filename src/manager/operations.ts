@@ -14,6 +14,7 @@ import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { allocate, registeredPools, release } from "./allocations.js";
 import { defaultRoutesOf } from "./default-routes.js";
+import { assertAllowed, programOrigins, type WithdrawnVersions } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
 import { instanceId } from "./instance-id.js";
 import { begin, finish, openOperations } from "./journal.js";
@@ -21,7 +22,7 @@ import { machineId, machineRequest } from "./machine-request.js";
 import type { Manager } from "./manager.js";
 import type { ProgramSource } from "./programs.js";
 import { readyTimeoutMs } from "./reload.js";
-import { type DataKeeping, Updater, type VersionGuard } from "./update-operation.js";
+import { type DataKeeping, Updater } from "./update-operation.js";
 
 /** What the CLI shows while an operation runs. */
 export interface ProgressEvent {
@@ -60,8 +61,8 @@ export interface OperationsOptions {
   readonly onStartTimings?: (timings: StartTimings) => void;
   /** Snapshots and the attic, for updates; without it an update that replaces a program is refused. */
   readonly keeping?: DataKeeping;
-  /** Refuses blacklisted and withdrawn versions at start, update and rollback. */
-  readonly guard?: VersionGuard;
+  /** Versions publishers withdrew, refused like blacklisted ones; without it only the blacklist applies. */
+  readonly withdrawn?: WithdrawnVersions;
 }
 
 export interface InstanceRow {
@@ -213,6 +214,10 @@ export class Operations {
         },
       );
     }
+    // The administrator's blacklist and the publishers' withdrawals, before anything is allocated.
+    await assertAllowed(this.db, this.options.withdrawn, programOrigins(evaluation), {
+      appliance: evaluation.appliance,
+    });
     checkFits(hostCapacity(this.db), this.options.manager.usage(id), evaluation);
     const machines = evaluation.components.filter((c) => c.kind !== "van");
     let journal = 0;

@@ -18,6 +18,7 @@ import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { allocate, registeredPools } from "./allocations.js";
+import { assertAllowed } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
 import { defaultRoutesOf } from "./default-routes.js";
 import { begin, finish, recordProgress } from "./journal.js";
@@ -56,11 +57,6 @@ export interface DataKeeping {
   /** Applies the retention policy to a component's snapshots. */
   prune(instanceId: string, path: string): Promise<void>;
 }
-
-/** Refuses blacklisted or withdrawn versions (manager/blacklist.ts). */
-export type VersionGuard = (
-  targets: ReadonlyArray<{ path: string; repository: string; version: number }>,
-) => Promise<void>;
 
 export interface UpdateTimings {
   /** Import resolution, evaluation and planning. */
@@ -128,7 +124,6 @@ interface UpdateDetail {
 
 export interface UpdaterOptions extends OperationsOptions {
   readonly keeping: DataKeeping;
-  readonly guard?: VersionGuard;
 }
 
 const defaultReadyMs = 120_000;
@@ -198,7 +193,7 @@ export class Updater {
         t.planMs = t.totalMs = t.controlMs = performance.now() - began;
         return { instance: row.id, appliance: row.object, actions: planned, applied: false, timings: t };
       }
-      await this.guard(work);
+      await this.guard(work, row.object);
       checkFits(hostCapacity(this.db), this.options.manager.usage(row.id), evaluation);
       const detail: UpdateDetail = {
         file,
@@ -406,12 +401,12 @@ export class Updater {
     return this.options.readyTimeoutMs ?? defaultReadyMs;
   }
 
-  private async guard(actions: readonly UpdateAction[]): Promise<void> {
-    if (!this.options.guard) return;
+  /** Refuses blacklisted and withdrawn target versions (blacklist.ts), before anything changes. */
+  private async guard(actions: readonly UpdateAction[], appliance: string): Promise<void> {
     const targets = actions
       .filter((a) => (a.action === "start" || a.action === "update") && a.repository !== null && a.to !== null)
       .map((a) => ({ path: a.path, repository: a.repository!, version: a.to! }));
-    await this.options.guard(targets);
+    await assertAllowed(this.db, this.options.withdrawn, targets, { action: "update to", appliance });
   }
 
   /** The last lines of a machine's log, for the report of a failed gate. */
@@ -601,13 +596,14 @@ export class Updater {
           { hint: "a rollback goes back over the last update; 'cui history' lists the updates" },
         );
       }
-      if (this.options.guard) {
-        await this.options.guard(
-          rows
-            .filter((r) => r.previous_repository !== null && r.previous_version !== null)
-            .map((r) => ({ path: r.path, repository: r.previous_repository!, version: r.previous_version! })),
-        );
-      }
+      await assertAllowed(
+        this.db,
+        this.options.withdrawn,
+        rows
+          .filter((r) => r.previous_repository !== null && r.previous_version !== null)
+          .map((r) => ({ path: r.path, repository: r.previous_repository!, version: r.previous_version! })),
+        { action: "roll back to", appliance: row.object },
+      );
       const journal = begin(this.db, row.id, "rollback", { file, only: only ?? null, data: withData });
       const order = running.startOrder.flat();
       rows.sort((a, b) => order.indexOf(b.path) - order.indexOf(a.path));

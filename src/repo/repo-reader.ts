@@ -6,7 +6,14 @@
 import { hash } from "node:crypto";
 import { CollectiveError } from "../errors.js";
 import { decompressChunk } from "./compression.js";
-import { type Manifest, paths, type RepoDescriptor, readLimits, type TreeEntry } from "./format.js";
+import {
+  type Manifest,
+  paths,
+  type RepoDescriptor,
+  readLimits,
+  type TreeEntry,
+  type Withdrawal,
+} from "./format.js";
 import { verifyManifest } from "./manifest.js";
 import { chunkListEntries, decodeObject, ObjectType, ZERO_HASH } from "./meta-object.js";
 import { type PackEntry, PackIndex } from "./pack-index.js";
@@ -82,6 +89,11 @@ export class RepoReader {
 
   /** Whether the version carries a genuine (signed) withdrawal notice; forged notices are ignored. */
   async isWithdrawn(version: number): Promise<boolean> {
+    return (await this.withdrawal(version)) !== undefined;
+  }
+
+  /** The version's withdrawal notice when it is genuine (signed by a repository key, for this version). */
+  async withdrawal(version: number): Promise<Withdrawal | undefined> {
     const read = async (path: string) => {
       try {
         return await this.transport.readFile(path, { maxBytes: readLimits.signature });
@@ -91,12 +103,15 @@ export class RepoReader {
       }
     };
     const notice = await read(paths.withdrawal(version));
-    if (notice === undefined) return false;
+    if (notice === undefined) return undefined;
     const signature = await read(paths.withdrawalSignature(version));
     const descriptor = await this.descriptor();
-    return (
-      signature !== undefined && verifyWithdrawal(notice, signature, descriptor.keys, descriptor.id, version)
-    );
+    if (
+      signature === undefined ||
+      !verifyWithdrawal(notice, signature, descriptor.keys, descriptor.id, version)
+    )
+      return undefined;
+    return JSON.parse(Buffer.from(notice).toString("utf8")) as Withdrawal;
   }
 
   /** The verified manifest of a version (signature, signer, repository id, number). */

@@ -3,6 +3,7 @@
  * Add a command by writing commands/<name>.ts and listing it here.
  */
 import type { Command } from "commander";
+import { registerBlacklist } from "./blacklist.js";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
 import { registerCreate } from "./create.js";
@@ -49,6 +50,7 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerLogs,
   registerPool,
   registerHost,
+  registerBlacklist,
   registerDaemon,
   registerDoctor,
 ];

@@ -53,6 +53,7 @@ describe("the daemon", () => {
     const health = await apiClient({ stateDir, autoStart: false }).call<{ ok: boolean; pid: number }>(
       "GET",
       "/v1/health",
+      "/v1/history",
     );
     expect(health).toMatchObject({ ok: true, pid: process.pid });
   });
@@ -73,9 +74,12 @@ describe("the daemon", () => {
       "/v1/plan",
       "/v1/pools",
       "/v1/pools/{kind}",
+      "/v1/rollback",
       "/v1/start",
       "/v1/status",
       "/v1/stop",
+      "/v1/update",
+      "/v1/update/plan",
     ]);
   });
 

@@ -12,6 +12,9 @@ import { CollectiveError, isCollectiveError } from "../errors.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
+import type { Db } from "../state/database.js";
+import type { StatePaths } from "./paths.js";
+import { registerAtticRoutes } from "./routes/attic-routes.js";
 import { tokenMatches } from "./token.js";
 
 const ErrorBody = z
@@ -127,6 +130,9 @@ export interface ApiOptions {
   readonly manager: Manager;
   readonly operations: Operations;
   readonly agent: HostAgent;
+  /** The manager's database and the state dir's paths (attic, snapshots, instances). */
+  readonly db: Db;
+  readonly paths: StatePaths;
   readonly token: string;
   readonly version: string;
   /** The daemon's build (see buildId in daemon.ts). */
@@ -408,6 +414,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       }) as never;
     },
   );
+
+  registerAtticRoutes(app, options);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

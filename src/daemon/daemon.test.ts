@@ -62,6 +62,9 @@ describe("the daemon", () => {
     const doc = JSON.parse((await rawGet(daemon.paths.socket, "/openapi.json")).body);
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/v1/attic",
+      "/v1/attic/{id}",
+      "/v1/attic/{id}/restore",
       "/v1/daemon/stop",
       "/v1/health",
       "/v1/host",
@@ -69,6 +72,7 @@ describe("the daemon", () => {
       "/v1/plan",
       "/v1/pools",
       "/v1/pools/{kind}",
+      "/v1/snapshots",
       "/v1/start",
       "/v1/status",
       "/v1/stop",

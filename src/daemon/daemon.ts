@@ -13,9 +13,11 @@ import { createAdaptorServer } from "@hono/node-server";
 import { CachePrograms } from "../agent/cache-programs.js";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
+import { sweepAttic } from "../manager/attic.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
+import { sweepSnapshots } from "../manager/snapshots.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
 import { buildId } from "./build-id.js";
@@ -105,6 +107,8 @@ export async function startDaemon(
     manager,
     operations,
     agent,
+    db,
+    paths,
     token,
     version: DAEMON_VERSION,
     build: buildId(),
@@ -126,6 +130,10 @@ export async function startDaemon(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
+  // Put back or complete attic moves and snapshots a killed daemon left half done, before reconcile
+  // acts on components (see attic.ts and snapshots.ts).
+  await sweepAttic({ db, instancesDir: paths.instances, atticDir: paths.attic });
+  await sweepSnapshots({ db, instancesDir: paths.instances, snapshotsDir: paths.snapshots });
   // Converge: finish what a killed daemon left under way, bring back what should run.
   await operations.reconcile((event) => {
     process.stderr.write(

@@ -345,7 +345,16 @@ export async function restoreFromAttic(
   }
   await mkdir(dirname(dirs.disksDir), { recursive: true, mode: 0o700 });
   if (present.length === 0 && (await exists(dirs.disksDir))) await rmdir(dirs.disksDir);
-  await rename(source, dirs.disksDir);
+  await rename(source, dirs.disksDir).catch((error: NodeJS.ErrnoException) => {
+    // Another restore got there first (between the check and the rename).
+    if (error.code === "ENOTEMPTY" || error.code === "EEXIST") {
+      throw new CollectiveError("OCCUPIED", `cannot restore ${entry.id} into ${name}: it has data disks now`);
+    }
+    if (error.code === "ENOENT") {
+      throw new CollectiveError("NOTHING_TO_RESTORE", `attic entry ${entry.id} holds no data disks any more`);
+    }
+    throw error;
+  });
   await fsyncParent(dirs.disksDir);
   await fsyncPath(dir);
   if (file !== undefined) {

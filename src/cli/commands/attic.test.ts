@@ -188,6 +188,15 @@ describe("cui attic and cui snapshots", () => {
     expect(await hashDisk(join(disks, "data.img"))).toBe(hash);
   });
 
+  it("says when the target does not declare the restored disk's device", async () => {
+    const id = await toAttic();
+    const result = await cui("attic", "restore", id, "--as", "web");
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(
+      "note: web declares no data disk for data.img (it declares none): declare the device in its datadisks to use it\n",
+    );
+  });
+
   it("lists an appliance's snapshots", async () => {
     expect((await cui("snapshots", file)).stdout).toBe(
       `no snapshots of ${file} yet (they are taken by updates)\n`,

@@ -107,6 +107,14 @@ function declaredImages(evaluation: EvaluationJson, path: string): string[] | un
 
 export function registerAtticRoutes(app: OpenAPIHono, options: AtticRouteOptions): void {
   const ctx = { db: options.db, instancesDir: options.paths.instances, atticDir: options.paths.attic };
+  // Restores and purges run one at a time: two restores into one name, or a restore racing a purge of
+  // its entry, would otherwise both pass their checks.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(run: () => Promise<T>): Promise<T> => {
+    const next = queue.then(run, run);
+    queue = next.catch(() => undefined);
+    return next;
+  };
 
   app.openapi(
     createRoute({
@@ -123,6 +131,75 @@ export function registerAtticRoutes(app: OpenAPIHono, options: AtticRouteOptions
     }),
     async (c) => c.json({ entries: await listAttic(options.db, options.paths.attic) }, 200),
   );
+
+  /** Resolves the target (file, instance, component), checks it is stopped, restores, adds notes. */
+  const restore = async (id: string, body: { file?: string | undefined; component?: string | undefined }) => {
+    const entry = atticEntry(options.db, id);
+    const file = body.file ?? entry.file;
+    const path = body.component ?? entry.path;
+    if (!COMPONENT_PATH.test(path)) {
+      throw new CollectiveError(
+        "BAD_VALUE",
+        `"${path}" is not a component path (e.g. db, or g.f for f inside g)`,
+      );
+    }
+    const rows = options.db
+      .prepare("SELECT id, object, desired, evaluation FROM instances WHERE file = ?")
+      .all(file) as InstanceRow[];
+    const row =
+      rows.find((r) => file === entry.file && r.object === entry.object) ??
+      rows.find((r) => r.desired === "running") ??
+      rows[0];
+    if (row === undefined && file !== entry.file) {
+      throw new CollectiveError("NOT_FOUND", `nothing was ever started from ${file}`, {
+        hint: "start it first, or restore into the entry's own file",
+      });
+    }
+    const instance = row?.id ?? instanceId(file, entry.object);
+    const object = row?.object ?? entry.object;
+    const evaluation = row ? (JSON.parse(row.evaluation) as EvaluationJson) : undefined;
+    const name = path || "(root)";
+    if (evaluation?.components.find((x) => x.path === path)?.kind === "van") {
+      throw new CollectiveError(
+        "BAD_VALUE",
+        `${name} of ${object} is a VAN; data disks belong to a machine component inside it`,
+      );
+    }
+    const machine = machineId(instance, path);
+    const component = options.db
+      .prepare("SELECT state FROM components WHERE instance_id = ? AND path = ?")
+      .get(instance, path) as { state: string } | undefined;
+    const live = await options.agent.inspectMachine(machine).catch(() => undefined);
+    if (
+      live?.status === "running" ||
+      live?.status === "restarting" ||
+      ["running", "starting", "waiting"].includes(component?.state ?? "")
+    ) {
+      throw new CollectiveError("RUNNING", `${name} of ${object} is running`, {
+        hint: `stop it first: cui stop ${file}${path ? ` ${path}` : ""}`,
+      });
+    }
+    const result = await restoreFromAttic(ctx, entry.id, {
+      instanceId: instance,
+      machineId: machine,
+      path,
+    });
+    const notes: string[] = [];
+    const declared = evaluation ? declaredImages(evaluation, path) : undefined;
+    if (declared === undefined) {
+      notes.push(
+        `${name} is not a component of ${object} yet: its disks are used when a component of that path first starts (add it to the file, then 'cui update' or 'cui start')`,
+      );
+    } else {
+      const unused = result.disks.filter((disk) => !declared.includes(disk));
+      if (unused.length > 0) {
+        notes.push(
+          `${name} declares no data disk for ${unused.join(", ")} (it declares ${declared.length ? declared.join(", ") : "none"}): declare the device in its datadisks to use it`,
+        );
+      }
+    }
+    return { entry: entry.id, file, instance, component: path, disks: result.disks, to: result.to, notes };
+  };
 
   app.openapi(
     createRoute({
@@ -155,75 +232,9 @@ export function registerAtticRoutes(app: OpenAPIHono, options: AtticRouteOptions
       },
     }),
     async (c) => {
-      const entry = atticEntry(options.db, c.req.valid("param").id);
       const body = c.req.valid("json");
-      const file = body.file ?? entry.file;
-      const path = body.component ?? entry.path;
-      if (!COMPONENT_PATH.test(path)) {
-        throw new CollectiveError(
-          "BAD_VALUE",
-          `"${path}" is not a component path (e.g. db, or g.f for f inside g)`,
-        );
-      }
-      const rows = options.db
-        .prepare("SELECT id, object, desired, evaluation FROM instances WHERE file = ?")
-        .all(file) as InstanceRow[];
-      const row =
-        rows.find((r) => file === entry.file && r.object === entry.object) ??
-        rows.find((r) => r.desired === "running") ??
-        rows[0];
-      if (row === undefined && file !== entry.file) {
-        throw new CollectiveError("NOT_FOUND", `nothing was ever started from ${file}`, {
-          hint: "start it first, or restore into the entry's own file",
-        });
-      }
-      const instance = row?.id ?? instanceId(file, entry.object);
-      const object = row?.object ?? entry.object;
-      const evaluation = row ? (JSON.parse(row.evaluation) as EvaluationJson) : undefined;
-      const name = path || "(root)";
-      if (evaluation?.components.find((x) => x.path === path)?.kind === "van") {
-        throw new CollectiveError(
-          "BAD_VALUE",
-          `${name} of ${object} is a VAN; data disks belong to a machine component inside it`,
-        );
-      }
-      const machine = machineId(instance, path);
-      const component = options.db
-        .prepare("SELECT state FROM components WHERE instance_id = ? AND path = ?")
-        .get(instance, path) as { state: string } | undefined;
-      const live = await options.agent.inspectMachine(machine).catch(() => undefined);
-      if (
-        live?.status === "running" ||
-        live?.status === "restarting" ||
-        ["running", "starting", "waiting"].includes(component?.state ?? "")
-      ) {
-        throw new CollectiveError("RUNNING", `${name} of ${object} is running`, {
-          hint: `stop it first: cui stop ${file} ${path}`,
-        });
-      }
-      const result = await restoreFromAttic(ctx, entry.id, {
-        instanceId: instance,
-        machineId: machine,
-        path,
-      });
-      const notes: string[] = [];
-      const declared = evaluation ? declaredImages(evaluation, path) : undefined;
-      if (declared === undefined) {
-        notes.push(
-          `${name} is not a component of ${object} yet: its disks are used when a component of that path first starts (add it to the file, then 'cui update' or 'cui start')`,
-        );
-      } else {
-        const unused = result.disks.filter((disk) => !declared.includes(disk));
-        if (unused.length > 0) {
-          notes.push(
-            `${name} declares no data disk for ${unused.join(", ")} (it declares ${declared.length ? declared.join(", ") : "none"}): declare the device in its datadisks to use it`,
-          );
-        }
-      }
-      return c.json(
-        { entry: entry.id, file, instance, component: path, disks: result.disks, to: result.to, notes },
-        200,
-      );
+      const id = c.req.valid("param").id;
+      return c.json(await serially(() => restore(id, body)), 200);
     },
   );
 
@@ -242,7 +253,7 @@ export function registerAtticRoutes(app: OpenAPIHono, options: AtticRouteOptions
       },
     }),
     async (c) => {
-      const { id } = await purgeAttic(ctx, c.req.valid("param").id);
+      const { id } = await serially(() => purgeAttic(ctx, c.req.valid("param").id));
       return c.json({ purged: id }, 200);
     },
   );

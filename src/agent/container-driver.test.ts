@@ -36,7 +36,7 @@ const scripts: Record<Behaviour, string> = {
   "crash-once":
     'if [ -e /var/crashed-once ]; then echo "up $ID"; exec sleep 1000; fi; touch /var/crashed-once; exit 3',
   reload:
-    'trap \'echo "bye $ID"; exit 0\' TERM; trap \'echo reloaded; cat /run/collective/params.json\' HUP; echo "hello $ID"; while true; do sleep 1000 & wait; done',
+    "trap 'echo \"bye $ID\"; exit 0' TERM; trap 'echo reloaded; cat /run/collective/params.json' HUP; echo \"hello $ID\"; while true; do sleep 1000 & wait; done",
 };
 
 function newDriver(): MachineDriver {

@@ -29,8 +29,8 @@ import { type InstanceLayout, instanceLayout, removableEntries } from "./instanc
 import { KeyedLock } from "./keyed-lock.js";
 import { loadRecord, MachineIndex, type MachineRecord, saveRecord } from "./machine-record.js";
 import { checkMachineSpec } from "./machine-spec-check.js";
-import { rewriteParamsFile, writeSecrets } from "./parameter-files.js";
 import { endStaleListener, listenForNotify, type NotifyListener } from "./notify-listener.js";
+import { rewriteParamsFile, writeSecrets } from "./parameter-files.js";
 import { isProcessAlive, processStartTime } from "./process-liveness.js";
 import type { ProcessUser } from "./process-user.js";
 import { probeReadiness } from "./readiness-probe.js";
@@ -235,7 +235,9 @@ export class ContainerDriver implements MachineDriver {
         throw new CollectiveError(
           "RELOAD_FAILED",
           `machine ${id}: its reload command (${change.reload.command.join(" ")}) exited with status ${status}`,
-          { hint: "its log (cui logs) may say why; the new parameters are in place, the old process runs on" },
+          {
+            hint: "its log (cui logs) may say why; the new parameters are in place, the old process runs on",
+          },
         );
       }
     });

@@ -304,9 +304,9 @@ export function runDriverContract(harness: () => DriverHarness): void {
     expect(after?.pid).toBe(started.pid);
     expect(after?.since).toBe(started.since);
     await driver.stop(spec.id);
-    await expect(
-      driver.reconfigure(spec.id, { params: {}, reload: { kind: "signal" } }),
-    ).rejects.toThrow(/only a running machine is reconfigured/);
+    await expect(driver.reconfigure(spec.id, { params: {}, reload: { kind: "signal" } })).rejects.toThrow(
+      /only a running machine is reconfigured/,
+    );
     await driver.remove(spec.id);
   });
 }

@@ -8,10 +8,14 @@ import { CollectiveError } from "../errors.js";
 export async function confirm(question: string, options: { yes?: boolean; what: string }): Promise<boolean> {
   if (options.yes) return true;
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    throw new CollectiveError("NEEDS_CONFIRMATION", `${options.what} needs a confirmation and there is no terminal to ask on`, {
-      hint: "pass --yes to go ahead without asking",
-      exitCode: 2,
-    });
+    throw new CollectiveError(
+      "NEEDS_CONFIRMATION",
+      `${options.what} needs a confirmation and there is no terminal to ask on`,
+      {
+        hint: "pass --yes to go ahead without asking",
+        exitCode: 2,
+      },
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

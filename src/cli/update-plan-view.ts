@@ -22,9 +22,13 @@ export function renderUpdatePlan(actions: readonly UpdateAction[], appliance: st
       a.from !== a.to && (a.from !== null || a.to !== null)
         ? ` [${a.from === null ? "-" : `v${a.from}`} -> ${a.to === null ? "-" : `v${a.to}`}]`
         : "";
-    lines.push(`  ${verbs[a.action].padEnd(11)} ${(a.path || appliance).padEnd(width)}${versions}  ${a.reason}`);
+    lines.push(
+      `  ${verbs[a.action].padEnd(11)} ${(a.path || appliance).padEnd(width)}${versions}  ${a.reason}`,
+    );
     for (const [name, change] of Object.entries(a.params))
-      lines.push(`  ${"".padEnd(11)} ${"".padEnd(width)}    ${name}: ${values(change.old)} -> ${values(change.new)}`);
+      lines.push(
+        `  ${"".padEnd(11)} ${"".padEnd(width)}    ${name}: ${values(change.old)} -> ${values(change.new)}`,
+      );
   }
   const count = (kind: UpdateAction["action"]) => actions.filter((a) => a.action === kind).length;
   const restarts = actions.filter((a) => a.restarts && a.action === "update").length;

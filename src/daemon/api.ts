@@ -13,10 +13,12 @@ import type { WithdrawnVersions } from "../manager/blacklist.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
-import { ErrorBody, errorResponses } from "./api-errors.js";
-import { registerUpdateRoutes } from "./routes/update-routes.js";
 import type { Db } from "../state/database.js";
+import { type ErrorBody, errorResponses } from "./api-errors.js";
+import type { StatePaths } from "./paths.js";
+import { registerAtticRoutes } from "./routes/attic-routes.js";
 import { registerBlacklistRoutes } from "./routes/blacklist-routes.js";
+import { registerUpdateRoutes } from "./routes/update-routes.js";
 import { tokenMatches } from "./token.js";
 
 const FileQuery = z.object({
@@ -118,14 +120,15 @@ export interface ApiOptions {
   readonly manager: Manager;
   readonly operations: Operations;
   readonly agent: HostAgent;
+  /** The manager's database and the state dir's paths (attic, snapshots, instances). */
+  readonly db: Db;
+  readonly paths: StatePaths;
   readonly token: string;
   readonly version: string;
   /** The daemon's build (see buildId in daemon.ts). */
   readonly build: string;
   /** Asks the daemon to drain and stop (POST /v1/daemon/stop). */
   readonly requestShutdown: () => void;
-  /** The manager's database (the blacklist routes read and write it). */
-  readonly db: Db;
   /** Publishers' withdrawals, which count as blacklisted. */
   readonly withdrawn?: WithdrawnVersions;
 }
@@ -410,6 +413,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       }) as never;
     },
   );
+
+  registerAtticRoutes(app, options);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

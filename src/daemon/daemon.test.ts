@@ -63,18 +63,23 @@ describe("the daemon", () => {
     const doc = JSON.parse((await rawGet(daemon.paths.socket, "/openapi.json")).body);
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/v1/attic",
+      "/v1/attic/{id}",
+      "/v1/attic/{id}/restore",
       "/v1/blacklist",
       "/v1/blacklist/violations",
       "/v1/blacklist/violations/stop",
       "/v1/blacklist/{id}",
       "/v1/daemon/stop",
       "/v1/health",
+      "/v1/history",
       "/v1/host",
       "/v1/logs",
       "/v1/plan",
       "/v1/pools",
       "/v1/pools/{kind}",
       "/v1/rollback",
+      "/v1/snapshots",
       "/v1/start",
       "/v1/status",
       "/v1/stop",

@@ -13,9 +13,11 @@ import { createAdaptorServer } from "@hono/node-server";
 import { CachePrograms } from "../agent/cache-programs.js";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
+import { sweepAttic } from "../manager/attic.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
+import { sweepSnapshots } from "../manager/snapshots.js";
 import { RepositoryWithdrawals } from "../repo/withdrawn-versions.js";
 import { openDatabase } from "../state/database.js";
 import { createApi } from "./api.js";
@@ -110,6 +112,7 @@ export async function startDaemon(
     db,
     withdrawn,
     agent,
+    paths,
     token,
     version: DAEMON_VERSION,
     build: buildId(),
@@ -131,6 +134,10 @@ export async function startDaemon(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
+  // Put back or complete attic moves and snapshots a killed daemon left half done, before reconcile
+  // acts on components (see attic.ts and snapshots.ts).
+  await sweepAttic({ db, instancesDir: paths.instances, atticDir: paths.attic });
+  await sweepSnapshots({ db, instancesDir: paths.instances, snapshotsDir: paths.snapshots });
   // Converge: finish what a killed daemon left under way, bring back what should run.
   await operations.reconcile((event) => {
     process.stderr.write(

@@ -29,7 +29,10 @@ export function parseWindow(text: string): { from: number; to: number } {
   const from = Number(match[1]) * 60 + Number(match[2]);
   const to = Number(match[3]) * 60 + Number(match[4]);
   if (from === to) {
-    throw new CollectiveError("BAD_WINDOW", `the window "${text}" is empty`, { hint: "leave --window out for any time", exitCode: 2 });
+    throw new CollectiveError("BAD_WINDOW", `the window "${text}" is empty`, {
+      hint: "leave --window out for any time",
+      exitCode: 2,
+    });
   }
   return { from, to };
 }
@@ -112,7 +115,9 @@ export class AutoUpdater {
       if (!setting.enabled || (options.file !== undefined && setting.file !== options.file)) continue;
       if (!options.force && !inWindow(setting.window, now)) continue;
       const progress: Progress = (e) =>
-        this.options.log(`autoupdate ${setting.file}: ${e.component}: ${e.state}${e.detail ? ` (${e.detail})` : ""}`);
+        this.options.log(
+          `autoupdate ${setting.file}: ${e.component}: ${e.state}${e.detail ? ` (${e.detail})` : ""}`,
+        );
       let result: string;
       try {
         const running = this.db
@@ -120,7 +125,9 @@ export class AutoUpdater {
           .get(setting.file);
         if (!running) result = "skipped: not running";
         else {
-          const update = await this.operations.updates.update(setting.file, undefined, progress, { automatic: true });
+          const update = await this.operations.updates.update(setting.file, undefined, progress, {
+            automatic: true,
+          });
           const changed = update.actions.filter((a) => a.action !== "none");
           result = update.applied
             ? `updated: ${changed.map((a) => `${a.action} ${a.path || update.appliance}${a.to !== a.from ? ` v${a.from ?? "-"}->v${a.to ?? "-"}` : ""}`).join(", ")}`

@@ -13,9 +13,9 @@ import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { allocate, registeredPools, release } from "./allocations.js";
-import { defaultRoutesOf } from "./default-routes.js";
 import { assertAllowed, programOrigins, type WithdrawnVersions } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
+import { defaultRoutesOf } from "./default-routes.js";
 import { instanceId } from "./instance-id.js";
 import { begin, finish, openOperations } from "./journal.js";
 import { machineId, machineRequest } from "./machine-request.js";
@@ -75,7 +75,8 @@ export interface InstanceRow {
 
 /** Without snapshots and an attic: an update that needs them says so rather than lose data. */
 const noKeeping: DataKeeping = {
-  snapshot: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility keeps no data snapshots")),
+  snapshot: () =>
+    Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility keeps no data snapshots")),
   restore: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility keeps no data snapshots")),
   latest: () => undefined,
   toAttic: () => Promise.reject(new CollectiveError("NOT_SUPPORTED", "this utility has no attic")),

@@ -12,8 +12,8 @@ import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { type Allocations, registeredPools } from "./allocations.js";
-import { machineRequest, type ProgramInfo } from "./machine-request.js";
 import { defaultRoutesOf } from "./default-routes.js";
+import { machineRequest, type ProgramInfo } from "./machine-request.js";
 import { reloadOf } from "./reload.js";
 import type { DesiredComponent, PlanInput, RunningComponent } from "./update-plan.js";
 

@@ -274,7 +274,11 @@ export class Updater {
             if (snap) {
               detail.snapshots[a.path] = snap.id;
               save();
-              progress({ component: label, state: "stopped", detail: `data disks saved as snapshot ${snap.id}` });
+              progress({
+                component: label,
+                state: "stopped",
+                detail: `data disks saved as snapshot ${snap.id}`,
+              });
             }
           }
         }
@@ -317,7 +321,10 @@ export class Updater {
                   params: request.spec.params ?? {},
                   reload: reload === "restart" ? { kind: "signal" } : reload,
                 });
-                this.operations.setComponent(row.id, path, { state: "running", request: JSON.stringify(request) });
+                this.operations.setComponent(row.id, path, {
+                  state: "running",
+                  request: JSON.stringify(request),
+                });
                 progress({ component: label, state: "running", detail: "new parameters delivered" });
                 return;
               }
@@ -349,7 +356,11 @@ export class Updater {
                 machineId: request.spec.id,
                 ...(program.repository ? { repository: program.repository, version: program.version! } : {}),
               });
-              progress({ component: label, state: "starting", detail: a.action === "update" ? a.reason : "new" });
+              progress({
+                component: label,
+                state: "starting",
+                detail: a.action === "update" ? a.reason : "new",
+              });
               const s0 = performance.now();
               await this.options.agent.startMachine(request);
               this.operations.setComponent(row.id, path, { state: "waiting" });
@@ -373,14 +384,19 @@ export class Updater {
           });
           throw undoError;
         });
-        finish(this.db, journal, "undone", { ...detail, error: message } as unknown as Record<string, unknown>);
+        finish(this.db, journal, "undone", { ...detail, error: message } as unknown as Record<
+          string,
+          unknown
+        >);
         this.recordHistory(row, detail, "rolled back", message);
         throw new CollectiveError(
           "UPDATE_FAILED",
           `the update of ${row.object} failed at ${failing || "the start"}: ${message}\n` +
             `everything it touched was rolled back to the previous version${Object.keys(detail.snapshots).length > 0 ? " and its data disk snapshot" : ""}` +
             (lines ? `\nlast log lines of ${failing}:\n${lines}` : ""),
-          { hint: "fix the appliance (or pin the working version in the file) and update again; 'cui history' lists what happened" },
+          {
+            hint: "fix the appliance (or pin the working version in the file) and update again; 'cui history' lists what happened",
+          },
         );
       }
       // Phase 3: every gate passed.
@@ -404,7 +420,9 @@ export class Updater {
   /** Refuses blacklisted and withdrawn target versions (blacklist.ts), before anything changes. */
   private async guard(actions: readonly UpdateAction[], appliance: string): Promise<void> {
     const targets = actions
-      .filter((a) => (a.action === "start" || a.action === "update") && a.repository !== null && a.to !== null)
+      .filter(
+        (a) => (a.action === "start" || a.action === "update") && a.repository !== null && a.to !== null,
+      )
       .map((a) => ({ path: a.path, repository: a.repository!, version: a.to! }));
     await assertAllowed(this.db, this.options.withdrawn, targets, { action: "update to", appliance });
   }
@@ -510,7 +528,11 @@ export class Updater {
       const label = path || detail.object;
       const previous = JSON.parse(r.previous_request) as StartMachineRequest;
       if (a.action === "reconfigure") {
-        progress({ component: label, state: "reconfiguring", detail: "rolling back to the previous parameters" });
+        progress({
+          component: label,
+          state: "reconfiguring",
+          detail: "rolling back to the previous parameters",
+        });
         await this.options.agent
           .reconfigureMachine(id, { params: previous.spec.params ?? {}, reload: { kind: "signal" } })
           .catch(() => undefined);
@@ -527,9 +549,15 @@ export class Updater {
           ...previous,
           spec: { ...previous.spec, resetProgramLayer: newRan && programChanged(a) },
         };
-        progress({ component: label, state: "starting", detail: `the previous ${a.from === null ? "program" : `version ${a.from}`}` });
+        progress({
+          component: label,
+          state: "starting",
+          detail: `the previous ${a.from === null ? "program" : `version ${a.from}`}`,
+        });
         this.db
-          .prepare("UPDATE components SET request = ?, repository = ?, version = ? WHERE instance_id = ? AND path = ?")
+          .prepare(
+            "UPDATE components SET request = ?, repository = ?, version = ? WHERE instance_id = ? AND path = ?",
+          )
           .run(JSON.stringify(request), r.previous_repository, r.previous_version, instanceId, path);
         await this.options.agent.startMachine(request);
         await this.options.agent.waitUntilReady(id, this.readyMs());
@@ -563,7 +591,10 @@ export class Updater {
       this.recordHistory(row, detail, "done", "finished by the next daemon after an interruption");
     } else {
       await this.rollBack(row.id, detail, progress);
-      finish(this.db, op.id, "undone", { ...detail, error: "interrupted; rolled back by the next daemon" } as unknown as Record<string, unknown>);
+      finish(this.db, op.id, "undone", {
+        ...detail,
+        error: "interrupted; rolled back by the next daemon",
+      } as unknown as Record<string, unknown>);
       this.recordHistory(row, detail, "rolled back", "interrupted; rolled back by the next daemon");
     }
   }
@@ -574,18 +605,29 @@ export class Updater {
     only: string | undefined,
     withData: boolean,
     progress: Progress,
-  ): Promise<{ instance: string; rolledBack: Array<{ path: string; from: number | null; to: number | null; snapshot: string | null }> }> {
+  ): Promise<{
+    instance: string;
+    rolledBack: Array<{ path: string; from: number | null; to: number | null; snapshot: string | null }>;
+  }> {
     const row = this.operations.instanceByFile(file);
     const running = JSON.parse(row.evaluation) as EvaluationJson;
-    if (only !== undefined && only !== "" && !running.components.some((c) => c.path === only || c.path.startsWith(`${only}.`))) {
+    if (
+      only !== undefined &&
+      only !== "" &&
+      !running.components.some((c) => c.path === only || c.path.startsWith(`${only}.`))
+    ) {
       throw new CollectiveError(
         "NOT_FOUND",
-        `${row.object} has no component '${only}'; its components are ${running.components.filter((c) => c.path !== "").map((c) => c.path).join(", ")}`,
+        `${row.object} has no component '${only}'; its components are ${running.components
+          .filter((c) => c.path !== "")
+          .map((c) => c.path)
+          .join(", ")}`,
       );
     }
     const release = this.operations.claim(row.id, `${row.object} (${file})`);
     try {
-      const inside = (p: string) => only === undefined || only === "" || p === only || p.startsWith(`${only}.`);
+      const inside = (p: string) =>
+        only === undefined || only === "" || p === only || p.startsWith(`${only}.`);
       const rows = componentRows(this.db, row.id).filter(
         (r) => inside(r.path) && r.previous_request !== null && r.previous_request !== r.request,
       );
@@ -607,7 +649,8 @@ export class Updater {
       const journal = begin(this.db, row.id, "rollback", { file, only: only ?? null, data: withData });
       const order = running.startOrder.flat();
       rows.sort((a, b) => order.indexOf(b.path) - order.indexOf(a.path));
-      const done: Array<{ path: string; from: number | null; to: number | null; snapshot: string | null }> = [];
+      const done: Array<{ path: string; from: number | null; to: number | null; snapshot: string | null }> =
+        [];
       for (const r of rows) {
         const id = machineId(row.id, r.path);
         const label = r.path || row.object;
@@ -617,7 +660,11 @@ export class Updater {
         await this.options.agent.stopMachine(id, current.spec.stopTimeoutSec);
         const snapshot = withData ? (this.options.keeping.latest(row.id, r.path) ?? null) : null;
         if (withData && snapshot === null) {
-          progress({ component: label, state: "stopped", detail: "no data snapshot to restore; data disks kept" });
+          progress({
+            component: label,
+            state: "stopped",
+            detail: "no data snapshot to restore; data disks kept",
+          });
         }
         if (snapshot) {
           progress({ component: label, state: "stopped", detail: `restoring data snapshot ${snapshot}` });
@@ -633,7 +680,11 @@ export class Updater {
              WHERE instance_id = ? AND path = ?`,
           )
           .run(JSON.stringify(request), r.request, new Date().toISOString(), row.id, r.path);
-        progress({ component: label, state: "starting", detail: r.previous_version === null ? "previous program" : `version ${r.previous_version}` });
+        progress({
+          component: label,
+          state: "starting",
+          detail: r.previous_version === null ? "previous program" : `version ${r.previous_version}`,
+        });
         await this.options.agent.startMachine(request);
         await this.options.agent.waitUntilReady(id, this.readyMs());
         this.operations.setComponent(row.id, r.path, { state: "running" });
@@ -641,7 +692,17 @@ export class Updater {
         done.push({ path: r.path, from: r.version, to: r.previous_version, snapshot });
       }
       finish(this.db, journal, "done");
-      for (const d of done) this.history(row, "rollback", d.path, d.from, d.to, false, "done", d.snapshot ? `data restored from ${d.snapshot}` : "");
+      for (const d of done)
+        this.history(
+          row,
+          "rollback",
+          d.path,
+          d.from,
+          d.to,
+          false,
+          "done",
+          d.snapshot ? `data restored from ${d.snapshot}` : "",
+        );
       return { instance: row.id, rolledBack: done };
     } finally {
       release();
@@ -676,7 +737,16 @@ export class Updater {
 
   private recordHistory(row: InstanceRow, detail: UpdateDetail, outcome: string, note = ""): void {
     for (const a of detail.actions)
-      this.history(row, detail.automatic ? "autoupdate" : "update", a.path, a.from, a.to, detail.automatic, outcome, `${a.action}${note ? `: ${note}` : ""}`);
+      this.history(
+        row,
+        detail.automatic ? "autoupdate" : "update",
+        a.path,
+        a.from,
+        a.to,
+        detail.automatic,
+        outcome,
+        `${a.action}${note ? `: ${note}` : ""}`,
+      );
   }
 
   history(
@@ -693,7 +763,18 @@ export class Updater {
       .prepare(
         "INSERT INTO history (instance_id, file, action, path, from_version, to_version, automatic, outcome, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       )
-      .run(row.id, row.file, action, path, from, to, automatic ? 1 : 0, outcome, JSON.stringify({ note }), new Date().toISOString());
+      .run(
+        row.id,
+        row.file,
+        action,
+        path,
+        from,
+        to,
+        automatic ? 1 : 0,
+        outcome,
+        JSON.stringify({ note }),
+        new Date().toISOString(),
+      );
   }
 }
 

@@ -2,7 +2,9 @@ import { describe, expect, test } from "vitest";
 import type { StartMachineRequest } from "../agent/host-agent.js";
 import { type DesiredComponent, paramChanges, planUpdate, type RunningComponent } from "./update-plan.js";
 
-function request(overrides: { params?: Record<string, string[]>; memoryMiB?: number; program?: string } = {}) {
+function request(
+  overrides: { params?: Record<string, string[]>; memoryMiB?: number; program?: string } = {},
+) {
   return {
     spec: {
       id: "i.www",
@@ -16,8 +18,19 @@ function request(overrides: { params?: Record<string, string[]>; memoryMiB?: num
   } as StartMachineRequest;
 }
 
-function running(path: string, version: number | null, req: StartMachineRequest | null = request()): RunningComponent {
-  return { path, kind: "container", repository: version === null ? null : "/repos/web", version, request: req, sensitive: [] };
+function running(
+  path: string,
+  version: number | null,
+  req: StartMachineRequest | null = request(),
+): RunningComponent {
+  return {
+    path,
+    kind: "container",
+    repository: version === null ? null : "/repos/web",
+    version,
+    request: req,
+    sensitive: [],
+  };
 }
 
 function desired(
@@ -111,7 +124,11 @@ describe("planUpdate", () => {
   });
 
   test("a selected component: the others are untouched, with the reason", () => {
-    const actions = plan([running("www", 1), running("blog", 1)], [desired("www", 2), desired("blog", 2)], "www");
+    const actions = plan(
+      [running("www", 1), running("blog", 1)],
+      [desired("www", 2), desired("blog", 2)],
+      "www",
+    );
     expect(actions.find((a) => a.path === "www")?.action).toBe("update");
     expect(actions.find((a) => a.path === "blog")).toMatchObject({ action: "none", reason: /not selected/ });
   });

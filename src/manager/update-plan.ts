@@ -103,10 +103,8 @@ export function paramChanges(
     if (!same(a, b)) out[name] = { old: a, new: b };
   }
   const masked = ["(sensitive)"];
-  for (const name of oldSensitive)
-    if (!newSensitive.includes(name)) out[name] = { old: masked, new: null };
-  for (const name of newSensitive)
-    if (!oldSensitive.includes(name)) out[name] = { old: null, new: masked };
+  for (const name of oldSensitive) if (!newSensitive.includes(name)) out[name] = { old: masked, new: null };
+  for (const name of newSensitive) if (!oldSensitive.includes(name)) out[name] = { old: null, new: masked };
   return out;
 }
 
@@ -178,7 +176,14 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
       continue;
     }
     if (next.kind === "van" || now.request === null || next.request === undefined) {
-      actions.push({ ...base, action: "none", reason: "a VAN: its network stays; its members are planned one by one", params: {}, restarts: false, newProgram: false });
+      actions.push({
+        ...base,
+        action: "none",
+        reason: "a VAN: its network stays; its members are planned one by one",
+        params: {},
+        restarts: false,
+        newProgram: false,
+      });
       continue;
     }
     const params = paramChanges(
@@ -219,7 +224,14 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
       continue;
     }
     if (Object.keys(params).length === 0) {
-      actions.push({ ...base, action: "none", reason: "unchanged", params, restarts: false, newProgram: false });
+      actions.push({
+        ...base,
+        action: "none",
+        reason: "unchanged",
+        params,
+        restarts: false,
+        newProgram: false,
+      });
       continue;
     }
     actions.push(
@@ -230,7 +242,7 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
             reason: `parameters changed (${describeParams(params)}); delivered without a restart`,
             params,
             restarts: false,
-        newProgram: false,
+            newProgram: false,
           }
         : {
             ...base,
@@ -238,7 +250,7 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
             reason: `parameters changed (${describeParams(params)}) and the appliance cannot reload (reload = "restart")`,
             params,
             restarts: true,
-        newProgram: false,
+            newProgram: false,
           },
     );
   }
@@ -247,11 +259,30 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
     .reverse();
   for (const path of removed) {
     const now = running.get(path)!;
-    const base = { path, kind: now.kind, from: now.version, to: null, repository: now.repository, params: {} };
+    const base = {
+      path,
+      kind: now.kind,
+      from: now.version,
+      to: null,
+      repository: now.repository,
+      params: {},
+    };
     if (!selected(input.only, path)) {
-      actions.push({ ...base, action: "none", reason: `gone from the file, but not selected (only ${input.only})`, restarts: false, newProgram: false });
+      actions.push({
+        ...base,
+        action: "none",
+        reason: `gone from the file, but not selected (only ${input.only})`,
+        restarts: false,
+        newProgram: false,
+      });
     } else if (now.kind === "van") {
-      actions.push({ ...base, action: "stop", reason: "gone from the file: its network is removed", restarts: false, newProgram: false });
+      actions.push({
+        ...base,
+        action: "stop",
+        reason: "gone from the file: its network is removed",
+        restarts: false,
+        newProgram: false,
+      });
     } else {
       actions.push({
         ...base,

@@ -12,7 +12,15 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { appliancesDir, ensureRootfs, eventually, type HostObjects, run, type StatusJson, Utility } from "./kit.js";
+import {
+  appliancesDir,
+  ensureRootfs,
+  eventually,
+  type HostObjects,
+  run,
+  type StatusJson,
+  Utility,
+} from "./kit.js";
 
 const utility = new Utility("update");
 const repos = join(utility.dir, "repos");
@@ -21,7 +29,11 @@ let before: HostObjects;
 const env = () => ({ ...utility.env, COLLECTIVE_PUBLISHER_KEY: join(utility.dir, "publisher.key") });
 
 async function cui(...args: string[]) {
-  return run(process.execPath, [join(appliancesDir, "../../bin/cui.js"), "--state-dir", utility.stateDir, ...args], env());
+  return run(
+    process.execPath,
+    [join(appliancesDir, "../../bin/cui.js"), "--state-dir", utility.stateDir, ...args],
+    env(),
+  );
 }
 
 async function cuiOk(...args: string[]) {
@@ -173,14 +185,28 @@ describe("cui update", () => {
     expect(await blogConnection.get()).toContain("A blog");
     const dataBefore = dataHash("www");
     const old = await machines();
-    expect(await publishVariant("web", (s) => s.replace('log "serving', 'log "web v2"; log "serving'))).toBe(2);
+    expect(await publishVariant("web", (s) => s.replace('log "serving', 'log "web v2"; log "serving'))).toBe(
+      2,
+    );
 
     const plan = JSON.parse((await cuiOk("plan", file, "--json")).stdout) as {
-      actions: Array<{ action: string; path: string; from: number | null; to: number | null; reason: string }>;
+      actions: Array<{
+        action: string;
+        path: string;
+        from: number | null;
+        to: number | null;
+        reason: string;
+      }>;
     };
     const changing = plan.actions.filter((a) => a.action !== "none");
     expect(changing).toEqual([
-      expect.objectContaining({ action: "update", path: "www", from: 1, to: 2, reason: expect.stringContaining("version 1 -> version 2") }),
+      expect.objectContaining({
+        action: "update",
+        path: "www",
+        from: 1,
+        to: 2,
+        reason: expect.stringContaining("version 1 -> version 2"),
+      }),
     ]);
     const text = (await cuiOk("update", file, "--dry-run")).stdout;
     expect(text).toMatch(/update +www +\[v1 -> v2\]/);
@@ -221,8 +247,10 @@ describe("cui update", () => {
     const dataBefore = dataHash("www");
     const old = await machines();
     // Version 3 overwrites the page on the data disk, then never serves: the health gate fails.
-    await publishVariant("web", () =>
-      '#!/bin/sh\n. /appliance/lib.sh\necho broken > /srv/www/index.html\nlog "broken v3 starting"\nserve sleep 1000\n',
+    await publishVariant(
+      "web",
+      () =>
+        '#!/bin/sh\n. /appliance/lib.sh\necho broken > /srv/www/index.html\nlog "broken v3 starting"\nserve sleep 1000\n',
     );
     const r = await cui("update", file, "--yes");
     expect(r.code).not.toBe(0);
@@ -242,7 +270,10 @@ describe("cui update", () => {
       file,
       source()
         .replace('blog.title = "A blog"', 'blog.title = "A new blog"')
-        .replace(`import { url => "${repos}/web" } Web;`, `import { url => "${repos}/web", version => "2" } Web;`),
+        .replace(
+          `import { url => "${repos}/web" } Web;`,
+          `import { url => "${repos}/web", version => "2" } Web;`,
+        ),
     );
     const r = await cuiOk("rollback", file, "www");
     expect(r.stdout).toContain("www: version 2 -> version 1");
@@ -285,7 +316,9 @@ describe("cui update", () => {
       const settled = await eventually("www running once", 60_000, async () => {
         const m = await machines();
         const www = m.get("www");
-        return www && www.pid > 0 && (await utility.status(file)).appliances[0]!.components.every((c) => c.state === "running")
+        return www &&
+          www.pid > 0 &&
+          (await utility.status(file)).appliances[0]!.components.every((c) => c.state === "running")
           ? m
           : undefined;
       });

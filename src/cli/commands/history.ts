@@ -9,7 +9,10 @@ export function registerHistory(program: Command): void {
     .command("history")
     .description("list every update and rollback of an appliance, manual and automatic")
     .argument("<file.cvl>", "the CVL file it was started from")
-    .option("--json", "print as JSON: { entries: [{ id, at, action, path, from, to, automatic, outcome, note }] }")
+    .option(
+      "--json",
+      "print as JSON: { entries: [{ id, at, action, path, from, to, automatic, outcome, note }] }",
+    )
     .addHelpText(
       "after",
       `

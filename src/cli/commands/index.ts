@@ -3,6 +3,7 @@
  * Add a command by writing commands/<name>.ts and listing it here.
  */
 import type { Command } from "commander";
+import { registerAttic } from "./attic.js";
 import { registerBlacklist } from "./blacklist.js";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
@@ -22,6 +23,7 @@ import { registerRepoServe } from "./repo-serve.js";
 import { registerRepoVerify } from "./repo-verify.js";
 import { registerRepoWithdraw } from "./repo-withdraw.js";
 import { registerRollback } from "./rollback.js";
+import { registerSnapshots } from "./snapshots.js";
 import { registerStart } from "./start.js";
 import { registerStatus } from "./status.js";
 import { registerStop } from "./stop.js";
@@ -48,6 +50,8 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerHistory,
   registerStatus,
   registerLogs,
+  registerSnapshots,
+  registerAttic,
   registerPool,
   registerHost,
   registerBlacklist,

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { clientFor } from "../daemon-client.js";
 import type { UpdateAction } from "../../manager/update-plan.js";
+import { clientFor } from "../daemon-client.js";
 import { printJson } from "../output.js";
 
 interface PlanJson {

@@ -67,7 +67,8 @@ Examples:
           }
           return;
         }
-        if (!options.json) process.stdout.write(`update plan for ${file}:\n${renderUpdatePlan(plan.actions, name)}`);
+        if (!options.json)
+          process.stdout.write(`update plan for ${file}:\n${renderUpdatePlan(plan.actions, name)}`);
         const { confirm } = await import("../confirm.js");
         if (!(await confirm("apply this update?", { yes: options.yes, what: `updating ${file}` }))) {
           process.stderr.write("nothing changed\n");

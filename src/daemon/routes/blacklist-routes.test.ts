@@ -19,6 +19,7 @@ import { withdrawVersion } from "../../repo/withdraw.js";
 import { RepositoryWithdrawals } from "../../repo/withdrawn-versions.js";
 import { type Db, openDatabase } from "../../state/database.js";
 import { createApi } from "../api.js";
+import { statePaths } from "../paths.js";
 
 const TOKEN = "test-token";
 const temp = new TempDirs();
@@ -117,6 +118,7 @@ beforeEach(async () => {
     withdrawn,
   });
   const api = createApi({
+    paths: statePaths(join(base, "state")),
     manager,
     operations,
     agent,

@@ -9,7 +9,10 @@ import { errorResponses } from "../api-errors.js";
 
 export interface UpdateRouteOptions {
   readonly operations: Operations;
-  readonly streamed: (c: Context, run: (progress: (e: ProgressEvent) => void) => Promise<unknown>) => Response;
+  readonly streamed: (
+    c: Context,
+    run: (progress: (e: ProgressEvent) => void) => Promise<unknown>,
+  ) => Response;
 }
 
 const Target = z.object({

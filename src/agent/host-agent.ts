@@ -39,6 +39,8 @@ export interface HostAgent {
   /** Stops the machine and releases its namespace and interfaces; its files and data disks stay. */
   stopMachine(id: string, timeoutSec?: number): Promise<void>;
   inspectMachine(id: string): Promise<MachineState | undefined>;
+  /** Forgets a stopped machine whose files went elsewhere (the attic); its data disks are not touched. */
+  forgetMachine(id: string): Promise<void>;
   /** New parameters for a running machine, without a restart (see MachineDriver.reconfigure). */
   reconfigureMachine(id: string, change: Reconfiguration): Promise<void>;
   listMachines(): Promise<MachineState[]>;
@@ -133,6 +135,11 @@ export class LocalHostAgent implements HostAgent {
 
   inspectMachine(id: string): Promise<MachineState | undefined> {
     return this.driver.inspect(id);
+  }
+
+  async forgetMachine(id: string): Promise<void> {
+    // Stopped already (its namespace is gone); remove() finds no files where they were and drops the record.
+    await this.driver.remove(id);
   }
 
   reconfigureMachine(id: string, change: Reconfiguration): Promise<void> {

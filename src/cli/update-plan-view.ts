@@ -1,4 +1,5 @@
 /** The update plan as a user reads it: one line per action with its reason, changed parameters below. */
+import { decodeMap } from "../cvl/values.js";
 import type { UpdateAction } from "../manager/update-plan.js";
 
 const verbs: Record<UpdateAction["action"], string> = {
@@ -10,8 +11,21 @@ const verbs: Record<UpdateAction["action"], string> = {
   none: "untouched",
 };
 
+/** A value as CVL would write it: a map string as { key => "value" }, anything else quoted. */
+function literal(text: string): string {
+  if (/^[^=&]+=[^&]*(&[^=&]+=[^&]*)*$/.test(text) && /[=]/.test(text) && !text.includes(" ")) {
+    try {
+      const pairs = decodeMap(text).map(([k, v]) => `${k} => ${v.map((x) => JSON.stringify(x)).join(", ")}`);
+      return `{ ${pairs.join(", ")} }`;
+    } catch {
+      // not a map after all
+    }
+  }
+  return JSON.stringify(text);
+}
+
 function values(v: readonly string[] | null): string {
-  return v === null ? "(unset)" : v.map((s) => JSON.stringify(s)).join(", ");
+  return v === null ? "(unset)" : v.map(literal).join(", ");
 }
 
 export function renderUpdatePlan(actions: readonly UpdateAction[], appliance: string): string {
@@ -19,9 +33,13 @@ export function renderUpdatePlan(actions: readonly UpdateAction[], appliance: st
   const width = Math.max(8, ...actions.map((a) => (a.path || appliance).length));
   for (const a of actions) {
     const versions =
-      a.from !== a.to && (a.from !== null || a.to !== null)
-        ? ` [${a.from === null ? "-" : `v${a.from}`} -> ${a.to === null ? "-" : `v${a.to}`}]`
-        : "";
+      a.action === "start" && a.to !== null
+        ? ` [v${a.to}]`
+        : a.action === "attic" && a.from !== null
+          ? ` [v${a.from}]`
+          : a.from !== a.to && (a.from !== null || a.to !== null)
+            ? ` [${a.from === null ? "local" : `v${a.from}`} -> ${a.to === null ? "local" : `v${a.to}`}]`
+            : "";
     lines.push(
       `  ${verbs[a.action].padEnd(11)} ${(a.path || appliance).padEnd(width)}${versions}  ${a.reason}`,
     );

@@ -14,6 +14,7 @@ import { CachePrograms } from "../agent/cache-programs.js";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
 import { sweepAttic } from "../manager/attic.js";
+import { stateDirKeeping } from "../manager/data-keeping.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
 import { Programs } from "../manager/programs.js";
@@ -71,6 +72,12 @@ export async function startDaemon(
     programs: new Programs(new CachePrograms(join(paths.root, "cache"))),
     instancesDir: paths.instances,
     withdrawn,
+    keeping: stateDirKeeping({
+      db,
+      instancesDir: paths.instances,
+      snapshotsDir: paths.snapshots,
+      atticDir: paths.attic,
+    }),
     // One line per start in the daemon's log: where the time went (docs/benchmarks.md reads it).
     onStartTimings: (t) =>
       process.stderr.write(

@@ -118,6 +118,8 @@ interface UpdateDetail {
   started: string[];
   /** Snapshot taken per component before its program was replaced. */
   snapshots: Record<string, string>;
+  /** Each touched component's previous version before this update (a rollback of it puts them back). */
+  saved: Record<string, { request: string | null; repository: string | null; version: number | null }>;
   /** The new evaluation, recorded when the update commits. */
   evaluation: EvaluationJson;
 }
@@ -211,6 +213,7 @@ export class Updater {
         touched: [],
         started: [],
         snapshots: {},
+        saved: {},
         evaluation: evaluationToJson(evaluation),
       };
       let journal = 0;
@@ -246,12 +249,7 @@ export class Updater {
           failing = a.path;
           const r = rows.get(a.path)!;
           const id = machineId(row.id, a.path);
-          this.db
-            .prepare(
-              "UPDATE components SET previous_request = request, previous_repository = repository, previous_version = version WHERE instance_id = ? AND path = ?",
-            )
-            .run(row.id, a.path);
-          detail.touched.push(a.path);
+          this.remember(row.id, a.path, r, detail);
           save();
           const label = a.path || row.object;
           progress({ component: label, state: "stopping", detail: a.reason });
@@ -308,12 +306,7 @@ export class Updater {
                   defaultRoutes,
                   publicGateway,
                 });
-                this.db
-                  .prepare(
-                    "UPDATE components SET previous_request = request, previous_repository = repository, previous_version = version WHERE instance_id = ? AND path = ?",
-                  )
-                  .run(row.id, path);
-                detail.touched.push(path);
+                this.remember(row.id, path, r, detail);
                 save();
                 progress({ component: label, state: "reconfiguring", detail: a.reason });
                 const reload = reloadOf(component);
@@ -321,10 +314,10 @@ export class Updater {
                   params: request.spec.params ?? {},
                   reload: reload === "restart" ? { kind: "signal" } : reload,
                 });
-                this.operations.setComponent(row.id, path, {
-                  state: "running",
-                  request: JSON.stringify(request),
-                });
+                // Same process, same start time: only the stored request changes.
+                this.db
+                  .prepare("UPDATE components SET request = ? WHERE instance_id = ? AND path = ?")
+                  .run(JSON.stringify(request), row.id, path);
                 progress({ component: label, state: "running", detail: "new parameters delivered" });
                 return;
               }
@@ -413,6 +406,33 @@ export class Updater {
     }
   }
 
+  /**
+   * Before touching a component: its running request becomes the previous one (what a rollback returns
+   * to), and what was previous before is kept in the journal, to be put back if this update rolls back.
+   */
+  private remember(
+    instanceId: string,
+    path: string,
+    r: {
+      previous_request: string | null;
+      previous_repository: string | null;
+      previous_version: number | null;
+    },
+    detail: UpdateDetail,
+  ): void {
+    detail.saved[path] = {
+      request: r.previous_request,
+      repository: r.previous_repository,
+      version: r.previous_version,
+    };
+    this.db
+      .prepare(
+        "UPDATE components SET previous_request = request, previous_repository = repository, previous_version = version WHERE instance_id = ? AND path = ?",
+      )
+      .run(instanceId, path);
+    detail.touched.push(path);
+  }
+
   private readyMs(): number {
     return this.options.readyTimeoutMs ?? defaultReadyMs;
   }
@@ -465,6 +485,7 @@ export class Updater {
           version: r.version,
           reason: "removed from the file by an update",
         });
+        await this.options.agent.forgetMachine(id);
         progress({ component: label, state: "stopped", detail: `moved to the attic as ${entry.id}` });
       }
       this.db.prepare("DELETE FROM components WHERE instance_id = ? AND path = ?").run(row.id, a.path);
@@ -562,11 +583,21 @@ export class Updater {
         await this.options.agent.startMachine(request);
         await this.options.agent.waitUntilReady(id, this.readyMs());
       }
+      const saved = detail.saved[path];
       this.db
         .prepare(
-          "UPDATE components SET request = previous_request, repository = previous_repository, version = previous_version, state = 'running', since = ? WHERE instance_id = ? AND path = ?",
+          `UPDATE components SET request = previous_request, repository = previous_repository, version = previous_version,
+           previous_request = ?, previous_repository = ?, previous_version = ?, state = 'running'${a.action === "reconfigure" ? "" : ", since = ?"}
+           WHERE instance_id = ? AND path = ?`,
         )
-        .run(new Date().toISOString(), instanceId, path);
+        .run(
+          saved?.request ?? null,
+          saved?.repository ?? null,
+          saved?.version ?? null,
+          ...(a.action === "reconfigure" ? [] : [new Date().toISOString()]),
+          instanceId,
+          path,
+        );
       progress({ component: label, state: "running", detail: "rolled back" });
     }
     const row = this.db.prepare("SELECT evaluation FROM instances WHERE id = ?").get(instanceId) as

@@ -122,30 +122,34 @@ function publicAddress(status: StatusJson): string {
   return status.appliances[0]!.components.find((c) => c.path === "f")!.interfaces.ethernet1!.ip;
 }
 
-/** An HTTP/1.1 keep-alive connection: `get` sends a request on the same TCP connection each time. */
-function keepAlive(host: string, port: number): Promise<{ socket: Socket; get: () => Promise<string> }> {
+/**
+ * A TCP connection opened now and used later: `get` sends one HTTP request on it and reads the answer
+ * to the end (busybox httpd answers one request per connection, and waits for it meanwhile).
+ */
+function openConnection(host: string, port: number): Promise<{ get: () => Promise<string> }> {
   return new Promise((done, fail) => {
-    const socket = connect({ host, port }, () => {
+    const socket: Socket = connect({ host, port, timeout: 20_000 }, () => {
+      let text = "";
+      let closed = false;
+      socket.on("data", (d: Buffer) => {
+        text += d.toString();
+      });
+      const ended = new Promise<void>((end) =>
+        socket.once("close", () => {
+          closed = true;
+          end();
+        }),
+      );
       done({
-        socket,
-        get: () =>
-          new Promise((answer, broken) => {
-            let text = "";
-            const onData = (d: Buffer) => {
-              text += d.toString();
-              const length = /content-length: (\d+)/i.exec(text)?.[1];
-              const body = text.indexOf("\r\n\r\n");
-              if (length && body >= 0 && text.length >= body + 4 + Number(length)) {
-                socket.off("data", onData);
-                answer(text);
-              }
-            };
-            socket.on("data", onData);
-            socket.once("close", () => broken(new Error("the connection was closed")));
-            socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
-          }),
+        get: async () => {
+          if (closed) throw new Error("the connection was closed before the request");
+          socket.write(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
+          await ended;
+          return text;
+        },
       });
     });
+    socket.once("timeout", () => socket.destroy(new Error(`${host}:${port} timed out`)));
     socket.once("error", fail);
   });
 }
@@ -181,8 +185,7 @@ describe("cui update", () => {
 
   test("a new version of one appliance: the plan names it, and only it restarts", async () => {
     const status = JSON.parse((await cuiOk("status", file, "--json")).stdout) as StatusJson;
-    const blogConnection = await keepAlive(publicAddress(status), 8080);
-    expect(await blogConnection.get()).toContain("A blog");
+    const blogConnection = await openConnection(publicAddress(status), 8080);
     const dataBefore = dataHash("www");
     const old = await machines();
     expect(await publishVariant("web", (s) => s.replace('log "serving', 'log "web v2"; log "serving'))).toBe(
@@ -223,7 +226,6 @@ describe("cui update", () => {
     }
     // The open connection through the firewall to the untouched blog still answers.
     expect(await blogConnection.get()).toContain("A blog");
-    blogConnection.socket.destroy();
     expect(dataHash("www")).toBe(dataBefore);
     expect((await cuiOk("logs", file, "www")).stdout).toContain("web v2");
     const history = (await cuiOk("history", file)).stdout;
@@ -262,6 +264,9 @@ describe("cui update", () => {
     for (const path of ["d", "h", "blog", "f"]) expect(now.get(path), path).toEqual(old.get(path));
     expect(dataHash("www")).toBe(dataBefore);
     expect((await cuiOk("history", file)).stdout).toMatch(/update +www +v2 +v3 +rolled back/);
+    // The publisher withdraws the broken version: updates no longer pick it.
+    await cuiOk("repo", "withdraw", join(repos, "web"), "3", "--reason", "never becomes ready");
+    expect((await cuiOk("update", file, "--yes")).stdout).toContain("nothing to do");
   }, 120_000);
 
   test("rollback goes back to the previous version; a second one goes forward", async () => {
@@ -285,12 +290,58 @@ describe("cui update", () => {
     expect(none.stderr).toContain("has no previous version to go back to");
   }, 90_000);
 
+  test("a component gone from the file goes to the attic; a new one starts; the attic restores it", async () => {
+    const old = await machines();
+    const pinned = source().replace('  blog.title = "A blog";\n', "");
+    // blog removed (and its firewall entry), extra added.
+    const changed = pinned
+      .replace("  Web1 blog;\n", "  Web extra;\n")
+      .replace(
+        /f\.services = .*?;\n/s,
+        'f.services = { port => "80", ip => www.ethernet0.ip };\n  extra.title = "Extra";\n',
+      );
+    writeFileSync(file, changed);
+    const plan = (await cuiOk("update", file, "--dry-run")).stdout;
+    expect(plan).toMatch(/start +extra +\[v2\] +new in the file/);
+    expect(plan).toMatch(/to attic +blog/);
+    expect(plan).toMatch(/reconfigure +f +parameters changed \(services\)/);
+    expect(plan).toContain('services: { port => "80", ip => "');
+    await cuiOk("update", file, "--yes");
+    const now = await machines();
+    expect(now.has("blog")).toBe(false);
+    expect(now.get("extra")?.pid).toBeGreaterThan(0);
+    expect(now.get("d")).toEqual(old.get("d"));
+    const attic = JSON.parse((await cuiOk("attic", "list", "--json")).stdout) as {
+      entries: Array<{ id: string; path: string }>;
+    };
+    const entry = attic.entries.find((e) => e.path === "blog");
+    expect(entry).toBeDefined();
+    // Putting blog back: its data comes out of the attic into the new blog.
+    writeFileSync(file, source().replace('blog.title = "A blog"', 'blog.title = "A new blog"'));
+    const occupied = await cui("attic", "restore", entry!.id, file, "--as", "www");
+    expect(occupied.code).not.toBe(0);
+    expect(occupied.stderr).toMatch(/www/);
+    await cuiOk("attic", "restore", entry!.id, file);
+    await cuiOk("update", file, "--yes");
+    const back = await machines();
+    expect(back.get("blog")?.pid).toBeGreaterThan(0);
+    expect(back.has("extra")).toBe(false);
+  }, 180_000);
+
   test("bad input changes nothing", async () => {
     const old = await machines();
     const missing = await cui("update", file, "nosuch", "--yes");
     expect(missing.stderr).toMatch(/Demo has no component 'nosuch'; its components are/);
     const notRunning = await cui("update", join(utility.dir, "other.cvl"), "--yes");
     expect(notRunning.stderr).toMatch(/nothing started from .*other.cvl is running/);
+    // A blacklisted target version: refused with the administrator's reason.
+    const v4 = await publishVariant("web", (t) => t.replace('log "serving', 'log "web v4"; log "serving'));
+    await cuiOk("blacklist", "add", join(repos, "web"), String(v4), "--reason", "CVE-2026-0001");
+    const refused = await cui("update", file, "--yes");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("CVE-2026-0001");
+    expect(await machines()).toEqual(old);
+    await cuiOk("blacklist", "remove", join(repos, "web"), String(v4));
     // A repository that cannot be reached: the update fails before anything is touched.
     renameSync(join(repos, "dns"), join(repos, "dns.away"));
     try {
@@ -305,7 +356,7 @@ describe("cui update", () => {
 
   test("a daemon killed mid-update: each component ends at the old or the new version, data intact", async () => {
     const dataBefore = dataHash("www");
-    const v = await publishVariant("web", (s) => s.replace('log "serving', 'log "web v4"; log "serving'));
+    const v = 4; // published (and let through again) by the bad input test
     writeFileSync(file, source().replace('blog.title = "A blog"', 'blog.title = "A new blog"'));
     for (const delayMs of [300, 900]) {
       const update = utility.spawnCui("update", file, "--yes");

@@ -47,6 +47,7 @@ class RecordingAgent implements HostAgent {
     return this.state(id);
   }
   async reconfigureMachine(): Promise<void> {}
+  async forgetMachine(): Promise<void> {}
   async listMachines(): Promise<MachineState[]> {
     return [...this.running].map((id) => this.state(id)!);
   }

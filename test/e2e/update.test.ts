@@ -354,31 +354,43 @@ describe("cui update", () => {
     expect(await machines()).toEqual(old);
   }, 60_000);
 
-  test("a daemon killed mid-update: each component ends at the old or the new version, data intact", async () => {
+  test("a daemon killed at each step of an update: each component ends at the old or the new version, data intact", async () => {
     const dataBefore = dataHash("www");
-    const v = 4; // published (and let through again) by the bad input test
-    writeFileSync(file, source().replace('blog.title = "A blog"', 'blog.title = "A new blog"'));
-    for (const delayMs of [300, 900]) {
+    // Version 4 was published (and let through again) by the bad input test; each round pins the other
+    // of 2 and 4, so every round is a real update of www, killed at a later step.
+    const pinned = (version: number) =>
+      source()
+        .replace('blog.title = "A blog"', 'blog.title = "A new blog"')
+        .replace(
+          `import { url => "${repos}/web" } Web;`,
+          `import { url => "${repos}/web", version => "${version}" } Web;`,
+        );
+    for (const step of ["stopping", "stopped", "preparing", "starting", "waiting", "running"]) {
+      const from = (await machines()).get("www")!.version!;
+      const to = from === 4 ? 2 : 4;
+      writeFileSync(file, pinned(to));
       const update = utility.spawnCui("update", file, "--yes");
-      await sleep(delayMs);
+      await eventually(`the update reaches "www: ${step}"`, 60_000, async () =>
+        update.stderr().includes(`www: ${step}`) ? true : undefined,
+      );
       await utility.killDaemon();
       await update.result;
       // Any command starts a new daemon, which finishes or rolls back the update.
-      const settled = await eventually("www running once", 60_000, async () => {
+      const settled = await eventually(`www running once after a kill at "${step}"`, 60_000, async () => {
         const m = await machines();
         const www = m.get("www");
-        return www &&
-          www.pid > 0 &&
-          (await utility.status(file)).appliances[0]!.components.every((c) => c.state === "running")
+        const status = await utility.status(file);
+        return www && www.pid > 0 && status.appliances[0]!.components.every((c) => c.state === "running")
           ? m
           : undefined;
       });
-      expect([2, v]).toContain(settled.get("www")?.version);
-      expect(dataHash("www")).toBe(dataBefore);
+      expect([from, to], `after a kill at "${step}"`).toContain(settled.get("www")?.version);
+      expect(dataHash("www"), `data after a kill at "${step}"`).toBe(dataBefore);
       const containers = [...(await utility.containers()).keys()].filter((id) => id.endsWith(".www"));
-      expect(containers).toHaveLength(1);
+      expect(containers, `containers after a kill at "${step}"`).toHaveLength(1);
     }
+    writeFileSync(file, pinned(4));
     await cuiOk("update", file, "--yes");
-    expect((await machines()).get("www")?.version).toBe(v);
-  }, 240_000);
+    expect((await machines()).get("www")?.version).toBe(4);
+  }, 400_000);
 });

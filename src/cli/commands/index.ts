@@ -3,6 +3,7 @@
  * Add a command by writing commands/<name>.ts and listing it here.
  */
 import type { Command } from "commander";
+import { registerAgent } from "./agent.js";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
 import { registerCreate } from "./create.js";
@@ -19,6 +20,7 @@ import { registerPull } from "./pull.js";
 import { registerRepoServe } from "./repo-serve.js";
 import { registerRepoVerify } from "./repo-verify.js";
 import { registerRepoWithdraw } from "./repo-withdraw.js";
+import { registerSecret } from "./secret.js";
 import { registerStart } from "./start.js";
 import { registerStatus } from "./status.js";
 import { registerStop } from "./stop.js";
@@ -41,6 +43,8 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerStop,
   registerStatus,
   registerLogs,
+  registerAgent,
+  registerSecret,
   registerPool,
   registerHost,
   registerDaemon,

@@ -61,12 +61,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     return closing;
   };
 
+  // One request at a time across all connections: a lock cannot overtake an unlock still deriving its key,
+  // and a set cannot race a password change for the file.
+  let chain = Promise.resolve();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    // One request at a time per connection, in order.
-    let chain = Promise.resolve();
     const reply = (r: AgentReply) => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(r)}\n`);
     };
@@ -82,6 +83,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           await close();
         }
       });
+      // A failure here must not stall every later request (the chain would stay rejected).
+      chain = chain.catch((error: unknown) => log(`internal error ${(error as Error).name}`));
     };
     socket.on(
       "data",

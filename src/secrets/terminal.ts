@@ -15,6 +15,13 @@ export const terminal = {
 
   /** Asks on stderr and reads a line from the terminal without echoing it. */
   promptHidden(question: string): Promise<string> {
+    if (!process.stdin.isTTY) {
+      return Promise.reject(
+        new CollectiveError("NO_TERMINAL", "there is no terminal to ask on (stdin is not a terminal)", {
+          hint: "run the command on a terminal, or give the input on stdin where the command allows it",
+        }),
+      );
+    }
     return promptHidden(question, process.stdin, process.stderr);
   },
 

@@ -3,6 +3,7 @@
  * Add a command by writing commands/<name>.ts and listing it here.
  */
 import type { Command } from "commander";
+import { registerAgent } from "./agent.js";
 import { registerAttic } from "./attic.js";
 import { registerBlacklist } from "./blacklist.js";
 import { registerChannel } from "./channel.js";
@@ -23,6 +24,7 @@ import { registerRepoServe } from "./repo-serve.js";
 import { registerRepoVerify } from "./repo-verify.js";
 import { registerRepoWithdraw } from "./repo-withdraw.js";
 import { registerRollback } from "./rollback.js";
+import { registerSecret } from "./secret.js";
 import { registerSnapshots } from "./snapshots.js";
 import { registerStart } from "./start.js";
 import { registerStatus } from "./status.js";
@@ -52,6 +54,8 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerLogs,
   registerSnapshots,
   registerAttic,
+  registerAgent,
+  registerSecret,
   registerPool,
   registerHost,
   registerBlacklist,

@@ -26,6 +26,8 @@ export interface StartMachineRequest {
   /** Everything but the network namespace, which the agent creates and wires. */
   readonly spec: Omit<MachineSpec, "netnsPath">;
   readonly interfaces: readonly MachineInterface[];
+  /** The names of the sensitive parameters the machine is given (spec.secrets), stored without values. */
+  readonly secretNames?: readonly string[];
 }
 
 export interface HostAgent {

@@ -25,7 +25,13 @@ export function renderStatus(status: StatusJson): string {
         c.since,
         String(c.restarts),
       ]);
-      return `${a.name} (${a.file}): ${a.state}\n${table(["COMPONENT", "KIND", "STATE", "VERSION", "ADDRESSES", "SINCE", "RESTARTS"], rows)}`;
+      const forgotten = a.components.filter((c) => c.secrets === "forgotten").map((c) => c.path || "(root)");
+      // The daemon restarted: these run, but could not be started again unattended (after a reboot).
+      const note =
+        forgotten.length > 0
+          ? `note: the daemon no longer holds the sensitive values of ${forgotten.join(", ")}; they run, but a reboot would leave them stopped until 'cui start ${a.file}' gives the values again\n`
+          : "";
+      return `${a.name} (${a.file}): ${a.state}\n${table(["COMPONENT", "KIND", "STATE", "VERSION", "ADDRESSES", "SINCE", "RESTARTS"], rows)}${note}`;
     })
     .join("\n");
 }

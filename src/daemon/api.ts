@@ -13,8 +13,10 @@ import type { WithdrawnVersions } from "../manager/blacklist.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
 import type { Operations, ProgressEvent } from "../manager/operations.js";
+import { secretNeedsOf } from "../manager/secret-files.js";
 import type { Db } from "../state/database.js";
 import { type ErrorBody, errorResponses } from "./api-errors.js";
+import { SecretsBody } from "./api-secrets.js";
 import type { StatePaths } from "./paths.js";
 import { registerAtticRoutes } from "./routes/attic-routes.js";
 import { registerBlacklistRoutes } from "./routes/blacklist-routes.js";
@@ -47,6 +49,7 @@ const ComponentStatus = z.object({
   interfaces: z.record(z.string(), z.object({ ip: z.string(), mac: z.string() })),
   since: z.string(),
   restarts: z.number(),
+  secrets: z.enum(["none", "held", "forgotten"]),
 });
 const Status = z
   .object({
@@ -95,7 +98,7 @@ export function errorBody(error: unknown): {
  * restart count is the agent's. Without this, a crash-looping appliance showed "running", restarts 0.
  */
 async function liveStatus(options: ApiOptions, file: string | undefined) {
-  const status = options.manager.status(file);
+  const status = options.manager.status(file, (id) => options.operations.secrets.has(id));
   await Promise.all(
     status.appliances.flatMap((appliance) =>
       appliance.components
@@ -332,12 +335,16 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       method: "post",
       path: "/v1/start",
       summary: "Start the appliance a CVL file defines (streams progress)",
-      request: { body: { content: { "application/json": { schema: FileQuery } } } },
+      request: {
+        body: { content: { "application/json": { schema: FileQuery.extend({ secrets: SecretsBody }) } } },
+      },
       responses: { ...ndjson, ...errorResponses },
     }),
     (c) => {
-      const { file, object } = c.req.valid("json");
-      return streamed(c, (progress) => options.operations.start(file, object, progress)) as never;
+      const { file, object, secrets } = c.req.valid("json");
+      return streamed(c, (progress) =>
+        options.operations.start(file, object, progress, secrets ? { secrets } : {}),
+      ) as never;
     },
   );
 
@@ -360,6 +367,33 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     (c) => {
       const { file, component } = c.req.valid("json");
       return streamed(c, (progress) => options.operations.stop(file, component, progress)) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/secrets/needs",
+      summary: "Which sensitive parameters a start or update of the file needs values for (names only)",
+      request: { query: FileQuery },
+      responses: {
+        200: {
+          description: "names of sensitive parameters",
+          content: {
+            "application/json": {
+              schema: z.object({
+                needs: z.array(z.object({ component: z.string(), param: z.string(), required: z.boolean() })),
+              }),
+            },
+          },
+        },
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const { file, object } = c.req.valid("query");
+      const evaluation = await options.manager.evaluateForStart(file, object);
+      return c.json({ needs: secretNeedsOf(evaluation) }, 200);
     },
   );
 

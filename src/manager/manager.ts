@@ -36,6 +36,12 @@ export interface ComponentStatusJson {
   interfaces: Record<string, { ip: string; mac: string }>;
   since: string;
   restarts: number;
+  /**
+   * Sensitive values: "none" (it has no sensitive parameters), "held" (in the daemon's memory, so it can
+   * be started again unattended), "forgotten" (the daemon restarted: a reboot or full restart of it needs
+   * 'cui start' again to give them).
+   */
+  secrets: "none" | "held" | "forgotten";
 }
 
 /** `cui status --json`, a public contract. */
@@ -47,6 +53,15 @@ export interface StatusJson {
     state: string;
     components: ComponentStatusJson[];
   }>;
+}
+
+function secretsState(
+  c: { machine_id: string | null; request: string | null },
+  held: (machineId: string) => boolean,
+): "none" | "held" | "forgotten" {
+  const names = c.request ? ((JSON.parse(c.request) as { secretNames?: string[] }).secretNames ?? []) : [];
+  if (names.length === 0 || !c.machine_id) return "none";
+  return held(c.machine_id) ? "held" : "forgotten";
 }
 
 export class Manager {
@@ -154,7 +169,7 @@ export class Manager {
     return { memoryMiB, machines };
   }
 
-  status(file?: string): StatusJson {
+  status(file?: string, held: (machineId: string) => boolean = () => false): StatusJson {
     const rows = (
       file === undefined
         ? this.db.prepare("SELECT * FROM instances ORDER BY created_at").all()
@@ -181,6 +196,8 @@ export class Manager {
           repository: string | null;
           since: string;
           restarts: number;
+          machine_id: string | null;
+          request: string | null;
         }>;
         return {
           file: row.file,
@@ -196,6 +213,7 @@ export class Manager {
             interfaces: interfacesOf.get(c.path) ?? {},
             since: c.since,
             restarts: c.restarts,
+            secrets: secretsState(c, held),
           })),
         };
       }),

@@ -22,6 +22,7 @@ import { machineId, machineRequest } from "./machine-request.js";
 import type { Manager } from "./manager.js";
 import type { ProgramSource } from "./programs.js";
 import { readyTimeoutMs } from "./reload.js";
+import { SecretKeeper, type SecretValues, secretFiles, withSecretNames } from "./secret-files.js";
 import { type DataKeeping, Updater } from "./update-operation.js";
 
 /** What the CLI shows while an operation runs. */
@@ -88,6 +89,8 @@ export class Operations {
   private readonly busy = new Set<string>();
 
   private updater: Updater | undefined;
+  /** Sensitive values given to running machines, in memory only (secret-files.ts). */
+  readonly secrets = new SecretKeeper();
 
   constructor(private readonly options: OperationsOptions) {}
 
@@ -149,11 +152,13 @@ export class Operations {
     file: string,
     object: string | undefined,
     progress: Progress,
-    options: { resume?: boolean } = {},
+    options: { resume?: boolean; secrets?: SecretValues } = {},
   ): Promise<{ instance: string }> {
     const began = performance.now();
     const evaluation = await this.options.manager.evaluateForStart(file, object);
     const id = instanceId(file, evaluation.appliance);
+    // A resumed start (the daemon restarted) has no values but those still in memory: none after a restart.
+    const secrets = options.resume ? undefined : secretFiles(evaluation, options.secrets, file);
     const release = this.claim(id, `${evaluation.appliance} (${file})`);
     const timings: StartTimings = {
       appliance: evaluation.appliance,
@@ -170,6 +175,7 @@ export class Operations {
         evaluation,
         progress,
         options.resume === true,
+        secrets,
         (phase) => {
           const now = performance.now() - began;
           if (phase === "allocated") timings.allocateMs = now - timings.evaluateMs;
@@ -193,6 +199,7 @@ export class Operations {
     evaluation: Evaluation,
     progress: Progress,
     resume: boolean,
+    secrets: Map<string, Record<string, Uint8Array>> | undefined,
     mark: (phase: "allocated" | "networks" | "launched" | "ready" | { wave: number }) => void,
   ): Promise<{ instance: string }> {
     const existing = this.db.prepare("SELECT desired FROM instances WHERE id = ?").get(id) as
@@ -207,6 +214,20 @@ export class Operations {
       !openOperations(this.db).some((o) => o.instanceId === id) &&
       (await this.allRunning(id))
     ) {
+      // Running, but the daemon restarted and forgot the sensitive values: `cui start` gives them again.
+      const forgotten = this.secretsForgotten(id);
+      if (secrets && forgotten.length > 0) {
+        for (const path of forgotten) {
+          const files = secrets.get(path);
+          if (files) this.secrets.hold(machineId(id, path), files);
+        }
+        progress({
+          component: evaluation.appliance,
+          state: "running",
+          detail: `already running; the sensitive values of ${forgotten.map((p) => p || evaluation.appliance).join(", ")} are held again for restarts`,
+        });
+        return { instance: id };
+      }
       throw new CollectiveError(
         "ALREADY_RUNNING",
         `${evaluation.appliance} from ${file} is already running`,
@@ -257,15 +278,18 @@ export class Operations {
             const label = path || evaluation.appliance;
             progress({ component: label, state: "preparing" });
             const program = await this.options.programs.prepare(component);
-            const request = machineRequest({
-              instanceId: id,
-              component,
-              allocations,
-              program,
-              instanceDir: join(this.options.instancesDir, id),
-              defaultRoutes,
-              publicGateway: formatIpv4(publicPool.hostAddress),
-            });
+            const request = withSecretNames(
+              machineRequest({
+                instanceId: id,
+                component,
+                allocations,
+                program,
+                instanceDir: join(this.options.instancesDir, id),
+                defaultRoutes,
+                publicGateway: formatIpv4(publicPool.hostAddress),
+              }),
+              secrets?.get(path) ?? this.secrets.get(machineId(id, path)),
+            );
             this.setComponent(id, path, {
               state: "starting",
               request: JSON.stringify(request),
@@ -273,7 +297,7 @@ export class Operations {
               ...(program.repository ? { repository: program.repository, version: program.version! } : {}),
             });
             progress({ component: label, state: "starting" });
-            await this.options.agent.startMachine(request);
+            await this.startWithSecrets(request, secrets?.get(path));
             started.push(request.spec.id);
             if (++launched === wave.length) mark("launched");
             this.setComponent(id, path, { state: "waiting" });
@@ -315,6 +339,33 @@ export class Operations {
       }
       throw error;
     }
+  }
+
+  /**
+   * @internal Starts a machine with its secret files. They travel only in this call's argument (the
+   * stored request names them, never holds them) and are kept in memory for restarts.
+   */
+  async startWithSecrets(
+    request: StartMachineRequest,
+    files: Record<string, Uint8Array> | undefined,
+  ): Promise<void> {
+    await this.options.agent.startMachine(
+      files ? { ...request, spec: { ...request.spec, secrets: files } } : request,
+    );
+    if (files) this.secrets.hold(request.spec.id, files);
+  }
+
+  /** Machines of an instance that were given sensitive values this daemon no longer holds. */
+  secretsForgotten(id: string): string[] {
+    const rows = this.db
+      .prepare(
+        "SELECT path, machine_id, request FROM components WHERE instance_id = ? AND request IS NOT NULL",
+      )
+      .all(id) as Array<{ path: string; machine_id: string; request: string }>;
+    return rows
+      .filter((r) => ((JSON.parse(r.request) as StartMachineRequest).secretNames ?? []).length > 0)
+      .filter((r) => !this.secrets.has(r.machine_id))
+      .map((r) => r.path);
   }
 
   private async allRunning(id: string): Promise<boolean> {
@@ -429,6 +480,7 @@ export class Operations {
           const timeout = Number(c.params.stoptimeout?.[0] ?? "180");
           await this.options.agent.stopMachine(machineId(row.id, path), timeout);
           this.setComponent(row.id, path, { state: "stopped", desired: "stopped" });
+          this.secrets.drop(machineId(row.id, path));
           stopped.push(path);
           progress({ component: label, state: "stopped" });
         }),
@@ -495,6 +547,14 @@ export class Operations {
                 detail: "bringing back what should run",
               });
               const request = JSON.parse(r.request) as StartMachineRequest;
+              if ((request.secretNames ?? []).length > 0 && !this.secrets.has(r.machine_id)) {
+                this.setComponent(instance.id, path, { state: "needs-secrets" });
+                throw new CollectiveError(
+                  "SECRETS_FORGOTTEN",
+                  `it must start again, and its sensitive values (${request.secretNames!.join(", ")}) were held only in the memory of the daemon that started it`,
+                  { hint: `give them again with 'cui start ${instance.file}'` },
+                );
+              }
               const vnis = this.db
                 .prepare("SELECT vni FROM networks WHERE instance_id = ?")
                 .all(instance.id) as Array<{
@@ -505,12 +565,14 @@ export class Operations {
                 vnis.map((v) => v.vni),
                 usesPublic ? registeredPools(this.db).publicPool : undefined,
               );
-              await this.options.agent.startMachine(request);
+              await this.startWithSecrets(request, this.secrets.get(r.machine_id));
               await this.options.agent.waitUntilReady(r.machine_id, this.options.readyTimeoutMs ?? 120_000);
               this.setComponent(instance.id, path, { state: "running" });
               progress({ component: path || instance.object, state: "running" });
             } catch (error) {
-              this.setComponent(instance.id, path, { state: "failed" });
+              this.setComponent(instance.id, path, {
+                state: (error as CollectiveError).code === "SECRETS_FORGOTTEN" ? "needs-secrets" : "failed",
+              });
               progress({
                 component: path || instance.object,
                 state: "failed",

@@ -25,6 +25,7 @@ import { begin, finish, recordProgress } from "./journal.js";
 import { machineId, machineRequest } from "./machine-request.js";
 import type { InstanceRow, Operations, OperationsOptions, Progress } from "./operations.js";
 import { readyTimeoutMs, reloadOf } from "./reload.js";
+import { type SecretValues, secretFiles, withSecretNames } from "./secret-files.js";
 import { componentRows, programOf, programOrigin, updateInputs } from "./update-inputs.js";
 import { planUpdate, type UpdateAction } from "./update-plan.js";
 
@@ -141,27 +142,38 @@ export class Updater {
   }
 
   /** What an update would do now, changing nothing (allocations previewed, then rolled back). */
-  async plan(file: string, only: string | undefined): Promise<UpdateResult> {
+  async plan(file: string, only: string | undefined, secrets?: SecretValues): Promise<UpdateResult> {
     const row = this.operations.instanceByFile(file);
     const evaluation = await this.options.manager.evaluateForStart(file, row.object);
+    const files = secrets ? secretFiles(evaluation, secrets, file) : undefined;
     return {
       instance: row.id,
       appliance: row.object,
-      actions: this.planWith(row, evaluation, only, false),
+      actions: this.planWith(row, evaluation, only, files),
       applied: false,
     };
   }
 
-  private planWith(row: InstanceRow, evaluation: Evaluation, only: string | undefined, hold: boolean) {
+  private planWith(
+    row: InstanceRow,
+    evaluation: Evaluation,
+    only: string | undefined,
+    files?: Map<string, Record<string, Uint8Array>>,
+  ) {
     const running = JSON.parse(row.evaluation) as EvaluationJson;
-    if (hold) {
-      const allocations = allocate(this.db, row.id, evaluation);
-      return planUpdate(updateInputs(this.db, row.id, running, evaluation, allocations, only).plan);
-    }
+    // Allocated in a transaction that is rolled back: the plan shows real addresses and holds none.
     this.db.exec("BEGIN IMMEDIATE");
     try {
       const allocations = allocate(this.db, row.id, evaluation);
-      return planUpdate(updateInputs(this.db, row.id, running, evaluation, allocations, only).plan);
+      const inputs = updateInputs(this.db, row.id, running, evaluation, allocations, only).plan;
+      const keeper = this.operations.secrets;
+      const desired = files
+        ? inputs.desired.map((d) => ({
+            ...d,
+            secretsChanged: keeper.changed(machineId(row.id, d.path), files.get(d.path)),
+          }))
+        : inputs.desired;
+      return planUpdate({ ...inputs, desired });
     } finally {
       this.db.exec("ROLLBACK");
     }
@@ -172,7 +184,7 @@ export class Updater {
     file: string,
     only: string | undefined,
     progress: Progress,
-    options: { automatic?: boolean } = {},
+    options: { automatic?: boolean; secrets?: SecretValues } = {},
   ): Promise<UpdateResult> {
     const began = performance.now();
     const row = this.operations.instanceByFile(file);
@@ -188,8 +200,12 @@ export class Updater {
     };
     try {
       const evaluation = await this.options.manager.evaluateForStart(file, row.object);
+      // The values the CLI brought; an automatic update has only those still held in memory.
+      const files = options.secrets ? secretFiles(evaluation, options.secrets, file) : undefined;
+      const secretsOf = (path: string) =>
+        files?.get(path) ?? this.operations.secrets.get(machineId(row.id, path));
       // Planned without holding anything: a plan that fails a check changes nothing.
-      const planned = this.planWith(row, evaluation, only, false);
+      const planned = this.planWith(row, evaluation, only, files);
       const work = planned.filter((a) => a.action !== "none");
       if (work.length === 0) {
         t.planMs = t.totalMs = t.controlMs = performance.now() - began;
@@ -297,23 +313,30 @@ export class Updater {
                 failing = path;
                 const r = rows.get(path)!;
                 const old = JSON.parse(r.request!) as StartMachineRequest;
-                const request = machineRequest({
-                  instanceId: row.id,
-                  component,
-                  allocations,
-                  program: programOf(old),
-                  instanceDir,
-                  defaultRoutes,
-                  publicGateway,
-                });
+                const request = withSecretNames(
+                  machineRequest({
+                    instanceId: row.id,
+                    component,
+                    allocations,
+                    program: programOf(old),
+                    instanceDir,
+                    defaultRoutes,
+                    publicGateway,
+                  }),
+                  secretsOf(path),
+                );
                 this.remember(row.id, path, r, detail);
                 save();
                 progress({ component: label, state: "reconfiguring", detail: a.reason });
                 const reload = reloadOf(component);
+                const changedSecrets = files ? this.operations.secrets.changed(id, files.get(path)) : [];
+                const newSecrets = changedSecrets.length > 0 ? files?.get(path) : undefined;
                 await this.options.agent.reconfigureMachine(id, {
                   params: request.spec.params ?? {},
+                  ...(newSecrets ? { secrets: newSecrets } : {}),
                   reload: reload === "restart" ? { kind: "signal" } : reload,
                 });
+                if (newSecrets) this.operations.secrets.hold(id, newSecrets);
                 // Same process, same start time: only the stored request changes.
                 this.db
                   .prepare("UPDATE components SET request = ? WHERE instance_id = ? AND path = ?")
@@ -326,15 +349,18 @@ export class Updater {
               const program = await this.options.programs.prepare(component);
               t.fetchMs += performance.now() - f0;
               failing = path;
-              const built = machineRequest({
-                instanceId: row.id,
-                component,
-                allocations,
-                program,
-                instanceDir,
-                defaultRoutes,
-                publicGateway,
-              });
+              const built = withSecretNames(
+                machineRequest({
+                  instanceId: row.id,
+                  component,
+                  allocations,
+                  program,
+                  instanceDir,
+                  defaultRoutes,
+                  publicGateway,
+                }),
+                secretsOf(path),
+              );
               const request: StartMachineRequest =
                 a.action === "update" && programChanged(a)
                   ? { ...built, spec: { ...built.spec, resetProgramLayer: true } }
@@ -355,7 +381,7 @@ export class Updater {
                 detail: a.action === "update" ? a.reason : "new",
               });
               const s0 = performance.now();
-              await this.options.agent.startMachine(request);
+              await this.operations.startWithSecrets(request, secretsOf(path));
               this.operations.setComponent(row.id, path, { state: "waiting" });
               progress({ component: label, state: "waiting", detail: "for readiness (the health gate)" });
               await this.options.agent.waitUntilReady(id, readyTimeoutMs(component, this.readyMs()));
@@ -580,7 +606,7 @@ export class Updater {
             "UPDATE components SET request = ?, repository = ?, version = ? WHERE instance_id = ? AND path = ?",
           )
           .run(JSON.stringify(request), r.previous_repository, r.previous_version, instanceId, path);
-        await this.options.agent.startMachine(request);
+        await this.operations.startWithSecrets(request, this.operations.secrets.get(id));
         await this.options.agent.waitUntilReady(id, this.readyMs());
       }
       const saved = detail.saved[path];
@@ -677,6 +703,16 @@ export class Updater {
           .map((r) => ({ path: r.path, repository: r.previous_repository!, version: r.previous_version! })),
         { action: "roll back to", appliance: row.object },
       );
+      const forgotten = this.operations
+        .secretsForgotten(row.id)
+        .filter((p) => rows.some((r) => r.path === p));
+      if (forgotten.length > 0) {
+        throw new CollectiveError(
+          "SECRETS_FORGOTTEN",
+          `${forgotten.join(", ")} would start again without ${forgotten.length === 1 ? "its" : "their"} sensitive values: the daemon restarted and holds them no longer`,
+          { hint: `give them again with 'cui start ${file}', then roll back` },
+        );
+      }
       const journal = begin(this.db, row.id, "rollback", { file, only: only ?? null, data: withData });
       const order = running.startOrder.flat();
       rows.sort((a, b) => order.indexOf(b.path) - order.indexOf(a.path));
@@ -716,7 +752,7 @@ export class Updater {
           state: "starting",
           detail: r.previous_version === null ? "previous program" : `version ${r.previous_version}`,
         });
-        await this.options.agent.startMachine(request);
+        await this.operations.startWithSecrets(request, this.operations.secrets.get(id));
         await this.options.agent.waitUntilReady(id, this.readyMs());
         this.operations.setComponent(row.id, r.path, { state: "running" });
         progress({ component: label, state: "running", detail: "rolled back" });

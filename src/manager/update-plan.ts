@@ -58,6 +58,8 @@ export interface DesiredComponent {
   readonly sensitive: readonly string[];
   /** Whether the appliance takes new parameters without a restart (CVL reload is not "restart"). */
   readonly reloads: boolean;
+  /** Sensitive parameters whose values changed (known when the update brings the values). */
+  readonly secretsChanged?: readonly string[];
 }
 
 export interface PlanInput {
@@ -192,6 +194,8 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
       now.sensitive,
       next.sensitive,
     );
+    for (const name of next.secretsChanged ?? [])
+      params[name] ??= { old: ["(sensitive)"], new: ["(sensitive, changed)"] };
     const programChanged =
       now.repository !== next.repository ||
       now.version !== next.version ||

@@ -23,16 +23,25 @@ export interface Run {
   readonly stderr: string;
 }
 
-/** Runs a command (argument array, no shell) to its end. */
-export function run(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Run> {
+/** Runs a command (argument array, no shell) to its end; `stdin`, when given, is written to it. */
+export function run(
+  command: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+  stdin?: string,
+): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(command, args, { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      env: env ?? process.env,
+      stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout!.on("data", (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr!.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
     child.on("error", fail);
@@ -43,10 +52,20 @@ export function run(command: string, args: readonly string[], env?: NodeJS.Proce
 /** The example appliances' root filesystems, built once (under a lock: test files run in parallel). */
 export async function ensureRootfs(): Promise<void> {
   const names = ["dns", "dhcp", "web", "firewall"];
-  if (names.every((n) => existsSync(join(appliancesDir, n, "rootfs", "appliance", "run")))) return;
+  // Built, and built from the run scripts as they are now (a changed script needs a rebuild).
+  const current = (n: string) => {
+    const built = join(appliancesDir, n, "rootfs", "appliance", "run");
+    return (
+      existsSync(built) && readFileSync(built, "utf8") === readFileSync(join(appliancesDir, n, "run"), "utf8")
+    );
+  };
+  if (names.every(current)) return;
   const script = join(repoRoot, "examples", "build-appliances.sh");
   const check = names
-    .map((n) => `[ -e ${join(appliancesDir, n, "rootfs", "appliance", "run")} ]`)
+    .map(
+      (n) =>
+        `cmp -s ${join(appliancesDir, n, "run")} ${join(appliancesDir, n, "rootfs", "appliance", "run")}`,
+    )
     .join(" && ");
   const result = await run("flock", [
     "/tmp/collective-e2e-rootfs.lock",

@@ -24,6 +24,11 @@ What happens (paper, section 5.1.2):
      an exported interface of the root VAN an address from the public pool ('cui pool list');
   4. components start wave by wave (provides/requires), in parallel within a wave; each wave waits
      until the previous one is ready (its healthcheck passes, or it runs when it declares none).
+Sensitive parameters (var "sensitive") get their values from the user agent ('cui agent', 'cui secret
+set'), which asks on a terminal for missing ones; without a terminal a missing required one is an
+error naming it. The values reach the appliance as files in /run/collective/secrets/ and are kept
+only in the daemon's memory (docs/secrets.md). Starting an appliance that already runs gives them
+again after a daemon restart.
 Data disks are created empty at the first start and kept across stops and updates.
 A start that fails leaves nothing behind but the data disks it created.
 
@@ -38,9 +43,15 @@ Examples:
       const { ProgressView } = await import("../progress.js");
       const view = new ProgressView();
       const absolute = resolve(file);
+      const { gatherSecrets } = await import("../gather-secrets.js");
+      const secrets = await gatherSecrets(client, absolute, options.object);
       await client.operation(
         "/v1/start",
-        { file: absolute, ...(options.object ? { object: options.object } : {}) },
+        {
+          file: absolute,
+          ...(options.object ? { object: options.object } : {}),
+          ...(secrets ? { secrets } : {}),
+        },
         (e) => view.update(e),
       );
       const status = await client.call<StatusJson>("GET", `/v1/status?file=${encodeURIComponent(absolute)}`);

@@ -33,7 +33,8 @@ Components stop dependents first and start in dependency order; each updated or 
 become ready within its readytimeout (120 s unless it says otherwise). If one does not, every
 component the update touched goes back to its previous version and data snapshot, and the error
 shows why and the component's last log lines. Removals happen only after every gate has passed.
-A daemon killed mid-update finishes or rolls back when it starts again.
+A daemon killed mid-update finishes or rolls back when it starts again. Sensitive values come from
+the user agent as for 'cui start'; a changed one is delivered like a changed parameter (masked).
 
 On a terminal the plan is shown and confirmed first; otherwise pass --yes.
 
@@ -51,10 +52,18 @@ Examples:
       ) => {
         const client = await clientFor(command);
         const absolute = resolve(file);
-        const query = `?file=${encodeURIComponent(absolute)}${component ? `&component=${encodeURIComponent(component)}` : ""}`;
-        const plan = await client.call<{ instance: string; appliance: string; actions: UpdateAction[] }>(
-          "GET",
-          `/v1/update/plan${query}`,
+        // The values first: a changed sensitive value is part of the plan (masked).
+        const { gatherSecrets } = await import("../gather-secrets.js");
+        const secrets = await gatherSecrets(client, absolute);
+        const target = {
+          file: absolute,
+          ...(component ? { component } : {}),
+          ...(secrets ? { secrets } : {}),
+        };
+        const plan = await client.operation<{ instance: string; appliance: string; actions: UpdateAction[] }>(
+          "/v1/update",
+          { ...target, dryRun: true },
+          () => {},
         );
         const { renderUpdatePlan } = await import("../update-plan-view.js");
         const name = plan.appliance;
@@ -76,11 +85,7 @@ Examples:
         }
         const { ProgressView } = await import("../progress.js");
         const view = new ProgressView();
-        const result = await client.operation<UpdateResult>(
-          "/v1/update",
-          { file: absolute, ...(component ? { component } : {}) },
-          (e) => view.update(e),
-        );
+        const result = await client.operation<UpdateResult>("/v1/update", target, (e) => view.update(e));
         if (options.json) printJson(result);
         else {
           const changed = result.actions.filter((a) => a.action !== "none").length;

@@ -6,6 +6,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Operations, ProgressEvent } from "../../manager/operations.js";
 import { errorResponses } from "../api-errors.js";
+import { SecretsBody } from "../api-secrets.js";
 
 export interface UpdateRouteOptions {
   readonly operations: Operations;
@@ -89,13 +90,26 @@ export function registerUpdateRoutes(app: OpenAPIHono, options: UpdateRouteOptio
       method: "post",
       path: "/v1/update",
       summary: "Re-resolve, re-evaluate and apply the difference (streams progress)",
-      request: { body: { content: { "application/json": { schema: Target } } } },
+      request: {
+        body: {
+          content: {
+            "application/json": {
+              schema: Target.extend({
+                secrets: SecretsBody,
+                dryRun: z.boolean().optional().openapi({ description: "only plan (with the values given)" }),
+              }),
+            },
+          },
+        },
+      },
       responses: { ...ndjson, ...errorResponses },
     }),
     (c) => {
-      const { file, component } = c.req.valid("json");
+      const { file, component, secrets, dryRun } = c.req.valid("json");
       return options.streamed(c, (progress) =>
-        options.operations.updates.update(file, component, progress),
+        dryRun
+          ? options.operations.updates.plan(file, component, secrets)
+          : options.operations.updates.update(file, component, progress, secrets ? { secrets } : {}),
       ) as never;
     },
   );

@@ -4,7 +4,7 @@
  * ancestors, the parameters and components it declares or inherits, its kind, and its assignments in
  * late-binding order. It checks every rule that does not need an instance tree, once per declaration.
  */
-import type { Assignment, DottedName, Name, ObjectDeclaration } from "./ast.js";
+import { type Assignment, type DottedName, type Name, namePart, type ObjectDeclaration } from "./ast.js";
 import type { DiagnosticCode } from "./codes.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import type { LoadedProgram, Module } from "./loader.js";
@@ -422,6 +422,18 @@ export class Binder {
     }
   }
 
+  /** One shared path per component for paths through a single component (most of them). */
+  private readonly paths = new Map<ComponentInfo, readonly ComponentInfo[]>();
+
+  private pathTo(component: ComponentInfo): readonly ComponentInfo[] {
+    let path = this.paths.get(component);
+    if (!path) {
+      path = [component];
+      this.paths.set(component, path);
+    }
+    return path;
+  }
+
   /**
    * Resolves a dotted path relative to a class. Returns undefined (after reporting, when `report` is set)
    * if some part names nothing. `usage` words the messages for assignments or references.
@@ -436,17 +448,17 @@ export class Binder {
     let current = cls;
     // Most paths name a parameter of the class itself: those share one empty array.
     let through: readonly ComponentInfo[] = noComponents;
-    const parts = path.parts;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      const last = i === parts.length - 1;
-      const variable = current.vars.get(part.text);
+    const names = path.names;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const last = i === names.length - 1;
+      const variable = current.vars.get(name);
       if (variable && last) return { kind: "param", through, variable };
-      const component = current.components.get(part.text);
+      const component = current.components.get(name);
       if (component) {
         if (last) return { kind: "component", through, info: component };
         if (!component.type) return undefined; // unknown type, reported at its declaration
-        through = [...through, component];
+        through = through.length === 0 ? this.pathTo(component) : [...through, component];
         current = this.classOf(component.type);
         continue;
       }
@@ -459,16 +471,14 @@ export class Binder {
       const candidates = last
         ? [...current.vars.keys(), ...current.components.keys()]
         : [...current.components.keys()];
+      const part = namePart(path, i);
       const hint = didYouMean(part.text, candidates);
       if (variable) {
         // A parameter used as if it had components: a.b where a is a parameter.
         this.report(
           "CVL1208",
           this.at(module, part),
-          `'${part.text}' is a parameter of ${owner}, not a component, so '${parts
-            .slice(0, i + 2)
-            .map((p) => p.text)
-            .join(".")}' names nothing`,
+          `'${part.text}' is a parameter of ${owner}, not a component, so '${names.slice(0, i + 2).join(".")}' names nothing`,
         );
       } else if (!last) {
         this.report("CVL1208", this.at(module, part), `${owner} has no component '${part.text}'.${hint}`);

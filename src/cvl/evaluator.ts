@@ -6,7 +6,7 @@
  * first), the enclosing VAN's chain, the VAN enclosing that, outermost last. Only then are values
  * computed, lazily, resolving references relative to the instance whose body holds the assignment.
  */
-import type { Assignment, DottedName, Rhs } from "./ast.js";
+import { type Assignment, type DottedName, dottedText, type Rhs } from "./ast.js";
 import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol, PathTarget, VarInfo } from "./binder.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import {
@@ -104,7 +104,7 @@ export class Evaluator {
   }
 
   private checkTopLevelAssignment(module: Module, statement: Assignment): void {
-    const target = statement.target.parts.map((p) => p.text).join(".");
+    const target = dottedText(statement.target);
     if (target !== "CVL") {
       this.binder.report(
         "CVL1215",
@@ -219,7 +219,7 @@ export class Evaluator {
       this.binder.report(
         "CVL1220",
         this.binder.at(module, node.target),
-        `'${dotted(node.target)}' is a component, not a parameter; assign to one of its parameters${example ? ` (${dotted(node.target)}.${example} = ...)` : ""}`,
+        `'${dottedText(node.target)}' is a component, not a parameter; assign to one of its parameters${example ? ` (${dottedText(node.target)}.${example} = ...)` : ""}`,
       );
     }
     if (target?.kind !== "param" || !target.variable.sensitive) return;
@@ -228,7 +228,7 @@ export class Evaluator {
       this.binder.report(
         "CVL1407",
         this.binder.at(module, value),
-        `'${dotted(node.target)}' is sensitive, so its value must not be written in a file; leave it unset (the user supplies it when the appliance starts) or assign another sensitive parameter`,
+        `'${dottedText(node.target)}' is sensitive, so its value must not be written in a file; leave it unset (the user supplies it when the appliance starts) or assign another sensitive parameter`,
       );
     }
   }
@@ -272,13 +272,13 @@ export class Evaluator {
       this.binder.report(
         "CVL1207",
         this.binder.at(module, rhs),
-        `'${dotted(rhs)}' is a component, not a parameter; to name it, write the string "${dotted(rhs)}", or use one of its parameters such as ${dotted(rhs)}.name`,
+        `'${dottedText(rhs)}' is a component, not a parameter; to name it, write the string "${dottedText(rhs)}", or use one of its parameters such as ${dottedText(rhs)}.name`,
       );
     } else if (ref?.kind === "param" && ref.variable.sensitive && targetVar && !targetVar.sensitive) {
       this.binder.report(
         "CVL1403",
         this.binder.at(module, rhs),
-        `'${dotted(rhs)}' is sensitive but '${dotted(targetName)}' is not, so its secret would be shown and stored in plain text; declare '${targetVar.name}' with var "sensitive"`,
+        `'${dottedText(rhs)}' is sensitive but '${dottedText(targetName)}' is not, so its secret would be shown and stored in plain text; declare '${targetVar.name}' with var "sensitive"`,
       );
     }
   }
@@ -599,10 +599,6 @@ function isComplete(operands: readonly Operand[]): boolean {
 
 function isRunnable(cls: ClassInfo): boolean {
   return cls.category === "vm" || cls.category === "container" || cls.category === "van";
-}
-
-function dotted(name: DottedName): string {
-  return name.parts.map((p) => p.text).join(".");
 }
 
 function kindWord(category: string): string {

@@ -492,11 +492,11 @@ export class Evaluator {
   private describe(instance: Instance): EvaluatedComponent {
     const described: Described = { params: new Map(), sensitive: [], pending: [], missing: [] };
     const interfaces: string[] = [];
-    this.describeParams(instance, "", described);
+    this.describeParams(instance, this.paramKeys(instance.cls, ""), described);
     for (const child of instance.children) {
       if (child?.cls.category !== "interface") continue;
       interfaces.push(child.name);
-      this.describeParams(child, `${child.name}.`, described);
+      this.describeParams(child, this.paramKeys(child.cls, child.name), described);
     }
     const { params } = described;
     return {
@@ -515,12 +515,12 @@ export class Evaluator {
     };
   }
 
-  /** Adds an instance's parameters to what describe collects, named with a prefix ("ethernet0."). */
-  private describeParams(owner: Instance, prefix: string, into: Described): void {
+  /** Adds an instance's parameters to what describe collects, under the given keys (by slot). */
+  private describeParams(owner: Instance, keys: readonly string[], into: Described): void {
     const variables = owner.cls.params;
     for (let slot = 0; slot < variables.length; slot++) {
       const variable = variables[slot]!;
-      const key = prefix + variable.name;
+      const key = keys[slot]!;
       if (variable.sensitive) into.sensitive.push(key);
       const value = owner.values[slot];
       if (value === undefined) {
@@ -533,6 +533,27 @@ export class Evaluator {
       into.params.set(key, value);
     }
   }
+
+  /**
+   * The names describe gives a class's parameters, by slot: "ip", or "ethernet0.ip" for the parameters
+   * of the interface ethernet0. Made once per class and interface name, not once per component.
+   */
+  private paramKeys(cls: ClassInfo, interfaceName: string): readonly string[] {
+    let byName = this.keysByClass.get(cls);
+    if (!byName) {
+      byName = new Map();
+      this.keysByClass.set(cls, byName);
+    }
+    let keys = byName.get(interfaceName);
+    if (!keys) {
+      const prefix = interfaceName === "" ? "" : `${interfaceName}.`;
+      keys = cls.params.map((v) => prefix + v.name);
+      byName.set(interfaceName, keys);
+    }
+    return keys;
+  }
+
+  private readonly keysByClass = new Map<ClassInfo, Map<string, readonly string[]>>();
 
   /** vanIF must name an interface: the appliance's own, or (for a VAN) one of a component inside it. */
   /** Whether a path passes a component whose type is unknown or invalid (reported at its declaration). */

@@ -48,6 +48,17 @@ function describe(kind: TokenKind, value: string): string {
 }
 
 /**
+ * The names of a dotted name. Dotted names repeat (c1.p1 in every group of a large file), so all that
+ * spell the same names share one array: a tree of the lists seen so far, walked one name at a time
+ * while the dotted name is read, finds it without building anything.
+ */
+interface NameList {
+  readonly names: readonly string[];
+  /** The lists that continue this one with one more name, by that name. */
+  longer: Map<string, NameList> | undefined;
+}
+
+/**
  * The parser reads the current token from the scanner's fields (scanner.token, tokenStart, tokenEnd,
  * tokenValue, newlinesBefore): no object per token. Where the grammar needs to see further, lookAhead
  * scans ahead and puts the scanner back.
@@ -68,6 +79,8 @@ class Parser {
   /** End offset of the last consumed token. */
   private previousEnd = 0;
   private mapDepth = 0;
+  /** The name lists of dotted names, by first name (see NameList). */
+  private readonly nameLists = new Map<string, NameList>();
   /** The token lookAhead found. */
   private aheadValue = "";
   private aheadStart = 0;
@@ -406,27 +419,35 @@ class Parser {
 
   private parseDottedName(context: string): DottedName {
     const pos = this.scanner.tokenStart;
-    const names = [this.parseIdentifier(context)];
+    let list = this.nameList(undefined, this.parseIdentifier(context));
     let starts: number[] | undefined;
     // Where the next name starts when nothing separates it from its '.': then its start need not be kept.
-    let compactStart = pos + names[0]!.length + 1;
+    let compactStart = pos + list.names[0]!.length + 1;
     while (this.at(TokenKind.Dot)) {
       this.next();
       const start = this.scanner.tokenStart;
-      if (start !== compactStart && starts === undefined) starts = compactStarts(pos, names);
+      if (start !== compactStart && starts === undefined) starts = compactStarts(pos, list.names);
       const name = this.parseIdentifier("after '.'");
-      names.push(name);
+      list = this.nameList(list, name);
       starts?.push(start);
       compactStart = start + name.length + 1;
     }
-    return {
-      kind: "DottedName",
-      // Exact size: an array grown by push keeps spare room, and a large file has 100,000 of these.
-      names: names.length === 1 ? names : names.slice(),
-      starts,
-      pos,
-      end: this.previousEnd,
-    };
+    return { kind: "DottedName", names: list.names, starts, pos, end: this.previousEnd };
+  }
+
+  /** The shared list of the names in `list` followed by `name` (just `name` without a list). */
+  private nameList(list: NameList | undefined, name: string): NameList {
+    let lists = this.nameLists;
+    if (list) {
+      list.longer ??= new Map();
+      lists = list.longer;
+    }
+    let found = lists.get(name);
+    if (!found) {
+      found = { names: list ? [...list.names, name] : [name], longer: undefined };
+      lists.set(name, found);
+    }
+    return found;
   }
 
   private parseAssignment(): Assignment | undefined {

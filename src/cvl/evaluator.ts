@@ -17,6 +17,7 @@ import {
   type Instance,
   paramPath,
   SlotState,
+  scopeOf,
   winnerOf,
 } from "./instances.js";
 import { limits } from "./limits.js";
@@ -244,7 +245,7 @@ export class Evaluator {
     targetVar: VarInfo | undefined | null,
     targetName: DottedName,
   ): Operand {
-    if (rhs.kind === "String") return { kind: "text", value: [rhs.value] };
+    if (rhs.kind === "String") return this.textOperand(rhs.value);
     if (rhs.kind === "Map") {
       const keys: string[] = [];
       const values: Operand[] = [];
@@ -259,6 +260,18 @@ export class Evaluator {
     if (ref?.kind !== "param") return nothing;
     return { kind: "reference", through: ref.through, variable: ref.variable, node: rhs };
   }
+
+  /** The operand of a string literal: one per distinct text ("0", "x y" recur in many assignments). */
+  private textOperand(text: string): Operand {
+    let operand = this.texts.get(text);
+    if (!operand) {
+      operand = { kind: "text", value: [text] };
+      this.texts.set(text, operand);
+    }
+    return operand;
+  }
+
+  private readonly texts = new Map<string, Operand>();
 
   /** The rules about a reference: it names a parameter, and no secret leaks into a plain one. */
   private checkReference(
@@ -347,10 +360,9 @@ export class Evaluator {
         const slot = resolved.variable.slot;
         // Instances are visited outermost first and assignments in chain and text order, so a later
         // candidate wins unless it comes from a deeper (inner) scope than the current winner.
-        const current = instance.scopes[slot];
-        if (current === undefined || scope.depth <= current.depth) {
+        const current = instance.winners[slot];
+        if (current === undefined || scope.depth <= instance.depth - current.through.length) {
           instance.winners[slot] = resolved;
-          instance.scopes[slot] = scope;
         }
       }
     }
@@ -433,7 +445,7 @@ export class Evaluator {
     }
     // Constants (most assignments) evaluate the same in every instance: share one immutable value.
     if (winner.constant !== null) return winner.constant;
-    const scope = instance.scopes[slot]!;
+    const scope = scopeOf(instance, winner);
     const module = winner.assignment.module;
     const operands = winner.operands;
     // One operand (the usual case): its value as it is (values are immutable, so they can be shared).

@@ -48,10 +48,8 @@ export interface Instance {
   readonly parent: Instance | undefined;
   /** Component instances by ComponentInfo.slot (none for a component whose type is unknown). */
   readonly children: Array<Instance | undefined>;
-  /** By VarInfo.slot: the assignment that wins the parameter (late binding), if any ... */
+  /** By VarInfo.slot: the assignment that wins the parameter (late binding), if any (see scopeOf). */
   readonly winners: Array<ResolvedAssignment | undefined>;
-  /** ... and the instance whose object body holds it: its references resolve relative to that one. */
-  readonly scopes: Array<Instance | undefined>;
   readonly states: SlotState[];
   /** By VarInfo.slot: the parameter's value once computed (undefined when it has none). */
   readonly values: Array<Value | undefined>;
@@ -132,6 +130,8 @@ function containsSelf(instance: Instance, type: ObjectSymbol): boolean {
   return false;
 }
 
+const noChildren: Array<Instance | undefined> = [];
+
 function makeInstance(
   cls: ClassInfo,
   name: string,
@@ -148,12 +148,26 @@ function makeInstance(
     cls,
     parent,
     site,
-    children: new Array<Instance | undefined>(cls.components.size).fill(undefined),
+    // Most instances are interfaces, which have no components: they share one empty array.
+    children:
+      cls.components.size === 0
+        ? noChildren
+        : new Array<Instance | undefined>(cls.components.size).fill(undefined),
     winners: new Array<ResolvedAssignment | undefined>(params).fill(undefined),
-    scopes: new Array<Instance | undefined>(params).fill(undefined),
     states: new Array<SlotState>(params).fill(SlotState.NotComputed),
     values: new Array<Value | undefined>(params).fill(undefined),
   };
+}
+
+/**
+ * The instance whose object body holds an assignment that `instance` got (late binding): its references
+ * resolve relative to that one. The assignment reached `instance` through its path of components, so
+ * that instance is as many levels up.
+ */
+export function scopeOf(instance: Instance, winner: ResolvedAssignment): Instance {
+  let scope = instance;
+  for (let i = 0; i < winner.through.length; i++) scope = scope.parent!;
+  return scope;
 }
 
 /** Follows resolved components from an instance (see PathTarget); undefined if one has no instance. */

@@ -199,9 +199,13 @@ export class Evaluator {
     if (check) this.checkTarget(target, node, module);
     const constant = node.values.every(isConstant);
     // Constants need no operands: their value is computed here, once for every instance and class.
-    const operands = constant
-      ? noOperands
-      : node.values.map((rhs) => this.resolveOperand(cls, rhs, module, check ? variable : null, node.target));
+    let operands = noOperands;
+    if (!constant) {
+      const resolved: Operand[] = [];
+      for (const rhs of node.values)
+        resolved.push(this.resolveOperand(cls, rhs, module, check ? variable : null, node.target));
+      operands = resolved;
+    }
     if (target?.kind !== "param") return undefined;
     return {
       assignment: info,

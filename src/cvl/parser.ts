@@ -458,18 +458,22 @@ class Parser {
       return undefined;
     }
     this.next();
-    const values: Rhs[] = [];
     const first = this.parseRhs();
-    if (first) values.push(first);
-    while (this.at(TokenKind.Comma)) {
-      this.next();
-      const value = this.parseRhs();
-      if (value) values.push(value);
+    // Most assignments have one value: then an array of exactly that, not one grown by push (which
+    // keeps spare room, and is copied by slice() below).
+    let values: Rhs[] = first ? [first] : [];
+    if (this.at(TokenKind.Comma)) {
+      while (this.at(TokenKind.Comma)) {
+        this.next();
+        const value = this.parseRhs();
+        if (value) values.push(value);
+      }
+      values = values.slice();
     }
     const ok = this.expect(TokenKind.Semicolon, "at the end of the assignment");
     if (!ok) this.synchronize(true);
     if (values.length === 0 || target.names.includes("")) return undefined;
-    return { kind: "Assignment", target, values: values.slice(), pos: target.pos, end: this.previousEnd };
+    return { kind: "Assignment", target, values, pos: target.pos, end: this.previousEnd };
   }
 
   private parseRhs(): Rhs | undefined {

@@ -96,11 +96,13 @@ export class Evaluator {
     for (const symbol of this.binder.symbolsByModule.get(module) ?? []) {
       const cls = this.binder.classOf(symbol);
       this.checkComponents(cls, symbol);
+      const own: Array<ResolvedAssignment | undefined> = [];
       for (const info of cls.assignments) {
         if (info.owner !== symbol) continue;
         const resolved = this.resolveAssignment(cls, info, true);
-        if (resolved && isComplete(resolved.operands)) this.checked.set(info.node, resolved);
+        own.push(resolved && isComplete(resolved.operands) ? resolved : undefined);
       }
+      this.checkedOwn.set(cls, own);
     }
   }
 
@@ -339,15 +341,19 @@ export class Evaluator {
 
   /**
    * A class's assignments resolved, in late-binding order (those whose target names no parameter left
-   * out). The check's resolution is reused where every name in it resolved: a derived class only adds
-   * names, so it would resolve those the same way.
+   * out). The check's resolutions of the class's own assignments are reused where every name in them
+   * resolved; the others, and inherited ones (resolved by the check against the class declaring them),
+   * are resolved here against this class.
    */
   private resolvedOf(cls: ClassInfo): readonly ResolvedAssignment[] {
     let list = this.resolvedByClass.get(cls);
     if (!list) {
       list = [];
+      const own = this.checkedOwn.get(cls);
+      let ownIndex = 0;
       for (const info of cls.assignments) {
-        const resolved = this.checked.get(info.node) ?? this.resolveAssignment(cls, info, false);
+        const checked = own && info.owner === cls.symbol ? own[ownIndex++] : undefined;
+        const resolved = checked ?? this.resolveAssignment(cls, info, false);
         if (resolved) list.push(resolved);
       }
       this.resolvedByClass.set(cls, list);
@@ -409,8 +415,11 @@ export class Evaluator {
 
   /** Each class's resolved assignments (see resolvedOf). */
   private readonly resolvedByClass = new Map<ClassInfo, ResolvedAssignment[]>();
-  /** The check's resolution of each assignment in its own class, where every name in it resolved. */
-  private readonly checked = new Map<Assignment, ResolvedAssignment>();
+  /**
+   * By class: the check's resolutions of its own assignments, in order; undefined where some name in
+   * one named no parameter (resolvedOf resolves those again).
+   */
+  private readonly checkedOwn = new Map<ClassInfo, Array<ResolvedAssignment | undefined>>();
   /** References nest past the limit: reported once per evaluation. */
   private nestingReported = false;
   /** The slots being computed, outermost first (two arrays: no object per step on a hot path). */

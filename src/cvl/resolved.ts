@@ -37,7 +37,10 @@ export interface ResolvedAssignment {
 }
 
 export function isConstant(rhs: Rhs): boolean {
-  return rhs.kind === "String" || (rhs.kind === "Map" && rhs.pairs.every((p) => isConstant(p.value)));
+  if (rhs.kind === "String") return true;
+  if (rhs.kind !== "Map") return false;
+  for (const pair of rhs.pairs) if (!isConstant(pair.value)) return false;
+  return true;
 }
 
 /** A constant's string (a map encoded as k=v&k2=v2); only for isConstant values. */

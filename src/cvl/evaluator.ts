@@ -30,7 +30,7 @@ import {
   type Operand,
   type ResolvedAssignment,
 } from "./resolved.js";
-import { type CvlString, display, encodeMap, hasPlaceholder, textLength, type Value } from "./values.js";
+import { type CvlString, display, encodeMap, textLength, type Value } from "./values.js";
 
 const noOperands: readonly Operand[] = [];
 
@@ -450,9 +450,10 @@ export class Evaluator {
     const winner = instance.winners[slot];
     if (!winner) {
       const variable = instance.cls.params[slot]!;
-      const path = paramPath(instance, variable.name);
-      if (variable.sensitive) return [{ parts: [{ kind: "secret", path, escapes: 0 }] }];
-      if (variable.assigned) return [{ parts: [{ kind: "pending", path, escapes: 0 }] }];
+      if (variable.sensitive)
+        return [{ parts: [{ kind: "secret", path: slotPath(instance, slot), escapes: 0 }] }];
+      if (variable.assigned)
+        return [{ parts: [{ kind: "pending", path: slotPath(instance, slot), escapes: 0 }] }];
       if (variable.name === "name") return [instance.name];
       return undefined;
     }
@@ -622,7 +623,10 @@ export class Evaluator {
 
 /** Whether a value holds a pending placeholder (a value that waits for the utility's allocation). */
 function isPending(value: Value): boolean {
-  for (const s of value) if (hasPlaceholder(s, "pending")) return true;
+  for (const s of value) {
+    if (typeof s === "string") continue;
+    for (const part of s.parts) if (typeof part !== "string" && part.kind === "pending") return true;
+  }
   return false;
 }
 

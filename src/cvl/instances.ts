@@ -50,6 +50,7 @@ export interface Instance {
   readonly children: Array<Instance | undefined>;
   /** By VarInfo.slot: the assignment that wins the parameter (late binding), if any (see scopeOf). */
   readonly winners: Array<ResolvedAssignment | undefined>;
+  /** By VarInfo.slot: how far its value is computed. */
   readonly states: SlotState[];
   /** By VarInfo.slot: the parameter's value once computed (undefined when it has none). */
   readonly values: Array<Value | undefined>;
@@ -185,11 +186,6 @@ export function descendNames(instance: Instance, names: readonly string[]): Inst
     current = component && current.children[component.slot];
   }
   return current;
-}
-
-/** The children that exist, in declaration order. */
-export function childrenOf(instance: Instance): Instance[] {
-  return instance.children.filter((c): c is Instance => c !== undefined);
 }
 
 /** The assignment that wins a parameter of an instance, if any. */

@@ -17,10 +17,20 @@ export interface Name extends NodeBase {
   readonly missing?: true;
 }
 
-/** Ident ::= Item ("." Item)* : a parameter, a component, or a path through components. */
+/**
+ * Ident ::= Item ("." Item)* : a parameter, a component, or a path through components. It holds the
+ * names as strings, not a Name node each: a large file has hundreds of thousands of them, and only a
+ * diagnostic needs a name's position (namePart makes its node then).
+ */
 export interface DottedName extends NodeBase {
   readonly kind: "DottedName";
-  readonly parts: readonly Name[];
+  readonly names: readonly string[];
+  /**
+   * Where each name starts, kept only when some name does not directly follow the '.' before it (a
+   * space or a comment in between). Usually undefined: then each name starts just after the '.'
+   * that follows the previous one.
+   */
+  readonly starts: readonly number[] | undefined;
 }
 
 export interface StringLiteral extends NodeBase {
@@ -90,5 +100,13 @@ export interface CvlFile {
 
 /** The dotted text of a name ("d.ethernet0.ip"). */
 export function dottedText(name: DottedName): string {
-  return name.parts.map((p) => p.text).join(".");
+  return name.names.join(".");
+}
+
+/** The i-th name of a dotted name as a Name node, with its position (for a diagnostic that points at it). */
+export function namePart(name: DottedName, i: number): Name {
+  let pos = name.pos;
+  if (name.starts) pos = name.starts[i]!;
+  else for (let j = 0; j < i; j++) pos += name.names[j]!.length + 1;
+  return { kind: "Name", text: name.names[i]!, pos, end: pos + name.names[i]!.length };
 }

@@ -4,7 +4,7 @@
  * ancestors, the parameters and components it declares or inherits, its kind, and its assignments in
  * late-binding order. It checks every rule that does not need an instance tree, once per declaration.
  */
-import type { Assignment, DottedName, Name, ObjectDeclaration } from "./ast.js";
+import { type Assignment, type DottedName, type Name, namePart, type ObjectDeclaration } from "./ast.js";
 import type { DiagnosticCode } from "./codes.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
 import type { LoadedProgram, Module } from "./loader.js";
@@ -21,6 +21,11 @@ export interface ObjectSymbol {
 
 export interface VarInfo {
   readonly name: string;
+  /**
+   * Where an instance keeps this parameter's value (see instances.ts). A class's parameters are its
+   * parent's, in the same order, then its own, so a parameter has the same slot in every class that has it.
+   */
+  readonly slot: number;
   readonly required: boolean;
   readonly sensitive: boolean;
   /** Filled in by the utility when it allocates (pending until then). */
@@ -32,6 +37,8 @@ export interface VarInfo {
 
 export interface ComponentInfo {
   readonly name: string;
+  /** Where an instance keeps this component's instance: the same in every class that has it, as for VarInfo. */
+  readonly slot: number;
   readonly node: Name;
   readonly type: ObjectSymbol | undefined;
   readonly module: Module;
@@ -50,15 +57,20 @@ export interface ClassInfo {
   readonly chain: readonly ObjectSymbol[];
   readonly category: Category;
   readonly vars: ReadonlyMap<string, VarInfo>;
+  /** The parameters in slot order: params[i].slot === i. */
+  readonly params: readonly VarInfo[];
   readonly components: ReadonlyMap<string, ComponentInfo>;
   /** In late-binding order within one instance: root ancestor's first, text order within an object. */
   readonly assignments: readonly AssignmentInfo[];
 }
 
-/** What a dotted path names, relative to a class: a parameter of a (nested) component, or a component. */
+/**
+ * What a dotted path names, relative to a class: a parameter of a (nested) component, or a component.
+ * `through` is the components the path passes on the way, outermost first.
+ */
 export type PathTarget =
-  | { readonly kind: "param"; readonly components: readonly string[]; readonly variable: VarInfo }
-  | { readonly kind: "component"; readonly components: readonly string[]; readonly info: ComponentInfo };
+  | { readonly kind: "param"; readonly through: readonly ComponentInfo[]; readonly variable: VarInfo }
+  | { readonly kind: "component"; readonly through: readonly ComponentInfo[]; readonly info: ComponentInfo };
 
 const preludeCategories: Record<string, Category> = {
   Interface: "interface",
@@ -70,6 +82,8 @@ const preludeCategories: Record<string, Category> = {
 
 const knownAttributes = ["required", "sensitive", "assigned"];
 
+const noComponents: readonly ComponentInfo[] = [];
+
 export class Binder {
   private readonly scopes = new Map<Module, Map<string, ObjectSymbol>>();
   private readonly classes = new Map<ObjectSymbol, ClassInfo>();
@@ -77,10 +91,6 @@ export class Binder {
   /** Declarations reported already: the same mistake is reported once, not once per use. */
   private readonly reported = new Set<string>();
   readonly symbolsByModule = new Map<Module, ObjectSymbol[]>();
-  private readonly resolved = new WeakMap<
-    DottedName,
-    { cls: ClassInfo; target: PathTarget | undefined } | Map<ClassInfo, PathTarget | undefined>
-  >();
 
   constructor(
     readonly program: LoadedProgram,
@@ -270,6 +280,7 @@ export class Binder {
         chain: [symbol],
         category: "invalid",
         vars: new Map(),
+        params: [],
         components: new Map(),
         assignments: [],
       };
@@ -334,7 +345,14 @@ export class Binder {
             );
             continue;
           }
-          components.set(name.text, { name: name.text, node: name, type, module, owner: symbol });
+          components.set(name.text, {
+            name: name.text,
+            slot: components.size,
+            node: name,
+            type,
+            module,
+            owner: symbol,
+          });
         }
       } else assignments.push({ node: member, module, owner: symbol });
     }
@@ -346,6 +364,7 @@ export class Binder {
       },
       category,
       vars,
+      params: [...vars.values()],
       components,
       assignments,
     };
@@ -392,6 +411,7 @@ export class Binder {
       }
       vars.set(name.text, {
         name: name.text,
+        slot: vars.size,
         required: has("required"),
         sensitive: has("sensitive"),
         assigned: has("assigned") && module.isPrelude,
@@ -400,6 +420,18 @@ export class Binder {
         owner,
       });
     }
+  }
+
+  /** One shared path per component for paths through a single component (most of them). */
+  private readonly paths = new Map<ComponentInfo, readonly ComponentInfo[]>();
+
+  private pathTo(component: ComponentInfo): readonly ComponentInfo[] {
+    let path = this.paths.get(component);
+    if (!path) {
+      path = [component];
+      this.paths.set(component, path);
+    }
+    return path;
   }
 
   /**
@@ -413,70 +445,40 @@ export class Binder {
     usage: "assign" | "reference",
     reportErrors: boolean,
   ): PathTarget | undefined {
-    // Instances of one class resolve the same path the same way: remember it (a VAN of 5,000
-    // components resolves each assignment once per class, not once per instance). Most paths are only
-    // ever resolved against one class, so the first is kept without a Map.
-    const known = this.resolved.get(path);
-    if (known !== undefined) {
-      // A path that names nothing is resolved again when asked to report, so its error is not lost.
-      if (known instanceof Map) {
-        if (known.has(cls) && (known.get(cls) !== undefined || !reportErrors)) return known.get(cls);
-      } else if (known.cls === cls && (known.target !== undefined || !reportErrors)) return known.target;
-    }
-    const target = this.resolvePathUncached(cls, path, module, usage, reportErrors);
-    if (known === undefined) this.resolved.set(path, { cls, target });
-    else if (known instanceof Map) known.set(cls, target);
-    else
-      this.resolved.set(
-        path,
-        new Map([
-          [known.cls, known.target],
-          [cls, target],
-        ]),
-      );
-    return target;
-  }
-
-  private resolvePathUncached(
-    cls: ClassInfo,
-    path: DottedName,
-    module: Module,
-    usage: "assign" | "reference",
-    reportErrors: boolean,
-  ): PathTarget | undefined {
     let current = cls;
-    const components: string[] = [];
-    const parts = path.parts;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      const last = i === parts.length - 1;
-      const variable = current.vars.get(part.text);
-      if (variable && last) return { kind: "param", components, variable };
-      const component = current.components.get(part.text);
+    // Most paths name a parameter of the class itself: those share one empty array.
+    let through: readonly ComponentInfo[] = noComponents;
+    const names = path.names;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const last = i === names.length - 1;
+      const variable = current.vars.get(name);
+      if (variable && last) return { kind: "param", through, variable };
+      const component = current.components.get(name);
       if (component) {
-        if (last) return { kind: "component", components, info: component };
+        if (last) return { kind: "component", through, info: component };
         if (!component.type) return undefined; // unknown type, reported at its declaration
-        components.push(part.text);
+        through = through.length === 0 ? this.pathTo(component) : [...through, component];
         current = this.classOf(component.type);
         continue;
       }
       // A class whose extends chain is broken (reported at its declaration) lacks what it would inherit.
       if (!reportErrors || current.category === "invalid") return undefined;
       const owner =
-        components.length === 0 ? cls.symbol.name : `${components.join(".")} (${current.symbol.name})`;
+        through.length === 0
+          ? cls.symbol.name
+          : `${through.map((c) => c.name).join(".")} (${current.symbol.name})`;
       const candidates = last
         ? [...current.vars.keys(), ...current.components.keys()]
         : [...current.components.keys()];
+      const part = namePart(path, i);
       const hint = didYouMean(part.text, candidates);
       if (variable) {
         // A parameter used as if it had components: a.b where a is a parameter.
         this.report(
           "CVL1208",
           this.at(module, part),
-          `'${part.text}' is a parameter of ${owner}, not a component, so '${parts
-            .slice(0, i + 2)
-            .map((p) => p.text)
-            .join(".")}' names nothing`,
+          `'${part.text}' is a parameter of ${owner}, not a component, so '${names.slice(0, i + 2).join(".")}' names nothing`,
         );
       } else if (!last) {
         this.report("CVL1208", this.at(module, part), `${owner} has no component '${part.text}'.${hint}`);
@@ -486,8 +488,7 @@ export class Binder {
           usage === "assign"
             ? "cannot be assigned: it is not a declared parameter of"
             : "is not a parameter of";
-        const fix =
-          usage === "assign" && components.length === 0 ? ` Declare it first: var ${part.text};` : "";
+        const fix = usage === "assign" && through.length === 0 ? ` Declare it first: var ${part.text};` : "";
         const params = [...current.vars.keys()];
         const list =
           params.length > 0 && params.length <= 12 ? ` Its parameters are ${params.join(", ")}.` : "";

@@ -54,7 +54,7 @@ export function startWaves(
   const done = new Set<EvaluatedComponent>();
   let remaining = machines;
   while (remaining.length > 0) {
-    const wave = remaining.filter((c) => [...after.get(c)!].every((d) => done.has(d)));
+    const wave = remaining.filter((c) => isSubset(after.get(c)!, done));
     if (wave.length === 0) {
       const cycle = findCycle(remaining, after);
       diagnostics.add(
@@ -69,6 +69,11 @@ export function startWaves(
     remaining = remaining.filter((c) => !done.has(c));
   }
   return waves;
+}
+
+function isSubset<T>(items: ReadonlySet<T>, of: ReadonlySet<T>): boolean {
+  for (const item of items) if (!of.has(item)) return false;
+  return true;
 }
 
 function label(c: EvaluatedComponent): string {

@@ -23,6 +23,19 @@ export interface SourceFile {
 }
 
 export function createSourceFile(name: string, text: string): SourceFile {
+  let lineStarts: number[] | undefined;
+  return {
+    name,
+    text,
+    // Made when first asked for: only diagnostics need lines, and a large file has 50,000 of them.
+    get lineStarts() {
+      lineStarts ??= computeLineStarts(text);
+      return lineStarts;
+    },
+  };
+}
+
+function computeLineStarts(text: string): number[] {
   const lineStarts = [0];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -32,7 +45,7 @@ export function createSourceFile(name: string, text: string): SourceFile {
       lineStarts.push(i + 1);
     }
   }
-  return { name, text, lineStarts };
+  return lineStarts;
 }
 
 /** A 1-based line and column for an offset. */

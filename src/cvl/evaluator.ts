@@ -6,13 +6,38 @@
  * first), the enclosing VAN's chain, the VAN enclosing that, outermost last. Only then are values
  * computed, lazily, resolving references relative to the instance whose body holds the assignment.
  */
-import type { Assignment, DottedName, Rhs } from "./ast.js";
-import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol, VarInfo } from "./binder.js";
+import { type Assignment, type DottedName, dottedText, type Rhs } from "./ast.js";
+import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol, PathTarget, VarInfo } from "./binder.js";
 import type { DiagnosticBag, Location, RelatedInformation } from "./diagnostics.js";
-import { buildInstances, declaredAt, descend, type Instance, paramPath, type Slot } from "./instances.js";
+import {
+  buildInstances,
+  declaredAt,
+  descend,
+  descendNames,
+  type Instance,
+  paramPath,
+  SlotState,
+  scopeOf,
+  winnerOf,
+} from "./instances.js";
 import { limits } from "./limits.js";
 import type { Module } from "./loader.js";
+import {
+  constantValue,
+  isConstant,
+  mapKey,
+  nothing,
+  type Operand,
+  type ResolvedAssignment,
+} from "./resolved.js";
 import { type CvlString, display, encodeMap, textLength, type Value } from "./values.js";
+
+const noOperands: readonly Operand[] = [];
+
+/** The dotted path of an instance's parameter, by slot. */
+function slotPath(instance: Instance, slot: number): string {
+  return paramPath(instance, instance.cls.params[slot]!.name);
+}
 
 export type ComponentKind = "van" | "vm" | "container";
 
@@ -53,14 +78,12 @@ export interface ValueSource {
  * file, or name files of that repository version.
  */
 export function valueSource(component: EvaluatedComponent, param: string): ValueSource | undefined {
-  const winner = component.instance.slots.get(param)?.winner;
+  const winner = winnerOf(component.instance, param);
   if (!winner) return undefined;
   return { location: winner.assignment.module.location, origin: winner.assignment.module.origin };
 }
 
 export class Evaluator {
-  private readonly checkedAssignments = new WeakSet<Assignment>();
-
   constructor(private readonly binder: Binder) {}
 
   // ---------- static checks, once per declaration ----------
@@ -73,12 +96,18 @@ export class Evaluator {
     for (const symbol of this.binder.symbolsByModule.get(module) ?? []) {
       const cls = this.binder.classOf(symbol);
       this.checkComponents(cls, symbol);
-      for (const a of cls.assignments) if (a.owner === symbol) this.checkAssignment(cls, a.node, a.module);
+      const own: Array<ResolvedAssignment | undefined> = [];
+      for (const info of cls.assignments) {
+        if (info.owner !== symbol) continue;
+        const resolved = this.resolveAssignment(cls, info, true);
+        own.push(resolved && isComplete(resolved.operands) ? resolved : undefined);
+      }
+      this.checkedOwn.set(cls, own);
     }
   }
 
   private checkTopLevelAssignment(module: Module, statement: Assignment): void {
-    const target = statement.target.parts.map((p) => p.text).join(".");
+    const target = dottedText(statement.target);
     if (target !== "CVL") {
       this.binder.report(
         "CVL1215",
@@ -156,56 +185,119 @@ export class Evaluator {
     return false;
   }
 
-  private checkAssignment(cls: ClassInfo, node: Assignment, module: Module): void {
-    if (this.checkedAssignments.has(node)) return;
-    this.checkedAssignments.add(node);
-    const target = this.binder.resolvePath(cls, node.target, module, "assign", true);
+  /**
+   * Resolves an assignment against a class (see resolved.ts). With `check`, reports what is wrong with
+   * it as well: names that name nothing, and the rules about components and sensitive values. Returns
+   * undefined when its target names no parameter.
+   */
+  private resolveAssignment(
+    cls: ClassInfo,
+    info: AssignmentInfo,
+    check: boolean,
+  ): ResolvedAssignment | undefined {
+    const { node, module } = info;
+    const target = this.binder.resolvePath(cls, node.target, module, "assign", check);
+    const variable = target?.kind === "param" ? target.variable : undefined;
+    if (check) this.checkTarget(target, node, module);
+    const constant = node.values.every(isConstant);
+    // Constants need no operands: their value is computed here, once for every instance and class.
+    let operands = noOperands;
+    if (!constant) {
+      const resolved: Operand[] = [];
+      for (const rhs of node.values)
+        resolved.push(this.resolveOperand(cls, rhs, module, check ? variable : null, node.target));
+      operands = resolved;
+    }
+    if (target?.kind !== "param") return undefined;
+    return {
+      assignment: info,
+      through: target.through,
+      variable: target.variable,
+      constant: constant ? node.values.map(constantValue) : null,
+      operands,
+    };
+  }
+
+  /** The rules about an assignment's target: a parameter, and no secret written in the file. */
+  private checkTarget(target: PathTarget | undefined, node: Assignment, module: Module): void {
     if (target?.kind === "component") {
       const params = target.info.type ? [...this.binder.classOf(target.info.type).vars.keys()] : [];
       const example = params.includes("name") ? "name" : params.includes("ip") ? "ip" : params[0];
       this.binder.report(
         "CVL1220",
         this.binder.at(module, node.target),
-        `'${dotted(node.target)}' is a component, not a parameter; assign to one of its parameters${example ? ` (${dotted(node.target)}.${example} = ...)` : ""}`,
+        `'${dottedText(node.target)}' is a component, not a parameter; assign to one of its parameters${example ? ` (${dottedText(node.target)}.${example} = ...)` : ""}`,
       );
     }
-    const targetVar = target?.kind === "param" ? target.variable : undefined;
+    if (target?.kind !== "param" || !target.variable.sensitive) return;
     for (const value of node.values) {
-      if (targetVar?.sensitive && value.kind === "String") {
-        this.binder.report(
-          "CVL1407",
-          this.binder.at(module, value),
-          `'${dotted(node.target)}' is sensitive, so its value must not be written in a file; leave it unset (the user supplies it when the appliance starts) or assign another sensitive parameter`,
-        );
-      }
-      this.checkReferences(cls, value, module, targetVar, node.target);
+      if (value.kind !== "String") continue;
+      this.binder.report(
+        "CVL1407",
+        this.binder.at(module, value),
+        `'${dottedText(node.target)}' is sensitive, so its value must not be written in a file; leave it unset (the user supplies it when the appliance starts) or assign another sensitive parameter`,
+      );
     }
   }
 
-  private checkReferences(
+  /**
+   * Resolves one value of an assignment. `targetVar` is null when not checking, and undefined when
+   * checking an assignment whose target names no parameter.
+   */
+  private resolveOperand(
     cls: ClassInfo,
     rhs: Rhs,
+    module: Module,
+    targetVar: VarInfo | undefined | null,
+    targetName: DottedName,
+  ): Operand {
+    if (rhs.kind === "String") return this.textOperand(rhs.value);
+    if (rhs.kind === "Map") {
+      const keys: string[] = [];
+      const values: Operand[] = [];
+      for (const pair of rhs.pairs) {
+        keys.push(mapKey(pair.key));
+        values.push(this.resolveOperand(cls, pair.value, module, targetVar, targetName));
+      }
+      return { kind: "map", keys, values };
+    }
+    const ref = this.binder.resolvePath(cls, rhs, module, "reference", targetVar !== null);
+    if (targetVar !== null) this.checkReference(ref, rhs, module, targetVar, targetName);
+    if (ref?.kind !== "param") return nothing;
+    return { kind: "reference", through: ref.through, variable: ref.variable, node: rhs };
+  }
+
+  /** The operand of a string literal: one per distinct text ("0", "x y" recur in many assignments). */
+  private textOperand(text: string): Operand {
+    let operand = this.texts.get(text);
+    if (!operand) {
+      operand = { kind: "text", value: [text] };
+      this.texts.set(text, operand);
+    }
+    return operand;
+  }
+
+  private readonly texts = new Map<string, Operand>();
+
+  /** The rules about a reference: it names a parameter, and no secret leaks into a plain one. */
+  private checkReference(
+    ref: PathTarget | undefined,
+    rhs: DottedName,
     module: Module,
     targetVar: VarInfo | undefined,
     targetName: DottedName,
   ): void {
-    if (rhs.kind === "String") return;
-    if (rhs.kind === "Map") {
-      for (const pair of rhs.pairs) this.checkReferences(cls, pair.value, module, targetVar, targetName);
-      return;
-    }
-    const ref = this.binder.resolvePath(cls, rhs, module, "reference", true);
     if (ref?.kind === "component") {
       this.binder.report(
         "CVL1207",
         this.binder.at(module, rhs),
-        `'${dotted(rhs)}' is a component, not a parameter; to name it, write the string "${dotted(rhs)}", or use one of its parameters such as ${dotted(rhs)}.name`,
+        `'${dottedText(rhs)}' is a component, not a parameter; to name it, write the string "${dottedText(rhs)}", or use one of its parameters such as ${dottedText(rhs)}.name`,
       );
     } else if (ref?.kind === "param" && ref.variable.sensitive && targetVar && !targetVar.sensitive) {
       this.binder.report(
         "CVL1403",
         this.binder.at(module, rhs),
-        `'${dotted(rhs)}' is sensitive but '${dotted(targetName)}' is not, so its secret would be shown and stored in plain text; declare '${targetVar.name}' with var "sensitive"`,
+        `'${dottedText(rhs)}' is sensitive but '${dottedText(targetName)}' is not, so its secret would be shown and stored in plain text; declare '${targetVar.name}' with var "sensitive"`,
       );
     }
   }
@@ -238,232 +330,256 @@ export class Evaluator {
       return undefined;
     }
     this.attachAssignments(all);
-    for (const instance of all) for (const name of instance.slots.keys()) this.valueOf(instance, name);
-    const components = all.filter((i) => isRunnable(i.cls)).map((i) => this.describe(i));
+    for (const instance of all) {
+      for (let slot = 0; slot < instance.values.length; slot++) this.valueAt(instance, slot);
+    }
+    const components: EvaluatedComponent[] = [];
+    for (const instance of all) if (isRunnable(instance.cls)) components.push(this.describe(instance));
     this.checkVanInterfaces(components);
     return { components, instances: all };
   }
 
-  /** Late binding: attach each assignment to the slot it targets; outer scopes win over inner ones. */
-  /** Per class: each assignment's resolved target and, for constants, its value. Same for every instance. */
-  private readonly classTargets = new Map<
-    ClassInfo,
-    Array<{ assignment: AssignmentInfo; components: readonly string[]; name: string; constant: Value | null }>
-  >();
-
-  private targetsOf(cls: ClassInfo) {
-    let targets = this.classTargets.get(cls);
-    if (!targets) {
-      targets = [];
-      for (const assignment of cls.assignments) {
-        const target = this.binder.resolvePath(
-          cls,
-          assignment.node.target,
-          assignment.module,
-          "assign",
-          false,
-        );
-        if (target?.kind !== "param") continue;
-        const constant = assignment.node.values.every(isConstant)
-          ? assignment.node.values.map(constantValue)
-          : null;
-        targets.push({ assignment, components: target.components, name: target.variable.name, constant });
+  /**
+   * A class's assignments resolved, in late-binding order (those whose target names no parameter left
+   * out). The check's resolutions of the class's own assignments are reused where every name in them
+   * resolved; the others, and inherited ones (resolved by the check against the class declaring them),
+   * are resolved here against this class.
+   */
+  private resolvedOf(cls: ClassInfo): readonly ResolvedAssignment[] {
+    let list = this.resolvedByClass.get(cls);
+    if (!list) {
+      list = [];
+      const own = this.checkedOwn.get(cls);
+      let ownIndex = 0;
+      for (const info of cls.assignments) {
+        const checked = own && info.owner === cls.symbol ? own[ownIndex++] : undefined;
+        const resolved = checked ?? this.resolveAssignment(cls, info, false);
+        if (resolved) list.push(resolved);
       }
-      this.classTargets.set(cls, targets);
+      this.resolvedByClass.set(cls, list);
     }
-    return targets;
+    return list;
   }
 
+  /** Late binding: attach each assignment to the slot it targets; outer scopes win over inner ones. */
   private attachAssignments(all: readonly Instance[]): void {
     for (const scope of all) {
-      for (const { assignment, components, name, constant } of this.targetsOf(scope.cls)) {
-        const instance = components.length === 0 ? scope : descend(scope, components);
-        const slot = instance?.slots.get(name);
-        if (!slot) continue;
+      for (const resolved of this.resolvedOf(scope.cls)) {
+        const instance = descend(scope, resolved.through);
+        if (!instance) continue;
+        const slot = resolved.variable.slot;
         // Instances are visited outermost first and assignments in chain and text order, so a later
         // candidate wins unless it comes from a deeper (inner) scope than the current winner.
-        if (!slot.winner || scope.depth <= slot.winner.scope.depth)
-          slot.winner = { assignment, scope, constant };
+        const current = instance.winners[slot];
+        if (current === undefined || scope.depth <= instance.depth - current.through.length) {
+          instance.winners[slot] = resolved;
+        }
       }
     }
   }
 
-  private valueOf(
-    instance: Instance,
-    name: string,
-    referrer?: { module: Module; node: DottedName },
-  ): Value | undefined {
-    const slot = instance.slots.get(name);
-    if (!slot) return undefined;
-    if (slot.state === 2) return slot.value;
-    if (slot.state === 1) {
-      this.reportCycle(instance, name, referrer);
+  /**
+   * The value of a parameter (by slot), computed on first use. `module` and `node` are the reference
+   * asking for it, if any (where a cycle through it is reported).
+   */
+  private valueAt(instance: Instance, slot: number, module?: Module, node?: DottedName): Value | undefined {
+    const state = instance.states[slot];
+    if (state === SlotState.Done) return instance.values[slot];
+    if (state === SlotState.Computing) {
+      this.reportCycle(instance, slot, module, node);
       return undefined;
     }
-    if (this.stackNames.length >= limits.nesting) {
+    if (this.stackSlots.length >= limits.nesting) {
       if (this.nestingReported) return undefined;
       this.nestingReported = true;
-      const first = { instance: this.stackInstances[0]!, name: this.stackNames[0]! };
-      const firstWinner = first.instance.slots.get(first.name)!.winner!;
-      const at = referrer ?? {
-        module: firstWinner.assignment.module,
-        node: firstWinner.assignment.node.target,
-      };
+      const firstInstance = this.stackInstances[0]!;
+      const firstSlot = this.stackSlots[0]!;
+      const firstWinner = firstInstance.winners[firstSlot]!.assignment;
       this.binder.report(
         "CVL1218",
-        this.binder.at(at.module, at.node),
-        `references nest more than ${limits.nesting} deep (${paramPath(first.instance, first.name)} -> ... -> ${paramPath(instance, name)}); CVL refuses chains that long`,
+        this.binder.at(module ?? firstWinner.module, node ?? firstWinner.node.target),
+        `references nest more than ${limits.nesting} deep (${slotPath(firstInstance, firstSlot)} -> ... -> ${slotPath(instance, slot)}); CVL refuses chains that long`,
       );
       return undefined;
     }
-    slot.state = 1;
+    instance.states[slot] = SlotState.Computing;
     this.stackInstances.push(instance);
-    this.stackNames.push(name);
-    slot.value = this.computeValue(instance, name, slot);
+    this.stackSlots.push(slot);
+    const value = this.computeValue(instance, slot);
     this.stackInstances.pop();
-    this.stackNames.pop();
-    slot.state = 2;
-    return slot.value;
+    this.stackSlots.pop();
+    instance.values[slot] = value;
+    instance.states[slot] = SlotState.Done;
+    return value;
   }
 
+  /** Each class's resolved assignments (see resolvedOf). */
+  private readonly resolvedByClass = new Map<ClassInfo, ResolvedAssignment[]>();
+  /**
+   * By class: the check's resolutions of its own assignments, in order; undefined where some name in
+   * one named no parameter (resolvedOf resolves those again).
+   */
+  private readonly checkedOwn = new Map<ClassInfo, Array<ResolvedAssignment | undefined>>();
   /** References nest past the limit: reported once per evaluation. */
   private nestingReported = false;
   /** The slots being computed, outermost first (two arrays: no object per step on a hot path). */
   private readonly stackInstances: Instance[] = [];
-  private readonly stackNames: string[] = [];
+  private readonly stackSlots: number[] = [];
 
-  private reportCycle(
-    instance: Instance,
-    name: string,
-    referrer?: { module: Module; node: DottedName },
-  ): void {
+  private reportCycle(instance: Instance, slot: number, module?: Module, node?: DottedName): void {
     let start = 0;
     while (
-      start < this.stackNames.length &&
-      !(this.stackInstances[start] === instance && this.stackNames[start] === name)
+      start < this.stackSlots.length &&
+      !(this.stackInstances[start] === instance && this.stackSlots[start] === slot)
     ) {
       start++;
     }
     const cycle: string[] = [];
-    for (let i = start; i < this.stackNames.length; i++)
-      cycle.push(paramPath(this.stackInstances[i]!, this.stackNames[i]!));
-    cycle.push(paramPath(instance, name));
-    const winner = instance.slots.get(name)!.winner!;
-    const where = referrer ?? { module: winner.assignment.module, node: winner.assignment.node.target };
+    for (let i = start; i < this.stackSlots.length; i++)
+      cycle.push(slotPath(this.stackInstances[i]!, this.stackSlots[i]!));
+    cycle.push(slotPath(instance, slot));
+    const winner = instance.winners[slot]!.assignment;
     this.binder.report(
       "CVL1401",
-      this.binder.at(where.module, where.node),
+      this.binder.at(module ?? winner.module, node ?? winner.node.target),
       `references form a cycle: ${cycle.join(" -> ")}`,
     );
   }
 
-  private computeValue(instance: Instance, name: string, slot: Slot): Value | undefined {
-    const variable = instance.cls.vars.get(name)!;
-    const winner = slot.winner;
+  private computeValue(instance: Instance, slot: number): Value | undefined {
+    const winner = instance.winners[slot];
     if (!winner) {
-      const path = paramPath(instance, name);
-      if (variable.sensitive) return [{ parts: [{ kind: "secret", path, escapes: 0 }] }];
-      if (variable.assigned) return [{ parts: [{ kind: "pending", path, escapes: 0 }] }];
-      if (name === "name") return [instance.name];
+      const variable = instance.cls.params[slot]!;
+      if (variable.sensitive)
+        return [{ parts: [{ kind: "secret", path: slotPath(instance, slot), escapes: 0 }] }];
+      if (variable.assigned)
+        return [{ parts: [{ kind: "pending", path: slotPath(instance, slot), escapes: 0 }] }];
+      if (variable.name === "name") return [instance.name];
       return undefined;
     }
-    const { assignment, scope } = winner;
     // Constants (most assignments) evaluate the same in every instance: share one immutable value.
     if (winner.constant !== null) return winner.constant;
+    const scope = scopeOf(instance, winner);
+    const module = winner.assignment.module;
+    const operands = winner.operands;
+    // One operand (the usual case): its value as it is (values are immutable, so they can be shared).
+    const value =
+      operands.length === 1
+        ? this.evalOperand(scope, operands[0]!, module)
+        : this.concatenate(scope, operands, module);
+    if (value === undefined) return undefined;
+    let total = 0;
+    for (const s of value) total += textLength(s);
+    if (value.length > limits.valueStrings || total > limits.valueLength) {
+      this.binder.report(
+        "CVL1218",
+        this.binder.at(module, winner.assignment.node.target),
+        `the value of ${slotPath(instance, slot)} grows to ${value.length} string${value.length === 1 ? "" : "s"} of ${total} characters, past the limits (${limits.valueStrings} strings, ${limits.valueLength} characters)`,
+      );
+      return undefined;
+    }
+    return value;
+  }
+
+  /** The values of several operands, one after the other; undefined when none has a value. */
+  private concatenate(scope: Instance, operands: readonly Operand[], module: Module): Value | undefined {
     const out: CvlString[] = [];
     let anySet = false;
-    for (const rhs of assignment.node.values) {
-      const value = this.evalRhs(scope, rhs, assignment.module);
+    for (const operand of operands) {
+      const value = this.evalOperand(scope, operand, module);
       if (value === undefined) continue;
       anySet = true;
       for (const s of value) out.push(s);
     }
-    if (!anySet) return undefined;
-    let total = 0;
-    for (const s of out) total += textLength(s);
-    if (out.length > limits.valueStrings || total > limits.valueLength) {
-      this.binder.report(
-        "CVL1218",
-        this.binder.at(assignment.module, assignment.node.target),
-        `the value of ${paramPath(instance, name)} grows to ${out.length} string${out.length === 1 ? "" : "s"} of ${total} characters, past the limits (${limits.valueStrings} strings, ${limits.valueLength} characters)`,
-      );
-      return undefined;
-    }
-    return out.slice(); // exact size: values live as long as the evaluation
+    return anySet ? out.slice() : undefined; // exact size: values live as long as the evaluation
   }
 
-  private evalRhs(scope: Instance, rhs: Rhs, module: Module): Value | undefined {
-    switch (rhs.kind) {
-      case "String":
-        return [rhs.value];
-      case "DottedName": {
-        const target = this.binder.resolvePath(scope.cls, rhs, module, "reference", false);
-        if (target?.kind !== "param") return undefined;
-        const instance = descend(scope, target.components);
+  private evalOperand(scope: Instance, operand: Operand, module: Module): Value | undefined {
+    switch (operand.kind) {
+      case "text":
+        return operand.value;
+      case "reference": {
+        const instance = descend(scope, operand.through);
         if (!instance) return undefined;
-        return this.valueOf(instance, target.variable.name, { module, node: rhs });
+        return this.valueAt(instance, operand.variable.slot, module, operand.node);
       }
-      case "Map": {
+      case "map": {
         const pairs: Array<readonly [string, Value]> = [];
-        for (const pair of rhs.pairs) {
-          const key = pair.key.kind === "Name" ? pair.key.text : pair.key.value;
-          pairs.push([key, this.evalRhs(scope, pair.value, module) ?? []]);
+        for (let i = 0; i < operand.keys.length; i++) {
+          pairs.push([operand.keys[i]!, this.evalOperand(scope, operand.values[i]!, module) ?? []]);
         }
         return [encodeMap(pairs)];
       }
+      case "nothing":
+        return undefined;
     }
   }
 
   private describe(instance: Instance): EvaluatedComponent {
-    const params = new Map<string, Value>();
-    const sensitive: string[] = [];
-    const pending: string[] = [];
-    const missing: Array<{ param: string; variable: VarInfo; from?: Location }> = [];
+    const described: Described = { params: new Map(), sensitive: [], pending: [], missing: [] };
     const interfaces: string[] = [];
-    const add = (owner: Instance, prefix: string) => {
-      for (const [name, slot] of owner.slots) {
-        const variable = owner.cls.vars.get(name)!;
-        const key = prefix + name;
-        if (variable.sensitive) sensitive.push(key);
-        if (slot.value === undefined) {
-          const winner = slot.winner;
-          const from = winner ? this.binder.at(winner.assignment.module, winner.assignment.node) : undefined;
-          if (variable.required) missing.push({ param: key, variable, ...(from ? { from } : {}) });
-          continue;
-        }
-        if (
-          slot.value.some(
-            (s) =>
-              typeof s !== "string" && s.parts.some((p) => typeof p !== "string" && p.kind === "pending"),
-          )
-        ) {
-          pending.push(key);
-        }
-        params.set(key, slot.value);
-      }
-    };
-    add(instance, "");
-    for (const child of instance.children.values()) {
-      if (child.cls.category !== "interface") continue;
+    this.describeParams(instance, this.paramKeys(instance.cls, ""), described);
+    for (const child of instance.children) {
+      if (child?.cls.category !== "interface") continue;
       interfaces.push(child.name);
-      add(child, `${child.name}.`);
+      this.describeParams(child, this.paramKeys(child.cls, child.name), described);
     }
-    const strings = (name: string) => (params.get(name) ?? []).map(display);
+    const { params } = described;
     return {
       path: instance.path,
       name: instance.name,
       type: instance.cls.symbol.name,
       kind: instance.cls.category as ComponentKind,
       params,
-      sensitive,
-      pending,
-      missing,
+      sensitive: described.sensitive,
+      pending: described.pending,
+      missing: described.missing,
       interfaces,
-      requires: strings("requires"),
-      provides: strings("provides"),
+      requires: (params.get("requires") ?? []).map(display),
+      provides: (params.get("provides") ?? []).map(display),
       instance,
     };
   }
+
+  /** Adds an instance's parameters to what describe collects, under the given keys (by slot). */
+  private describeParams(owner: Instance, keys: readonly string[], into: Described): void {
+    const variables = owner.cls.params;
+    for (let slot = 0; slot < variables.length; slot++) {
+      const variable = variables[slot]!;
+      const key = keys[slot]!;
+      if (variable.sensitive) into.sensitive.push(key);
+      const value = owner.values[slot];
+      if (value === undefined) {
+        const winner = owner.winners[slot]?.assignment;
+        const from = winner ? this.binder.at(winner.module, winner.node) : undefined;
+        if (variable.required) into.missing.push({ param: key, variable, ...(from ? { from } : {}) });
+        continue;
+      }
+      if (isPending(value)) into.pending.push(key);
+      into.params.set(key, value);
+    }
+  }
+
+  /**
+   * The names describe gives a class's parameters, by slot: "ip", or "ethernet0.ip" for the parameters
+   * of the interface ethernet0. Made once per class and interface name, not once per component.
+   */
+  private paramKeys(cls: ClassInfo, interfaceName: string): readonly string[] {
+    let byName = this.keysByClass.get(cls);
+    if (!byName) {
+      byName = new Map();
+      this.keysByClass.set(cls, byName);
+    }
+    let keys = byName.get(interfaceName);
+    if (!keys) {
+      const prefix = interfaceName === "" ? "" : `${interfaceName}.`;
+      keys = cls.params.map((v) => prefix + v.name);
+      byName.set(interfaceName, keys);
+    }
+    return keys;
+  }
+
+  private readonly keysByClass = new Map<ClassInfo, Map<string, readonly string[]>>();
 
   /** vanIF must name an interface: the appliance's own, or (for a VAN) one of a component inside it. */
   /** Whether a path passes a component whose type is unknown or invalid (reported at its declaration). */
@@ -481,15 +597,13 @@ export class Evaluator {
 
   private checkVanInterfaces(components: readonly EvaluatedComponent[]): void {
     for (const c of components) {
-      const slot = c.instance.slots.get("vanIF");
-      const value = slot?.value;
-      if (!slot?.winner || !value || value.length === 0) continue;
-      const at = this.binder.at(
-        slot.winner.assignment.module,
-        slot.winner.assignment.node.values[0] ?? slot.winner.assignment.node,
-      );
+      const variable = c.instance.cls.vars.get("vanIF");
+      const winner = variable && c.instance.winners[variable.slot]?.assignment;
+      const value = variable && c.instance.values[variable.slot];
+      if (!winner || !value || value.length === 0) continue;
+      const at = this.binder.at(winner.module, winner.node.values[0] ?? winner.node);
       const text = value.length === 1 && typeof value[0] === "string" ? value[0] : undefined;
-      const target = text === undefined ? undefined : descend(c.instance, text.split("."));
+      const target = text === undefined ? undefined : descendNames(c.instance, text.split("."));
       if (target?.cls.category === "interface" && (c.kind !== "van" || text!.includes("."))) continue;
       if (text !== undefined && this.throughBrokenComponent(c.instance.cls, text.split("."))) continue;
       const choices =
@@ -507,29 +621,34 @@ export class Evaluator {
   }
 }
 
-function isConstant(rhs: Rhs): boolean {
-  return rhs.kind === "String" || (rhs.kind === "Map" && rhs.pairs.every((p) => isConstant(p.value)));
+/** Whether a value holds a pending placeholder (a value that waits for the utility's allocation). */
+function isPending(value: Value): boolean {
+  for (const s of value) {
+    if (typeof s === "string") continue;
+    for (const part of s.parts) if (typeof part !== "string" && part.kind === "pending") return true;
+  }
+  return false;
 }
 
-/** A constant's string (a map encoded as k=v&k2=v2); only for isConstant values. */
-function constantValue(rhs: Rhs): CvlString {
-  if (rhs.kind === "String") return rhs.value;
-  if (rhs.kind === "Map") {
-    return encodeMap(
-      rhs.pairs.map(
-        (p) => [p.key.kind === "Name" ? p.key.text : p.key.value, [constantValue(p.value)]] as const,
-      ),
-    );
+/** What describe collects from an instance and its interfaces. */
+interface Described {
+  readonly params: Map<string, Value>;
+  readonly sensitive: string[];
+  readonly pending: string[];
+  readonly missing: Array<{ param: string; variable: VarInfo; from?: Location }>;
+}
+
+/** Whether every reference among the operands names a parameter (see resolvedOf). */
+function isComplete(operands: readonly Operand[]): boolean {
+  for (const operand of operands) {
+    if (operand.kind === "nothing") return false;
+    if (operand.kind === "map" && !isComplete(operand.values)) return false;
   }
-  throw new Error("constantValue of a reference");
+  return true;
 }
 
 function isRunnable(cls: ClassInfo): boolean {
   return cls.category === "vm" || cls.category === "container" || cls.category === "van";
-}
-
-function dotted(name: DottedName): string {
-  return name.parts.map((p) => p.text).join(".");
 }
 
 function kindWord(category: string): string {

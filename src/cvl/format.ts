@@ -60,7 +60,9 @@ export function syntaxShape(file: CvlFile): unknown {
     if (value === null || typeof value !== "object") return value;
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      if (key !== "pos" && key !== "end" && key !== "source" && v !== undefined) out[key] = strip(v);
+      // `starts` are positions too (of the names in a dotted name).
+      if (key !== "pos" && key !== "end" && key !== "starts" && key !== "source" && v !== undefined)
+        out[key] = strip(v);
     }
     return out;
   };
@@ -391,7 +393,7 @@ class Builder {
   }
 
   private dotted(name: DottedName, sep: Separator): Doc {
-    return name.parts.map((_, i) =>
+    return name.names.map((_, i) =>
       i === 0
         ? this.token(TokenKind.Identifier, sep)
         : [this.token(TokenKind.Dot, none), this.token(TokenKind.Identifier, none)],

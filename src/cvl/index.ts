@@ -10,6 +10,7 @@ import { Binder } from "./binder.js";
 import { startWaves } from "./dependencies.js";
 import { createSourceFile, type Diagnostic, DiagnosticBag, sortDiagnostics } from "./diagnostics.js";
 import { type EvaluatedComponent, Evaluator, reportMissingRequired } from "./evaluator.js";
+import { winnerOf } from "./instances.js";
 import type { ImportBinding, LoadedProgram } from "./loader.js";
 import { ProgramLoader } from "./loader.js";
 import {
@@ -106,7 +107,7 @@ function evaluateRoot(
     options.requireComplete ? "error" : "warning",
   );
   const locate = (c: EvaluatedComponent, param: "requires" | "provides") => {
-    const winner = c.instance.slots.get(param)?.winner;
+    const winner = winnerOf(c.instance, param);
     if (winner) return binder.at(winner.assignment.module, winner.assignment.node);
     return binder.at(c.instance.cls.symbol.module, c.instance.cls.symbol.declaration.name);
   };

@@ -2,82 +2,32 @@
  * The instance tree: the root object and, recursively, one instance per declared component (interfaces
  * included). Late binding works on instances: each parameter slot of each instance learns which assignment
  * wins it before any value is computed.
+ *
+ * An instance keeps its parameters and components in arrays indexed by slot (VarInfo.slot,
+ * ComponentInfo.slot), not in maps or an object per parameter: a VAN of thousands of components has
+ * hundreds of thousands of parameters, and the collector's work grows with the number of objects.
  */
 
 import type { Name } from "./ast.js";
-import type { AssignmentInfo, Binder, ClassInfo, ObjectSymbol } from "./binder.js";
+import type { Binder, ClassInfo, ComponentInfo, ObjectSymbol } from "./binder.js";
 import type { Location } from "./diagnostics.js";
 import { limits } from "./limits.js";
 import type { Module } from "./loader.js";
+import type { ResolvedAssignment } from "./resolved.js";
 import type { Value } from "./values.js";
 
-export interface Winner {
-  readonly assignment: AssignmentInfo;
-  /** The instance whose object body holds the assignment: references resolve relative to it. */
-  readonly scope: Instance;
-  /** The assignment's value when it is made of constants only (the same in every instance), else null. */
-  readonly constant: Value | null;
-}
-
-export interface Slot {
-  winner: Winner | undefined;
-  /** 0 = not computed, 1 = computing (a reference to it now is a cycle), 2 = done. */
-  state: 0 | 1 | 2;
-  value: Value | undefined;
+/** Evaluation state of a parameter. */
+export enum SlotState {
+  NotComputed = 0,
+  /** Being computed: a reference to it now is a cycle. */
+  Computing = 1,
+  Done = 2,
 }
 
 /** Where an instance was declared: the component declaration, or the root object's name. */
 export interface DeclarationSite {
   readonly module: Module;
   readonly node: Name;
-}
-
-/**
- * The parameter slots of one instance: an array laid out by its class (every instance of a class shares
- * one name-to-index map), which is far cheaper than a map per instance when a VAN has thousands.
- */
-export class Slots implements Iterable<[string, Slot]> {
-  private readonly items: Slot[];
-
-  constructor(private readonly layout: SlotLayout) {
-    this.items = new Array<Slot>(layout.names.length);
-    for (let i = 0; i < this.items.length; i++)
-      this.items[i] = { winner: undefined, state: 0, value: undefined };
-  }
-
-  get(name: string): Slot | undefined {
-    const index = this.layout.index.get(name);
-    return index === undefined ? undefined : this.items[index];
-  }
-
-  has(name: string): boolean {
-    return this.layout.index.has(name);
-  }
-
-  keys(): readonly string[] {
-    return this.layout.names;
-  }
-
-  *[Symbol.iterator](): Iterator<[string, Slot]> {
-    for (let i = 0; i < this.items.length; i++) yield [this.layout.names[i]!, this.items[i]!];
-  }
-}
-
-interface SlotLayout {
-  readonly names: readonly string[];
-  readonly index: ReadonlyMap<string, number>;
-}
-
-const layouts = new WeakMap<ClassInfo, SlotLayout>();
-
-function layoutOf(cls: ClassInfo): SlotLayout {
-  let layout = layouts.get(cls);
-  if (!layout) {
-    const names = [...cls.vars.keys()];
-    layout = { names, index: new Map(names.map((n, i) => [n, i])) };
-    layouts.set(cls, layout);
-  }
-  return layout;
 }
 
 /** The location of an instance's declaration, for diagnostics. */
@@ -96,8 +46,14 @@ export interface Instance {
   readonly depth: number;
   readonly cls: ClassInfo;
   readonly parent: Instance | undefined;
-  readonly children: Map<string, Instance>;
-  readonly slots: Slots;
+  /** Component instances by ComponentInfo.slot (none for a component whose type is unknown). */
+  readonly children: Array<Instance | undefined>;
+  /** By VarInfo.slot: the assignment that wins the parameter (late binding), if any (see scopeOf). */
+  readonly winners: Array<ResolvedAssignment | undefined>;
+  /** By VarInfo.slot: how far its value is computed. */
+  readonly states: SlotState[];
+  /** By VarInfo.slot: the parameter's value once computed (undefined when it has none). */
+  readonly values: Array<Value | undefined>;
 }
 
 export function paramPath(instance: Instance, param: string): string {
@@ -137,7 +93,7 @@ export function buildInstances(
         parent,
         component,
       );
-      parent.children.set(component.name, child);
+      parent.children[component.slot] = child;
       all.push(child);
     }
   }
@@ -175,6 +131,8 @@ function containsSelf(instance: Instance, type: ObjectSymbol): boolean {
   return false;
 }
 
+const noChildren: Array<Instance | undefined> = [];
+
 function makeInstance(
   cls: ClassInfo,
   name: string,
@@ -183,15 +141,55 @@ function makeInstance(
   parent: Instance | undefined,
   site: DeclarationSite,
 ): Instance {
-  return { name, path, depth, cls, parent, site, children: new Map(), slots: new Slots(layoutOf(cls)) };
+  const params = cls.params.length;
+  return {
+    name,
+    path,
+    depth,
+    cls,
+    parent,
+    site,
+    // Most instances are interfaces, which have no components: they share one empty array.
+    children:
+      cls.components.size === 0
+        ? noChildren
+        : new Array<Instance | undefined>(cls.components.size).fill(undefined),
+    winners: new Array<ResolvedAssignment | undefined>(params).fill(undefined),
+    states: new Array<SlotState>(params).fill(SlotState.NotComputed),
+    values: new Array<Value | undefined>(params).fill(undefined),
+  };
+}
+
+/**
+ * The instance whose object body holds an assignment that `instance` got (late binding): its references
+ * resolve relative to that one. The assignment reached `instance` through its path of components, so
+ * that instance is as many levels up.
+ */
+export function scopeOf(instance: Instance, winner: ResolvedAssignment): Instance {
+  let scope = instance;
+  for (let i = 0; i < winner.through.length; i++) scope = scope.parent!;
+  return scope;
+}
+
+/** Follows resolved components from an instance (see PathTarget); undefined if one has no instance. */
+export function descend(instance: Instance, through: readonly ComponentInfo[]): Instance | undefined {
+  let current: Instance | undefined = instance;
+  for (let i = 0; i < through.length && current; i++) current = current.children[through[i]!.slot];
+  return current;
 }
 
 /** Follows component names from an instance; undefined if a name is not a child. */
-export function descend(instance: Instance, names: readonly string[]): Instance | undefined {
+export function descendNames(instance: Instance, names: readonly string[]): Instance | undefined {
   let current: Instance | undefined = instance;
-  for (const n of names) {
-    current = current.children.get(n);
-    if (!current) return undefined;
+  for (let i = 0; i < names.length && current; i++) {
+    const component = current.cls.components.get(names[i]!);
+    current = component && current.children[component.slot];
   }
   return current;
+}
+
+/** The assignment that wins a parameter of an instance, if any. */
+export function winnerOf(instance: Instance, param: string): ResolvedAssignment | undefined {
+  const variable = instance.cls.vars.get(param);
+  return variable && instance.winners[variable.slot];
 }

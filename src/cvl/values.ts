@@ -58,20 +58,37 @@ export function hasPlaceholder(s: CvlString, kind?: Placeholder["kind"]): boolea
   );
 }
 
-const unreserved = /^[A-Za-z0-9]*$/;
+function isUnreserved(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/** "%00" ... "%FF": the encoding of each byte. */
+const escapedBytes = Array.from(
+  { length: 256 },
+  (_, b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`,
+);
 
 /** Percent-encodes every UTF-8 byte outside [A-Za-z0-9], with upper-case hex ("." is "%2E"). */
 export function percentEncode(text: string): string {
-  if (unreserved.test(text)) return text;
-  let out = "";
-  for (const byte of Buffer.from(text, "utf8")) {
-    if ((byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)) {
-      out += String.fromCharCode(byte);
-    } else {
-      out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-    }
+  let i = 0;
+  while (i < text.length && isUnreserved(text.charCodeAt(i))) i++;
+  if (i === text.length) return text;
+  // ASCII characters are their own UTF-8 bytes; anything else goes through the UTF-8 encoder.
+  const pieces: string[] = [text.slice(0, i)];
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) return encodeBytes(text);
+    pieces.push(isUnreserved(c) ? text[i]! : escapedBytes[c]!);
   }
-  return out;
+  return pieces.join("");
+}
+
+function encodeBytes(text: string): string {
+  const pieces: string[] = [];
+  for (const byte of Buffer.from(text, "utf8")) {
+    pieces.push(isUnreserved(byte) ? String.fromCharCode(byte) : escapedBytes[byte]!);
+  }
+  return pieces.join("");
 }
 
 /** Decodes percentEncode's output (for appliances reading nested maps, and for tests). */
@@ -92,16 +109,41 @@ export function encodeString(s: CvlString): CvlString {
 
 /** Encodes a map of key → value list as one CvlString: k=v&k2=v2a,v2b. */
 export function encodeMap(pairs: ReadonlyArray<readonly [string, Value]>): CvlString {
+  // The text between placeholders is collected in pieces and joined once: one flat string, where
+  // adding piece by piece would keep a tree of partial strings inside every value.
   const parts: Part[] = [];
-  pairs.forEach(([key, value], index) => {
-    if (index > 0) parts.push("&");
-    parts.push(percentEncode(key), "=");
-    value.forEach((element, i) => {
-      if (i > 0) parts.push(",");
-      parts.push(...partsOf(encodeString(element)));
-    });
-  });
-  return fromParts(parts);
+  const pieces: string[] = [];
+  for (let p = 0; p < pairs.length; p++) {
+    const [key, value] = pairs[p]!;
+    if (p > 0) pieces.push("&");
+    pieces.push(percentEncode(key), "=");
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) pieces.push(",");
+      const element = value[i]!;
+      if (typeof element === "string") {
+        pieces.push(percentEncode(element));
+        continue;
+      }
+      for (const part of element.parts) {
+        if (typeof part === "string") pieces.push(percentEncode(part));
+        else {
+          flushText(pieces, parts);
+          parts.push({ ...part, escapes: part.escapes + 1 });
+        }
+      }
+    }
+  }
+  flushText(pieces, parts);
+  if (parts.length === 0) return "";
+  if (parts.length === 1 && typeof parts[0] === "string") return parts[0];
+  return { parts: parts.slice() };
+}
+
+/** Moves the text collected in pieces, joined, to parts (unless it is empty). */
+function flushText(pieces: string[], parts: Part[]): void {
+  const text = pieces.join("");
+  pieces.length = 0;
+  if (text !== "") parts.push(text);
 }
 
 /** Decodes one level of a map string into key → raw (still encoded) value pairs, for appliances and tests. */

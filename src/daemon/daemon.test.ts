@@ -79,6 +79,7 @@ describe("the daemon", () => {
       "/v1/pools",
       "/v1/pools/{kind}",
       "/v1/rollback",
+      "/v1/secrets/needs",
       "/v1/snapshots",
       "/v1/start",
       "/v1/status",

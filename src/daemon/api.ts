@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { stream } from "hono/streaming";
 import type { HostAgent } from "../agent/host-agent.js";
 import { CollectiveError, isCollectiveError } from "../errors.js";
+import type { AutoUpdater } from "../manager/autoupdate.js";
 import type { WithdrawnVersions } from "../manager/blacklist.js";
 import { machineId } from "../manager/machine-request.js";
 import type { Manager } from "../manager/manager.js";
@@ -19,6 +20,7 @@ import { type ErrorBody, errorResponses } from "./api-errors.js";
 import { SecretsBody } from "./api-secrets.js";
 import type { StatePaths } from "./paths.js";
 import { registerAtticRoutes } from "./routes/attic-routes.js";
+import { registerAutoUpdateRoutes } from "./routes/autoupdate-routes.js";
 import { registerBlacklistRoutes } from "./routes/blacklist-routes.js";
 import { registerUpdateRoutes } from "./routes/update-routes.js";
 import { tokenMatches } from "./token.js";
@@ -134,6 +136,8 @@ export interface ApiOptions {
   readonly requestShutdown: () => void;
   /** Publishers' withdrawals, which count as blacklisted. */
   readonly withdrawn?: WithdrawnVersions;
+  /** Automatic updates (absent: the routes are not served). */
+  readonly autoupdater?: AutoUpdater;
 }
 
 export function createApi(options: ApiOptions): OpenAPIHono {
@@ -398,6 +402,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
   );
 
   registerUpdateRoutes(app, { operations: options.operations, streamed });
+  if (options.autoupdater) registerAutoUpdateRoutes(app, options.autoupdater);
   registerBlacklistRoutes(app, options, { errorResponses, ndjson, streamed });
 
   app.openapi(

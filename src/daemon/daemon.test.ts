@@ -66,6 +66,8 @@ describe("the daemon", () => {
       "/v1/attic",
       "/v1/attic/{id}",
       "/v1/attic/{id}/restore",
+      "/v1/autoupdate",
+      "/v1/autoupdate/check",
       "/v1/blacklist",
       "/v1/blacklist/violations",
       "/v1/blacklist/violations/stop",

@@ -14,6 +14,7 @@ import { CachePrograms } from "../agent/cache-programs.js";
 import { CollectiveError } from "../errors.js";
 import { importResolver } from "../import-resolver.js";
 import { sweepAttic } from "../manager/attic.js";
+import { AutoUpdater, autoUpdateIntervalMs } from "../manager/autoupdate.js";
 import { stateDirKeeping } from "../manager/data-keeping.js";
 import { Manager } from "../manager/manager.js";
 import { Operations } from "../manager/operations.js";
@@ -85,6 +86,12 @@ export async function startDaemon(
       ),
   });
   const token = createToken(paths.token);
+  // Automatic updates: every COLLECTIVE_AUTOUPDATE_INTERVAL seconds (default an hour), within each
+  // appliance's window; what they do goes to the daemon's log and to `cui history`.
+  const autoupdater = new AutoUpdater(db, operations, {
+    intervalMs: autoUpdateIntervalMs(process.env.COLLECTIVE_AUTOUPDATE_INTERVAL),
+    log: (line) => process.stderr.write(`cui daemon: ${line}\n`),
+  });
 
   let shutdown: Promise<void> | undefined;
   let resolveClosed!: () => void;
@@ -97,6 +104,7 @@ export async function startDaemon(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await autoupdater.close();
       await agent.close();
       db.close();
       rmSync(paths.socket, { force: true });
@@ -120,6 +128,7 @@ export async function startDaemon(
     withdrawn,
     agent,
     paths,
+    autoupdater,
     token,
     version: DAEMON_VERSION,
     build: buildId(),
@@ -151,5 +160,6 @@ export async function startDaemon(
       `cui daemon: reconcile: ${event.component}: ${event.state}${event.detail ? ` (${event.detail})` : ""}\n`,
     );
   });
+  autoupdater.start();
   return { paths, closed, close };
 }

@@ -44,6 +44,18 @@ export function inWindow(window: string | null, at: Date): boolean {
   return from < to ? minute >= from && minute < to : minute >= from || minute < to;
 }
 
+/** The check interval from COLLECTIVE_AUTOUPDATE_INTERVAL (seconds, at least 10); an hour by default. */
+export function autoUpdateIntervalMs(text: string | undefined): number {
+  if (text === undefined || text === "") return 3_600_000;
+  if (!/^[0-9]+$/.test(text) || Number(text) < 10) {
+    throw new CollectiveError(
+      "BAD_VALUE",
+      `COLLECTIVE_AUTOUPDATE_INTERVAL is "${text}"; it must be a whole number of seconds, at least 10`,
+    );
+  }
+  return Number(text) * 1000;
+}
+
 export class AutoUpdater {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;

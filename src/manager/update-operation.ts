@@ -254,11 +254,15 @@ export class Updater {
       let failing = "";
       try {
         const { publicPool } = registeredPools(this.db);
-        const usesPublic = allocations.interfaces.some((i) => i.network === "public");
-        await this.options.agent.ensureNetworks(
-          [...allocations.networks.values()],
-          usesPublic ? publicPool : undefined,
-        );
+        // Only new components can need a network that does not exist yet; the bridges and firewall of
+        // the running ones are there (checking them anyway costs about 200 ms of ip and nft).
+        if (work.some((a) => a.action === "start")) {
+          const usesPublic = allocations.interfaces.some((i) => i.network === "public");
+          await this.options.agent.ensureNetworks(
+            [...allocations.networks.values()],
+            usesPublic ? publicPool : undefined,
+          );
+        }
         // Phase 1: stop what restarts, dependents first, and keep a snapshot of its data.
         for (const a of [...work].reverse()) {
           if (a.action !== "update") continue;

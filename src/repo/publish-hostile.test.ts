@@ -192,3 +192,23 @@ describe("publishing hostile or broken input", () => {
     },
   );
 });
+
+describe("publishing through a symlinked directory", () => {
+  it("stores the CVL file inside the version, by its name, and writes nothing outside the repository", async () => {
+    const base = temp.make("symlinked");
+    const app = join(base, "real", "app");
+    mkdirSync(join(app, "rootfs", "bin"), { recursive: true });
+    writeFileSync(join(app, "rootfs", "bin", "run"), "#!/bin/sh\n");
+    containerCvl(app, "rootfs");
+    symlinkSync(join(base, "real"), join(base, "link"));
+    const { repo, keyPath } = await makeRepository(base);
+    const version = await publish({ repoDir: repo, cvlPath: join(base, "link", "app", "app.cvl"), keyPath });
+    expect(version.version).toBe(1);
+    const files = readdirSync(join(repo, "versions", "1", "files"), { recursive: true }).map(String);
+    expect(files).toContain("app.cvl");
+    expect(files.some((f) => f.includes(".."))).toBe(false);
+    // Nothing was written beside the repository (the bug wrote the CVL file to a "../.." path).
+    expect(readdirSync(base).sort()).toEqual(["link", "real", "repo", "repo.key"]);
+    expect(readdirSync(join(base, "real", "app")).sort()).toEqual(["app.cvl", "rootfs"]);
+  });
+});

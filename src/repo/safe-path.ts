@@ -54,8 +54,15 @@ export async function resolveInside(
 }
 
 /** The path of `real` relative to `rootDir` in POSIX form, for storing in the manifest. */
-export async function relativeInside(rootDir: string, real: string): Promise<string> {
-  return relative(await realpath(rootDir), real)
-    .split(sep)
-    .join("/");
+export async function relativeInside(rootDir: string, file: string): Promise<string> {
+  // Both resolved: a CVL file reached through a symlinked directory is still inside its own directory,
+  // and nothing that resolves outside gets a "../" path (which would be written outside the version).
+  const root = await realpath(rootDir);
+  const inside = relative(root, await realpath(file));
+  if (inside === "" || inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    throw new CollectiveError("PATH_OUTSIDE", `${file} is not inside ${rootDir}`, {
+      hint: "an appliance's files live in its CVL file's directory or below it",
+    });
+  }
+  return inside.split(sep).join("/");
 }

@@ -393,4 +393,25 @@ describe("cui update", () => {
     await cuiOk("update", file, "--yes");
     expect((await machines()).get("www")?.version).toBe(4);
   }, 400_000);
+
+  test("automatic updates: a new version is applied by the daemon, recorded as automatic", async () => {
+    writeFileSync(file, source().replace('blog.title = "A blog"', 'blog.title = "A new blog"'));
+    expect((await cuiOk("update", file, "--yes")).stdout).toContain("nothing to do");
+    const old = await machines();
+    const bad = await cui("autoupdate", file, "on", "--window", "25:00-01:00");
+    expect(bad.stderr).toContain('"25:00-01:00" is not a time window');
+    expect((await cuiOk("autoupdate", file, "on", "--window", "02:00-04:30")).stdout).toContain(
+      "on, window 02:00-04:30",
+    );
+    const v5 = await publishVariant("web", (t) => t.replace('log "serving', 'log "web v5"; log "serving'));
+    const checked = (await cuiOk("autoupdate", file, "now")).stdout;
+    expect(checked).toContain(`updated: update www v4->v${v5}`);
+    const now = await machines();
+    expect(now.get("www")?.version).toBe(v5);
+    for (const path of ["d", "h", "blog", "f"]) expect(now.get(path), path).toEqual(old.get(path));
+    expect((await cuiOk("history", file)).stdout).toMatch(
+      new RegExp(`autoupdate \\(auto\\) +www +v4 +v${v5} +done`),
+    );
+    await cuiOk("autoupdate", file, "off");
+  }, 120_000);
 });

@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { registerAgent } from "./agent.js";
 import { registerAttic } from "./attic.js";
+import { registerAutoupdate } from "./autoupdate.js";
 import { registerBlacklist } from "./blacklist.js";
 import { registerChannel } from "./channel.js";
 import { registerCheck } from "./check.js";
@@ -50,6 +51,7 @@ export const commandModules: ReadonlyArray<(program: Command) => void> = [
   registerUpdate,
   registerRollback,
   registerHistory,
+  registerAutoupdate,
   registerStatus,
   registerLogs,
   registerSnapshots,

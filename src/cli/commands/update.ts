@@ -52,7 +52,11 @@ Examples:
       ) => {
         const client = await clientFor(command);
         const absolute = resolve(file);
-        // The values first: a changed sensitive value is part of the plan (masked).
+        type Plan = { instance: string; appliance: string; actions: UpdateAction[] };
+        const query = `?file=${encodeURIComponent(absolute)}${component ? `&component=${encodeURIComponent(component)}` : ""}`;
+        // First without values: it says plainly when nothing runs from the file, or the file is wrong.
+        let plan = await client.call<Plan>("GET", `/v1/update/plan${query}`);
+        // Then with them, when the appliance has sensitive parameters: a changed value is part of the plan.
         const { gatherSecrets } = await import("../gather-secrets.js");
         const secrets = await gatherSecrets(client, absolute);
         const target = {
@@ -60,11 +64,7 @@ Examples:
           ...(component ? { component } : {}),
           ...(secrets ? { secrets } : {}),
         };
-        const plan = await client.operation<{ instance: string; appliance: string; actions: UpdateAction[] }>(
-          "/v1/update",
-          { ...target, dryRun: true },
-          () => {},
-        );
+        if (secrets) plan = await client.operation<Plan>("/v1/update", { ...target, dryRun: true }, () => {});
         const { renderUpdatePlan } = await import("../update-plan-view.js");
         const name = plan.appliance;
         const work = plan.actions.filter((a) => a.action !== "none");

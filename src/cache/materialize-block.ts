@@ -6,7 +6,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { CollectiveError } from "../errors.js";
 import type { BlockDisk } from "../repo/format.js";
-import type { ChunkRef, ChunkSource } from "./chunk-source.js";
+import type { ChunkSource } from "./chunk-source.js";
 
 /** Chunks handled per window (4096 x 4 KiB = 16 MiB of image). */
 const windowChunks = 4096;
@@ -15,7 +15,7 @@ const windowChunks = 4096;
 export interface BlockPlan {
   readonly disk: BlockDisk;
   readonly blocks: Uint32Array;
-  readonly refs: readonly ChunkRef[];
+  readonly refs: Float64Array;
 }
 
 export function planBlockDisk(source: ChunkSource, disk: BlockDisk, blockMap: Buffer): BlockPlan {
@@ -27,15 +27,17 @@ export function planBlockDisk(source: ChunkSource, disk: BlockDisk, blockMap: Bu
       { hint: "The repository is damaged; run `cui repo verify` on it." },
     );
   }
-  const blocks: number[] = [];
-  const refs: ChunkRef[] = [];
+  // Typed arrays sized for every block, trimmed at the end: no object or array element per block.
+  const blocks = new Uint32Array(count);
+  const refs = new Float64Array(count);
+  let present = 0;
   for (let i = 0; i < count; i++) {
     const chunkHash = blockMap.subarray(i * 32, i * 32 + 32);
     if (isAllZero(chunkHash)) continue; // a hole
-    blocks.push(i);
-    refs.push(source.locate(chunkHash));
+    blocks[present] = i;
+    refs[present++] = source.locate(chunkHash);
   }
-  return { disk, blocks: Uint32Array.from(blocks), refs };
+  return { disk, blocks: blocks.slice(0, present), refs: refs.slice(0, present) };
 }
 
 /** Writes the disk into `handle` (a new, empty file) from chunks already in the cache. */
@@ -48,7 +50,7 @@ export async function writeBlockDisk(
   await handle.truncate(disk.size);
   for (let first = 0; first < refs.length; first += windowChunks) {
     const last = Math.min(refs.length, first + windowChunks);
-    const chunks = await source.read(refs.slice(first, last));
+    const chunks = await source.read(refs.subarray(first, last));
     let run: Buffer[] = [];
     let runStart = -1;
     let runNext = -1;

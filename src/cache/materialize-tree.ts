@@ -47,7 +47,7 @@ export function planTreeFiles(source: ChunkSource, entries: readonly TreeEntry[]
   for (const entry of entries) {
     if (entry.type !== "file") continue;
     const refs = (entry.chunks ?? []).map((hex) => source.locate(Buffer.from(hex, "hex")));
-    const total = refs.reduce((sum, ref) => sum + ref.pack.rawLength(ref.entry), 0);
+    const total = refs.reduce((sum, ref) => sum + source.rawLength(ref), 0);
     if (total !== entry.size) {
       throw new CollectiveError(
         "LISTING_INVALID",
@@ -166,7 +166,7 @@ async function writeFiles(
           const ref = fileRefs[chunk++]!;
           refs.push(ref);
           group.count++;
-          bytes += ref.pack.rawLength(ref.entry);
+          bytes += source.rawLength(ref);
         }
         groups.push(group);
         if (chunk < fileRefs.length) break;

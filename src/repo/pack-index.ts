@@ -220,17 +220,7 @@ export class IndexBuilder {
 
   encode(compression: number): Buffer {
     const records = this.records;
-    // Sorting positions by comparing the records in place, four bytes at a time: a comparator that made
-    // subarrays would allocate twice per comparison, millions of times for a large pack.
-    const order = Uint32Array.from({ length: this.count }, (_, i) => i).sort((a, b) => {
-      const x = a * IDX_ENTRY;
-      const y = b * IDX_ENTRY;
-      for (let word = 0; word < 32; word += 4) {
-        const order = records.readUInt32BE(x + word) - records.readUInt32BE(y + word);
-        if (order !== 0) return order;
-      }
-      return 0;
-    });
+    const order = sortByHash(records, this.count);
     const out = Buffer.alloc(IDX_HEADER + IDX_ENTRY * this.count + IDX_FRAME * this.frameCount);
     out.write(IDX_MAGIC, 0, "latin1");
     out.writeUInt16BE(PACK_FORMAT, 4);
@@ -239,12 +229,37 @@ export class IndexBuilder {
     out.writeUInt32BE(this.frameCount, 12);
     let at = IDX_HEADER;
     for (const i of order) {
-      records.copy(out, at, i * IDX_ENTRY, (i + 1) * IDX_ENTRY);
-      at += IDX_ENTRY;
+      // A byte loop: Buffer.copy's argument checks cost more than copying 44 bytes.
+      for (let k = i * IDX_ENTRY, end = k + IDX_ENTRY; k < end; k++) out[at++] = records[k]!;
     }
     this.frames.copy(out, at, 0, this.frameCount * IDX_FRAME);
     return out;
   }
+}
+
+/**
+ * The positions of the records in hash order. Each position is packed with its hash's first 21 bits into
+ * one double (21 + 32 bits: exact), so the typed array's native numeric sort does nearly all the work;
+ * only positions that share those bits (a few per thousand) are then ordered by comparing whole hashes. A
+ * comparator over all records cost about a second for a GiB of 4 KiB chunks.
+ */
+function sortByHash(records: Buffer, count: number): Uint32Array {
+  const span = 0x1_0000_0000;
+  const keys = new Float64Array(count);
+  for (let i = 0; i < count; i++) keys[i] = (records.readUInt32BE(i * IDX_ENTRY) >>> 11) * span + i;
+  keys.sort();
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = keys[i]! % span;
+  const compare = (a: number, b: number): number =>
+    records.compare(records, b * IDX_ENTRY, b * IDX_ENTRY + 32, a * IDX_ENTRY, a * IDX_ENTRY + 32);
+  for (let start = 0; start < count; ) {
+    let end = start + 1;
+    const prefix = Math.floor(keys[start]! / span);
+    while (end < count && Math.floor(keys[end]! / span) === prefix) end++;
+    if (end - start > 1) order.subarray(start, end).sort(compare);
+    start = end;
+  }
+  return order;
 }
 
 function grow(buffer: Buffer, needed: number): Buffer {

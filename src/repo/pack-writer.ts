@@ -33,8 +33,6 @@ export class PackWriter {
   /** The frame being filled: raw chunks back to back (below FRAME_TARGET, plus one chunk). */
   private readonly frame = Buffer.allocUnsafe(2 * FRAME_TARGET);
   private frameBytes = 0;
-  /** Whether the frame holds chunks that looked incompressible (such chunks share frames stored raw). */
-  private frameRaw = false;
 
   private constructor(
     private readonly handle: FileHandle,
@@ -61,11 +59,7 @@ export class PackWriter {
 
   /** Appends a chunk (already known to be new). */
   async add(chunkHash: Uint8Array, raw: Uint8Array): Promise<void> {
-    // Random or already compressed data is kept apart, in frames stored without trying to compress them.
     if (raw.length > FRAME_TARGET) throw new Error(`a chunk of ${raw.length} bytes is larger than a frame`);
-    const incompressible = looksIncompressible(raw);
-    if (this.frameBytes > 0 && incompressible !== this.frameRaw) await this.closeFrame();
-    this.frameRaw = incompressible;
     this.entries.add(chunkHash, this.frameBytes, raw.length);
     this.frame.set(raw, this.frameBytes);
     this.frameBytes += raw.length;
@@ -75,7 +69,9 @@ export class PackWriter {
   private async closeFrame(): Promise<void> {
     if (this.frameBytes === 0) return;
     const raw = this.frame.subarray(0, this.frameBytes);
-    const stored = this.frameRaw ? raw : compressFrame(raw, this.method);
+    // Random or already compressed data is stored without trying the compressor (one sample per frame:
+    // per chunk, the test cost most of what it saved).
+    const stored = looksIncompressible(raw) ? raw : compressFrame(raw, this.method);
     this.entries.addFrame(this.size, stored.length, raw.length);
     this.size += stored.length;
     this.frameBytes = 0;

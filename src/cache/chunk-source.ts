@@ -107,6 +107,25 @@ export class ChunkSource {
     return found;
   }
 
+  /** Whether chunk b lies right after chunk a in the cache, so that one read covers both. */
+  adjacent(a: ChunkRef, b: ChunkRef): boolean {
+    const pack = packOf(a);
+    return (
+      packOf(b) === pack &&
+      this.packs[pack]!.rawOffset(entryOf(b)) ===
+        this.packs[pack]!.rawOffset(entryOf(a)) + this.packs[pack]!.rawLength(entryOf(a))
+    );
+  }
+
+  /**
+   * Reads `length` bytes of the cache from where chunk `ref` starts (the chunk and those adjacent to it,
+   * which must all be in the cache) into `into`; returns the view of `into` holding them.
+   */
+  async readFrom(ref: ChunkRef, length: number, into: Buffer): Promise<Buffer> {
+    const pack = this.packs[packOf(ref)]!;
+    return pack.read(pack.rawOffset(entryOf(ref)), length, into.subarray(0, length));
+  }
+
   /** Raw length of a chunk. */
   rawLength(ref: ChunkRef): number {
     return this.packs[packOf(ref)]!.rawLength(entryOf(ref));

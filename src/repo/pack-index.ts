@@ -149,16 +149,15 @@ export class PackIndex {
    * place: it runs once per chunk of every disk, so it must not allocate.
    */
   indexOf(chunkHash: Uint8Array): number {
-    const wanted = Buffer.from(chunkHash.buffer, chunkHash.byteOffset, 32);
     const bytes = this.bytes;
+    const wanted = word(chunkHash, 0);
     let low = 0;
     let high = this.count - 1;
     while (low <= high) {
       const mid = (low + high) >>> 1;
       const at = IDX_HEADER + mid * IDX_ENTRY;
-      let order = 0;
-      for (let word = 0; word < 32 && order === 0; word += 4)
-        order = bytes.readUInt32BE(at + word) - wanted.readUInt32BE(word);
+      let order = word(bytes, at) - wanted;
+      for (let k = 4; k < 32 && order === 0; k += 4) order = word(bytes, at + k) - word(chunkHash, k);
       if (order === 0) return mid;
       if (order < 0) low = mid + 1;
       else high = mid - 1;
@@ -260,6 +259,11 @@ function sortByHash(records: Buffer, count: number): Uint32Array {
     start = end;
   }
   return order;
+}
+
+/** Four bytes as a big-endian unsigned number, without Buffer's argument checks (hot loops). */
+function word(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 function grow(buffer: Buffer, needed: number): Buffer {

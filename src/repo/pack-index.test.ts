@@ -11,7 +11,7 @@ function build(count: number): { bytes: Buffer; hashes: Buffer[] } {
     const hash = randomBytes(32);
     if (i % 7 === 1) hashes[i - 1]!.copy(hash, 0, 0, 3 + (i % 20)); // a shared prefix of 3-22 bytes
     hashes.push(hash);
-    builder.add(hash, (i % 10) * 100, 100);
+    builder.add(hash, Math.floor(i / 10), (i % 10) * 100, 100);
     if (i % 10 === 9 || i === count - 1) {
       builder.addFrame(offset, 500, 1000);
       offset += 500;

@@ -197,12 +197,12 @@ export class IndexBuilder {
   count = 0;
   frameCount = 0;
 
-  /** Adds a chunk of the frame being filled (the next frame to be added with addFrame). */
-  add(hash: Uint8Array, offsetInFrame: number, rawLength: number): void {
+  /** Adds a chunk of frame `frame` (frames are added with addFrame in their order, possibly later). */
+  add(hash: Uint8Array, frame: number, offsetInFrame: number, rawLength: number): void {
     this.records = grow(this.records, (this.count + 1) * IDX_ENTRY);
     const at = this.count * IDX_ENTRY;
     this.records.set(hash, at);
-    this.records.writeUInt32BE(this.frameCount, at + 32);
+    this.records.writeUInt32BE(frame, at + 32);
     this.records.writeUInt32BE(offsetInFrame, at + 36);
     this.records.writeUInt32BE(rawLength, at + 40);
     this.count++;

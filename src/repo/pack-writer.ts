@@ -60,7 +60,7 @@ export class PackWriter {
   /** Appends a chunk (already known to be new). */
   async add(chunkHash: Uint8Array, raw: Uint8Array): Promise<void> {
     if (raw.length > FRAME_TARGET) throw new Error(`a chunk of ${raw.length} bytes is larger than a frame`);
-    this.entries.add(chunkHash, this.frameBytes, raw.length);
+    this.entries.add(chunkHash, this.entries.frameCount, this.frameBytes, raw.length);
     this.frame.set(raw, this.frameBytes);
     this.frameBytes += raw.length;
     if (this.frameBytes >= FRAME_TARGET) await this.closeFrame();

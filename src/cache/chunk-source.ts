@@ -64,7 +64,7 @@ export class ChunkSource {
   ) {
     this.transport = reader.transport;
     this.context = { repository: reader.url, version: manifest.version };
-    this.batchBytes = options.batchBytes ?? 16 * 1024 * 1024;
+    this.batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
     this.parallelBatches = options.parallelBatches ?? 2;
   }
 

@@ -30,8 +30,8 @@ export function planBlockDisk(source: ChunkSource, disk: BlockDisk, blockMap: Bu
   const refs = new Float64Array(count);
   let present = 0;
   for (let i = 0; i < count; i++) {
+    if (isZeroHash(blockMap, i * 32)) continue; // a hole
     const chunkHash = blockMap.subarray(i * 32, i * 32 + 32);
-    if (isAllZero(chunkHash)) continue; // a hole
     blocks[present] = i;
     refs[present++] = source.locate(chunkHash);
   }
@@ -92,6 +92,12 @@ async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Pr
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+/** Whether the 32 bytes at `at` are zero: a byte loop that stops at the first non-zero byte (the first, for a real hash). */
+function isZeroHash(map: Buffer, at: number): boolean {
+  for (let k = at; k < at + 32; k++) if (map[k] !== 0) return false;
+  return true;
 }
 
 const zeroPage = Buffer.alloc(65536);

@@ -29,6 +29,8 @@ export class ChunkStore {
   private readonly known = new DigestTable();
   private readonly packs: PackRef[] = [];
   private readonly used = new Set<PackRef>();
+  /** Packs used since track() was called (by one disk), when tracking. */
+  private tracked: Set<PackRef> | undefined;
   private writer: PackWriter | undefined;
   /** The writer's number in `packs`. */
   private writerNumber = -1;
@@ -40,6 +42,11 @@ export class ChunkStore {
     private readonly repoDir: string,
     private readonly tempDir: string,
   ) {}
+
+  /** Where stream index objects live. */
+  get objectsDir(): string {
+    return join(this.repoDir, "objects");
+  }
 
   /** Loads the indexes of every complete pack in the repository. */
   static async open(repoDir: string, tempDir: string): Promise<ChunkStore> {
@@ -69,9 +76,40 @@ export class ChunkStore {
       if (number < 0) return false;
       numbers.push(number);
     }
-    for (const number of numbers) this.used.add(this.packs[number]!);
+    for (const number of numbers) this.use(this.packs[number]!);
     this.stats.chunks += hexHashes.length;
     return true;
+  }
+
+  /**
+   * Records that a disk stored before is used again as it was: its chunks are in the packs named (all
+   * must be complete packs of the repository). False when one is missing (nothing recorded).
+   */
+  reusePacks(ids: readonly string[], chunks: number): boolean {
+    const refs = ids.map((id) => this.packs.find((ref) => ref.id === id));
+    if (refs.some((ref) => ref === undefined)) return false;
+    for (const ref of refs) this.use(ref!);
+    this.stats.chunks += chunks;
+    return true;
+  }
+
+  /**
+   * Starts counting the chunks and collecting the packs used from now on (by one disk): `chunks()` when
+   * the disk is stored, `packs()` once the store is finished (a new pack's id is known only then).
+   */
+  track(): { chunks: () => number; packs: () => string[] } {
+    const tracked = new Set<PackRef>();
+    this.tracked = tracked;
+    const start = this.stats.chunks;
+    return {
+      chunks: () => this.stats.chunks - start,
+      packs: () => [...tracked].map((ref) => ref.id!).sort(),
+    };
+  }
+
+  private use(ref: PackRef): void {
+    this.used.add(ref);
+    this.tracked?.add(ref);
   }
 
   /** Stores a chunk unless present; returns its hex hash. */
@@ -85,14 +123,14 @@ export class ChunkStore {
     this.stats.chunks++;
     const existing = this.known.get(digest);
     if (existing >= 0) {
-      this.used.add(this.packs[existing]!);
+      this.use(this.packs[existing]!);
       return digest;
     }
     const writer = await this.currentWriter();
     await writer.add(digest, chunk);
     this.stats.newChunks++;
     this.known.add(digest, this.writerNumber);
-    this.used.add(writer.ref);
+    this.use(writer.ref);
     return digest;
   }
 
@@ -113,7 +151,7 @@ export class ChunkStore {
     const hashes: Buffer[] = [];
     for (const chunk of chunkBuffer(data, this.metaCdc)) hashes.push(await this.putDigest(chunk));
     const object = encodeObject(ObjectType.streamIndex, Buffer.concat(hashes));
-    const path = join(this.repoDir, "objects", object.hash);
+    const path = join(this.objectsDir, object.hash);
     const exists = await access(path).then(
       () => true,
       () => false,

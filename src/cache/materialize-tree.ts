@@ -5,9 +5,18 @@
  * is applied afterwards, deepest first, so a read-only directory never blocks writing into it.
  */
 import { execFile } from "node:child_process";
-import { closeSync, fchmodSync, fchownSync, futimesSync, writevSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lutimesSync,
+  utimesSync,
+  writevSync,
+} from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { chmod, lchown, lutimes, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CollectiveError } from "../errors.js";
@@ -123,18 +132,19 @@ export async function writeTree(
   }
   await writeFiles(source, destination, pending, fileMetadata);
   // The rest, deepest first: a directory's own mode and times are set after everything inside it.
+  // Synchronous calls: three thread-pool round trips per directory and symlink cost more than the calls.
   for (let i = entries.length - 1; i >= 0; i--) {
     const entry = entries[i]!;
     const device = entry.type === "char" || entry.type === "block" || entry.type === "fifo";
     if (entry.type === "hardlink" || entry.type === "file" || (device && !isRoot)) continue;
     const path = entry.path === "." ? root : join(root, entry.path);
-    if (account(entry)) await lchown(path, entry.uid, entry.gid);
+    if (account(entry)) lchownSync(path, entry.uid, entry.gid);
     if (entry.type === "symlink") {
-      await lutimes(path, timeOf(entry), timeOf(entry));
+      lutimesSync(path, timeOf(entry), timeOf(entry));
       continue;
     }
-    await chmod(path, modeOf(entry));
-    await utimes(path, timeOf(entry), timeOf(entry));
+    chmodSync(path, modeOf(entry));
+    utimesSync(path, timeOf(entry), timeOf(entry));
   }
   return report;
 }

@@ -6,7 +6,7 @@
  *   npm run bench:repo -- [OUT_DIR] [SOURCE_DIR] [PAIR_SCRIPT]
  *   (defaults: bench/out/repo, /usr/share/doc, ../shared/bench/make-appliance-pair.sh)
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRepoServer } from "../../src/repo/serve.js";
@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   await mkdir(out, { recursive: true });
   process.stderr.write(`making the appliance pair in ${out} from ${source}\n`);
   const pair = await makePair(script, out, source);
+  // For compare.ts, which reuses the pair.
+  await writeFile(join(out, "new-information-bytes"), String(pair.newInformationBytes));
   const bigImage = await makeBigImage(pair);
   await emptyTrash(trashOf(pair));
   process.stderr.write("waiting 35 s: ext4 creates files slowly right after many were deleted (trash.ts)\n");

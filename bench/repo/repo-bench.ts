@@ -6,7 +6,7 @@
  *   npm run bench:repo -- [OUT_DIR] [SOURCE_DIR] [PAIR_SCRIPT]
  *   (defaults: bench/out/repo, /usr/share/doc, ../shared/bench/make-appliance-pair.sh)
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRepoServer } from "../../src/repo/serve.js";
@@ -20,7 +20,9 @@ import {
   runRestic,
   runRsync,
   type ToolResult,
+  trashOf,
 } from "./tools.js";
+import { emptyTrash, settle } from "./trash.js";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -33,6 +35,12 @@ async function main(): Promise<void> {
   await mkdir(out, { recursive: true });
   process.stderr.write(`making the appliance pair in ${out} from ${source}\n`);
   const pair = await makePair(script, out, source);
+  // For compare.ts, which reuses the pair.
+  await writeFile(join(out, "new-information-bytes"), String(pair.newInformationBytes));
+  const bigImage = await makeBigImage(pair);
+  await emptyTrash(trashOf(pair));
+  process.stderr.write("waiting 35 s: ext4 creates files slowly right after many were deleted (trash.ts)\n");
+  await settle();
   let counted = 0;
   const server = await startRepoServer({
     root: out,
@@ -66,7 +74,7 @@ async function main(): Promise<void> {
       }
     }
     process.stderr.write("1 GiB image: ours\n");
-    const big = await runOurs(context, "image", (await makeBigImage(pair)).slice(out.length + 1));
+    const big = await runOurs(context, "image", bigImage.slice(out.length + 1));
     process.stdout.write(
       `new information in v2: ${pair.newInformationBytes} bytes (${(pair.newInformationBytes / 1048576).toFixed(1)} MiB)\n\n` +
         "Throughputs in MiB/s of the version's logical size: wall clock (and per CPU-second of the process).\n\n" +
@@ -74,6 +82,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await server.close(1000);
+    await emptyTrash(trashOf(pair));
   }
 }
 

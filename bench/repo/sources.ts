@@ -6,6 +6,7 @@
 import { access, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "./measure.js";
+import { discard } from "./trash.js";
 
 export interface Pair {
   readonly dir: string;
@@ -43,7 +44,7 @@ export async function makeBigImage(pair: Pair): Promise<string> {
       E2FSPROGS_FAKE_TIME: "1700000000",
     }),
   );
-  await rm(source, { recursive: true, force: true });
+  await discard(source, join(pair.dir, "trash"));
   return image;
 }
 

@@ -4,11 +4,12 @@
  * publishes and fetches, and its peak memory. Transfers over HTTP go through a byte-counting static
  * server (`cui repo serve`'s, in this process), so every tool's bytes are counted the same way.
  */
-import { chmod, cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Measured, measure, run, treeBytes } from "./measure.js";
 import type { Pair } from "./sources.js";
 import { writeApplianceFiles } from "./sources.js";
+import { discard } from "./trash.js";
 
 export type Form = "tree" | "image";
 
@@ -38,12 +39,15 @@ export interface Context {
   readonly server: ByteCounter;
 }
 
+/** Where replaced work directories go until the benchmark ends (see trash.ts). */
+export const trashOf = (pair: Pair): string => join(pair.dir, "trash");
+
 const inputOf = (form: Form, version: "v1" | "v2"): string => (form === "tree" ? version : `${version}.img`);
 
 export async function runOurs(context: Context, form: Form, imageName?: string): Promise<ToolResult> {
   const { pair, cui, server } = context;
   const work = join(pair.dir, imageName ? "ours-big" : `ours-${form}`);
-  await rm(work, { recursive: true, force: true });
+  await discard(work, trashOf(pair));
   await mkdir(work);
   const env = { ...process.env, COLLECTIVE_PUBLISHER_KEY: join(pair.dir, "publisher.key") };
   const node = process.execPath;
@@ -70,8 +74,8 @@ export async function runOurs(context: Context, form: Form, imageName?: string):
   server.reset();
   const fetchIncremental = await pull(2, cache, join(work, "pulled-2"));
   const fetchBytes = server.bytes;
-  await rm(join(work, "pulled-1"), { recursive: true, force: true });
-  await rm(join(work, "pulled-2"), { recursive: true, force: true });
+  await discard(join(work, "pulled-1"), trashOf(pair));
+  await discard(join(work, "pulled-2"), trashOf(pair));
   return {
     tool: "ours",
     form,
@@ -89,7 +93,7 @@ export async function runOurs(context: Context, form: Form, imageName?: string):
 export async function runCasync(context: Context, form: Form): Promise<ToolResult> {
   const { pair, server } = context;
   const work = join(pair.dir, `casync-${form}`);
-  await rm(work, { recursive: true, force: true });
+  await discard(work, trashOf(pair));
   await mkdir(work);
   const store = join(work, "store");
   const suffix = form === "tree" ? "caidx" : "caibx";
@@ -137,7 +141,7 @@ export async function runCasync(context: Context, form: Form): Promise<ToolResul
 export async function runRsync(context: Context, form: Form): Promise<ToolResult> {
   const { pair } = context;
   const work = join(pair.dir, `rsync-${form}`);
-  await rm(work, { recursive: true, force: true });
+  await discard(work, trashOf(pair));
   await mkdir(work);
   // A "remote shell" that runs the other side locally, so rsync speaks its network protocol (with -z)
   // through a pipe instead of taking its local-copy shortcut.
@@ -163,7 +167,7 @@ export async function runRsync(context: Context, form: Form): Promise<ToolResult
 export async function runRestic(context: Context, form: Form): Promise<ToolResult> {
   const { pair } = context;
   const work = join(pair.dir, `restic-${form}`);
-  await rm(work, { recursive: true, force: true });
+  await discard(work, trashOf(pair));
   await mkdir(work);
   const passwordFile = join(work, "password");
   await writeFile(passwordFile, "benchmark-only\n", { mode: 0o600 });

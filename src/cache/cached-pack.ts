@@ -1,12 +1,14 @@
 /**
  * One repository pack as the host cache holds it: the pack's index (verified against the pack id), a
- * sparse file of its chunks **decompressed and verified**, and a bitmap of which chunks are present.
+ * sparse file of its frames **decompressed and verified** (every chunk of a frame checked against its
+ * hash), and a bitmap of which frames are present.
  *
- * Chunks are laid out in the .raw file in the pack's own order (by offset in the .pack), each at the sum
- * of the raw lengths before it, so a version's chunks that were published together are read back with
- * few large reads. A chunk's bit is set only after its bytes were checked against its hash and written;
- * the bitmap is saved (atomically, after an fdatasync of the data) at the end of every fetched batch, so
- * an interrupted fetch keeps what it had verified and never trusts what it had not.
+ * Frames are laid out in the .raw file in the pack's own order, each at the sum of the raw lengths of
+ * the frames before it, so a chunk lies at its frame's place plus its offset in the frame, and a
+ * version's chunks that were published together are read back with few large reads. A frame's bit is
+ * set only after its chunks were checked and written; the bitmap is saved (atomically, after an
+ * fdatasync of the data) at the end of every fetched batch, so an interrupted fetch keeps what it had
+ * verified and never trusts what it had not.
  */
 import { constants } from "node:fs";
 import { type FileHandle, open, readFile } from "node:fs/promises";
@@ -15,23 +17,27 @@ import { CollectiveError } from "../errors.js";
 import { paths, readLimits } from "../repo/format.js";
 import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { sha256Hex } from "../repo/meta-object.js";
-import { IDX_ENTRY, IDX_HEADER, PackIndex } from "../repo/pack-index.js";
+import { PackIndex } from "../repo/pack-index.js";
 import type { RepoTransport } from "../repo/transport.js";
 
 export class CachedPack {
-  /** Where each entry (by index position) lives in the .raw file. */
-  private readonly rawOffsets: Float64Array;
+  /** Where each frame lives in the .raw file. */
+  private readonly frameOffsets: Float64Array;
   private dirty = false;
 
   private constructor(
     readonly index: PackIndex,
-    /** The index file's bytes: the hot lookups below read them directly, without allocating. */
-    private readonly indexBytes: Buffer,
+    /** One bit per frame. */
     private readonly have: Uint8Array,
     private readonly raw: FileHandle,
     private readonly bitmapPath: string,
   ) {
-    this.rawOffsets = this.layOut();
+    this.frameOffsets = new Float64Array(index.frameCount);
+    let at = 0;
+    for (let f = 0; f < index.frameCount; f++) {
+      this.frameOffsets[f] = at;
+      at += index.frameRawLength(f);
+    }
   }
 
   /** Opens a pack from the cache, fetching and verifying its index first when the cache lacks it. */
@@ -53,67 +59,55 @@ export class CachedPack {
     }
     const index = new PackIndex(id, bytes);
     const bitmapPath = join(packsDir, `${id}.have`);
-    const have = new Uint8Array(Math.ceil(index.count / 8));
+    const have = new Uint8Array(Math.ceil(index.frameCount / 8));
     const saved = await readFile(bitmapPath).catch(() => undefined);
     if (saved?.length === have.length) have.set(saved);
     const raw = await open(join(packsDir, `${id}.raw`), constants.O_RDWR | constants.O_CREAT, 0o644);
-    return new CachedPack(index, bytes, have, raw, bitmapPath);
+    return new CachedPack(index, have, raw, bitmapPath);
   }
 
   get id(): string {
     return this.index.id;
   }
 
+  hasFrame(frame: number): boolean {
+    return ((this.have[frame >> 3] ?? 0) & (1 << (frame & 7))) !== 0;
+  }
+
+  /** Whether the chunk (by index position) is in the cache: whether its frame is. */
   has(entry: number): boolean {
-    return ((this.have[entry >> 3] ?? 0) & (1 << (entry & 7))) !== 0;
+    return this.hasFrame(this.index.frameOf(entry));
+  }
+
+  frameOffset(frame: number): number {
+    return this.frameOffsets[frame]!;
   }
 
   rawOffset(entry: number): number {
-    return this.rawOffsets[entry]!;
-  }
-
-  storedLength(entry: number): number {
-    return this.indexBytes.readUInt32BE(IDX_HEADER + entry * IDX_ENTRY + 40);
+    return this.frameOffsets[this.index.frameOf(entry)]! + this.index.offsetInFrame(entry);
   }
 
   rawLength(entry: number): number {
-    return this.indexBytes.readUInt32BE(IDX_HEADER + entry * IDX_ENTRY + 44);
+    return this.index.rawLength(entry);
   }
 
-  /**
-   * The chunk's position in the index (its bit in the bitmap), or -1. A binary search comparing the hash
-   * four bytes at a time in place: it runs once per chunk of every disk, so it must not allocate.
-   */
+  /** The chunk's position in the index, or -1. */
   position(chunkHash: Uint8Array): number {
-    const wanted = Buffer.from(chunkHash.buffer, chunkHash.byteOffset, 32);
-    let low = 0;
-    let high = this.index.count - 1;
-    while (low <= high) {
-      const mid = (low + high) >>> 1;
-      const at = IDX_HEADER + mid * IDX_ENTRY;
-      let order = 0;
-      for (let word = 0; word < 32 && order === 0; word += 4) {
-        order = this.indexBytes.readUInt32BE(at + word) - wanted.readUInt32BE(word);
-      }
-      if (order === 0) return mid;
-      if (order < 0) low = mid + 1;
-      else high = mid - 1;
-    }
-    return -1;
+    return this.index.indexOf(chunkHash);
   }
 
   /**
-   * Stores chunks that the caller has verified, entries lying back to back in the .raw file (in pack
-   * order), with one vectored write; marks them present (saved at the next commit).
+   * Stores frames that the caller has verified, consecutive frames of the pack (so back to back in the
+   * .raw file), with one vectored write; marks them present (saved at the next commit).
    */
-  async storeRun(entries: readonly number[], raws: readonly Uint8Array[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.raw.writev(raws as Uint8Array[], this.rawOffset(entries[0]!));
-    for (const entry of entries) this.have[entry >> 3]! |= 1 << (entry & 7);
+  async storeFrames(first: number, raws: readonly Uint8Array[]): Promise<void> {
+    if (raws.length === 0) return;
+    await this.raw.writev(raws as Uint8Array[], this.frameOffset(first));
+    for (let frame = first; frame < first + raws.length; frame++) this.have[frame >> 3]! |= 1 << (frame & 7);
     this.dirty = true;
   }
 
-  /** Makes the chunks stored so far durable, then records them as present. */
+  /** Makes the frames stored so far durable, then records them as present. */
   async commit(): Promise<void> {
     if (!this.dirty) return;
     await this.raw.datasync();
@@ -121,9 +115,9 @@ export class CachedPack {
     this.dirty = false;
   }
 
-  /** Reads bytes of the .raw file (present chunks only: the caller checks has()). */
-  async read(offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(length);
+  /** Reads bytes of the .raw file (present frames only: the caller checks has()). */
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const out = into ?? Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.raw.read(out, done, length - done, offset + done);
@@ -140,23 +134,6 @@ export class CachedPack {
       );
     }
     return out;
-  }
-
-  /** Offsets in the .raw file: entries in the order of their offsets in the .pack, back to back. */
-  private layOut(): Float64Array {
-    const count = this.index.count;
-    const packOffset = (entry: number): number =>
-      Number(this.indexBytes.readBigUInt64BE(IDX_HEADER + entry * IDX_ENTRY + 32));
-    const starts = new Float64Array(count);
-    for (let i = 0; i < count; i++) starts[i] = packOffset(i);
-    const order = Uint32Array.from({ length: count }, (_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
-    const offsets = new Float64Array(count);
-    let at = 0;
-    for (const entry of order) {
-      offsets[entry] = at;
-      at += this.rawLength(entry);
-    }
-    return offsets;
   }
 
   async close(): Promise<void> {

@@ -1,21 +1,17 @@
 /**
  * The chunks of one repository version, as seen through the host cache: finds each chunk in the packs
- * the manifest lists, fetches the ones the cache lacks (batched into few Range requests, verified one by
- * one before they enter the cache), and reads them back from the cache in any order.
+ * the manifest lists, fetches the frames the cache lacks (batched into few Range requests, every chunk
+ * verified before a frame enters the cache), and reads chunks back from the cache in any order.
  */
 import { CollectiveError, isCollectiveError } from "../errors.js";
 import { type Manifest, paths } from "../repo/format.js";
 import { mapConcurrent } from "../repo/map-concurrent.js";
-import type { PackEntry } from "../repo/pack-index.js";
 import type { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { CachedPack } from "./cached-pack.js";
+import { type ChunkRef, chunkRef, entryOf, packOf } from "./chunk-ref.js";
 
-/** Where one chunk lives: a pack of the cache and the chunk's position in that pack's index. */
-export interface ChunkRef {
-  readonly pack: CachedPack;
-  readonly entry: number;
-}
+export type { ChunkRef } from "./chunk-ref.js";
 
 /** What is being fetched, for error messages. */
 export interface FetchContext {
@@ -24,7 +20,7 @@ export interface FetchContext {
 }
 
 export interface TransferStats {
-  /** Chunks fetched from the repository, and their stored (compressed) bytes. */
+  /** Chunks fetched from the repository (all chunks of the fetched frames), and their stored bytes. */
   fetchedChunks: number;
   fetchedBytes: number;
   /** Chunks the cache already had, and their raw bytes. */
@@ -37,12 +33,20 @@ export interface ChunkSourceOptions {
   readonly batchBytes?: number;
   /** Batches in flight at once (one verifies while the next downloads). */
   readonly parallelBatches?: number;
-  /** Called with raw bytes as chunks become available (fetched or found), for progress output. */
+  /** Called with raw bytes as frames become available (fetched or found), for progress output. */
   readonly onProgress?: (rawBytes: number) => void;
 }
 
 /** Largest single write into the cache (bounds the work an interrupted fetch loses to 1 MiB). */
 const runLimit = 1024 * 1024;
+/** Largest single read from the cache. */
+const readLimit = 8 * 1024 * 1024;
+
+/** A frame to fetch: the pack's number in the source and the frame's number in the pack. */
+interface FrameRef {
+  readonly pack: number;
+  readonly frame: number;
+}
 
 export class ChunkSource {
   readonly stats: TransferStats = { fetchedChunks: 0, fetchedBytes: 0, reusedChunks: 0, reusedBytes: 0 };
@@ -60,7 +64,7 @@ export class ChunkSource {
   ) {
     this.transport = reader.transport;
     this.context = { repository: reader.url, version: manifest.version };
-    this.batchBytes = options.batchBytes ?? 16 * 1024 * 1024;
+    this.batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
     this.parallelBatches = options.parallelBatches ?? 2;
   }
 
@@ -83,14 +87,15 @@ export class ChunkSource {
 
   /** Finds a chunk, preferring a pack whose copy the cache already has. */
   locate(chunkHash: Uint8Array): ChunkRef {
-    let found: ChunkRef | undefined;
-    for (const pack of this.packs) {
+    let found = -1;
+    for (let p = 0; p < this.packs.length; p++) {
+      const pack = this.packs[p]!;
       const entry = pack.position(chunkHash);
       if (entry < 0) continue;
-      if (pack.has(entry)) return { pack, entry };
-      found ??= { pack, entry };
+      if (pack.has(entry)) return chunkRef(p, entry);
+      if (found < 0) found = chunkRef(p, entry);
     }
-    if (found === undefined) {
+    if (found < 0) {
       throw new CollectiveError(
         "CHUNK_MISSING",
         `chunk ${Buffer.from(chunkHash).toString("hex")} of ${this.context.repository} version ${this.context.version} is in none of the version's packs`,
@@ -102,17 +107,47 @@ export class ChunkSource {
     return found;
   }
 
-  /** Makes sure every chunk is in the cache, fetching the missing ones. Duplicates are fine. */
-  async ensure(refs: readonly ChunkRef[], signal?: AbortSignal): Promise<void> {
-    const missing: ChunkRef[] = [];
-    const seen = new ChunkSet();
-    for (const ref of refs) {
-      if (!seen.add(ref)) continue;
-      if (!ref.pack.has(ref.entry)) {
-        missing.push(ref);
+  /** Whether chunk b lies right after chunk a in the cache, so that one read covers both. */
+  adjacent(a: ChunkRef, b: ChunkRef): boolean {
+    const pack = packOf(a);
+    return (
+      packOf(b) === pack &&
+      this.packs[pack]!.rawOffset(entryOf(b)) ===
+        this.packs[pack]!.rawOffset(entryOf(a)) + this.packs[pack]!.rawLength(entryOf(a))
+    );
+  }
+
+  /**
+   * Reads `length` bytes of the cache from where chunk `ref` starts (the chunk and those adjacent to it,
+   * which must all be in the cache) into `into`; returns the view of `into` holding them.
+   */
+  async readFrom(ref: ChunkRef, length: number, into: Buffer): Promise<Buffer> {
+    const pack = this.packs[packOf(ref)]!;
+    return pack.read(pack.rawOffset(entryOf(ref)), length, into.subarray(0, length));
+  }
+
+  /** Raw length of a chunk. */
+  rawLength(ref: ChunkRef): number {
+    return this.packs[packOf(ref)]!.rawLength(entryOf(ref));
+  }
+
+  /** Makes sure every chunk is in the cache, fetching the frames that hold missing ones. Duplicates are fine. */
+  async ensure(refs: ArrayLike<ChunkRef>, signal?: AbortSignal): Promise<void> {
+    const chunks = new BitSets(this.packs, (pack) => pack.index.count);
+    const frames = new BitSets(this.packs, (pack) => pack.index.frameCount);
+    const missing: FrameRef[] = [];
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
+      const p = packOf(ref);
+      const entry = entryOf(ref);
+      if (!chunks.add(p, entry)) continue;
+      const pack = this.packs[p]!;
+      const frame = pack.index.frameOf(entry);
+      if (!pack.hasFrame(frame)) {
+        if (frames.add(p, frame)) missing.push({ pack: p, frame });
         continue;
       }
-      const raw = ref.pack.rawLength(ref.entry);
+      const raw = pack.rawLength(entry);
       this.stats.reusedChunks++;
       this.stats.reusedBytes += raw;
       this.options.onProgress?.(raw);
@@ -125,44 +160,48 @@ export class ChunkSource {
     );
   }
 
-  /** Raw bytes of the distinct chunks among refs: what ensure() will make available. */
-  uniqueRawBytes(refs: readonly ChunkRef[]): number {
-    const seen = new ChunkSet();
+  /** Raw bytes of the distinct chunks among refs: what ensure() will report as progress. */
+  uniqueRawBytes(refs: ArrayLike<ChunkRef>): number {
+    const seen = new BitSets(this.packs, (pack) => pack.index.count);
     let total = 0;
-    for (const ref of refs) if (seen.add(ref)) total += ref.pack.rawLength(ref.entry);
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
+      if (seen.add(packOf(ref), entryOf(ref))) total += this.rawLength(ref);
+    }
     return total;
   }
 
   /** Reads chunks (which must be in the cache) in the order given. */
-  async read(refs: readonly ChunkRef[]): Promise<Buffer[]> {
+  async read(refs: ArrayLike<ChunkRef>): Promise<Buffer[]> {
     const out = new Array<Buffer>(refs.length);
-    const byPack = new Map<CachedPack, number[]>();
-    refs.forEach((ref, i) => {
-      const list = byPack.get(ref.pack);
-      if (list === undefined) byPack.set(ref.pack, [i]);
+    const byPack = new Map<number, number[]>();
+    for (let i = 0; i < refs.length; i++) {
+      const p = packOf(refs[i]!);
+      const list = byPack.get(p);
+      if (list === undefined) byPack.set(p, [i]);
       else list.push(i);
-    });
-    for (const [pack, members] of byPack) {
-      members.sort((a, b) => pack.rawOffset(refs[a]!.entry) - pack.rawOffset(refs[b]!.entry));
+    }
+    for (const [p, members] of byPack) {
+      const pack = this.packs[p]!;
+      const offsets = members.map((i) => pack.rawOffset(entryOf(refs[i]!)));
+      const order = Uint32Array.from(members.keys()).sort((a, b) => offsets[a]! - offsets[b]!);
       let i = 0;
-      while (i < members.length) {
-        // One read for a run of chunks that lie back to back in the cache file.
-        const first = refs[members[i]!]!;
-        const start = pack.rawOffset(first.entry);
-        let end = start + pack.rawLength(first.entry);
+      while (i < order.length) {
+        // One read for a run of chunks that lie back to back (or overlap) in the cache file.
+        const start = offsets[order[i]!]!;
+        let end = start + pack.rawLength(entryOf(refs[members[order[i]!]!]!));
         let j = i + 1;
-        while (j < members.length && end - start < 8 * 1024 * 1024) {
-          const next = refs[members[j]!]!;
-          const offset = pack.rawOffset(next.entry);
-          if (offset > end || offset < start) break;
-          end = Math.max(end, offset + pack.rawLength(next.entry));
+        while (j < order.length && end - start < readLimit) {
+          const offset = offsets[order[j]!]!;
+          if (offset > end) break;
+          end = Math.max(end, offset + pack.rawLength(entryOf(refs[members[order[j]!]!]!)));
           j++;
         }
         const bytes = await pack.read(start, end - start);
         for (let k = i; k < j; k++) {
-          const ref = refs[members[k]!]!;
-          const offset = pack.rawOffset(ref.entry) - start;
-          out[members[k]!] = bytes.subarray(offset, offset + pack.rawLength(ref.entry));
+          const member = members[order[k]!]!;
+          const offset = offsets[order[k]!]! - start;
+          out[member] = bytes.subarray(offset, offset + pack.rawLength(entryOf(refs[member]!)));
         }
         i = j;
       }
@@ -174,62 +213,56 @@ export class ChunkSource {
     await Promise.all(this.packs.map((pack) => pack.close()));
   }
 
-  private batch(refs: ChunkRef[]): ChunkRef[][] {
-    refs.sort((a, b) =>
-      a.pack === b.pack
-        ? a.pack.rawOffset(a.entry) - b.pack.rawOffset(b.entry)
-        : a.pack.id < b.pack.id
-          ? -1
-          : 1,
-    );
-    const batches: ChunkRef[][] = [];
-    let current: ChunkRef[] = [];
+  /** Frames in pack order, cut into batches of about batchBytes stored bytes, one pack per batch. */
+  private batch(frames: FrameRef[]): FrameRef[][] {
+    frames.sort((a, b) => a.pack - b.pack || a.frame - b.frame);
+    const batches: FrameRef[][] = [];
+    let current: FrameRef[] = [];
     let bytes = 0;
-    for (const ref of refs) {
-      const stored = ref.pack.storedLength(ref.entry);
-      if (current.length > 0 && (bytes + stored > this.batchBytes || current[0]!.pack !== ref.pack)) {
+    for (const frame of frames) {
+      const stored = this.packs[frame.pack]!.index.frameStoredLength(frame.frame);
+      if (current.length > 0 && (bytes + stored > this.batchBytes || current[0]!.pack !== frame.pack)) {
         batches.push(current);
         current = [];
         bytes = 0;
       }
-      current.push(ref);
+      current.push(frame);
       bytes += stored;
     }
     if (current.length > 0) batches.push(current);
     return batches;
   }
 
-  private async fetchBatch(batch: readonly ChunkRef[], signal: AbortSignal): Promise<void> {
-    const pack = batch[0]!.pack;
-    const entries = batch.map((ref) => pack.index.entryAt(ref.entry));
+  private async fetchBatch(batch: readonly FrameRef[], signal: AbortSignal): Promise<void> {
+    const pack = this.packs[batch[0]!.pack]!;
+    const frames = batch.map(({ frame }) => frame);
     const stored = await this.transport.readRanges(
       paths.pack(pack.id),
-      entries.map((entry) => ({ offset: entry.offset, length: entry.storedLength })),
+      frames.map((frame) => {
+        const { offset, storedLength } = pack.index.frameAt(frame);
+        return { offset, length: storedLength };
+      }),
       { signal },
     );
     try {
-      // Runs of chunks that lie back to back in the cache file go out in one write each.
-      let run: number[] = [];
-      let raws: Uint8Array[] = [];
+      // Runs of consecutive frames lie back to back in the cache file: one write each.
+      let first = -1;
+      let raws: Buffer[] = [];
       let runBytes = 0;
       const flush = async (): Promise<void> => {
         signal.throwIfAborted();
-        await pack.storeRun(run, raws);
+        await pack.storeFrames(first, raws);
         for (const raw of raws) this.options.onProgress?.(raw.length);
-        run = [];
         raws = [];
         runBytes = 0;
       };
-      for (let i = 0; i < batch.length; i++) {
-        const entry = entries[i]!;
-        const position = batch[i]!.entry;
-        const raw = this.verify(pack, entry, stored[i]!);
-        this.stats.fetchedChunks++;
-        this.stats.fetchedBytes += entry.storedLength;
-        const contiguous =
-          run.length > 0 && pack.rawOffset(position) === pack.rawOffset(run.at(-1)!) + raws.at(-1)!.length;
-        if (run.length > 0 && (!contiguous || runBytes >= runLimit)) await flush();
-        run.push(position);
+      for (let i = 0; i < frames.length; i++) {
+        const frame = frames[i]!;
+        const raw = this.verify(pack, frame, stored[i]!);
+        this.stats.fetchedChunks += pack.index.entriesOfFrame(frame).length;
+        this.stats.fetchedBytes += stored[i]!.length;
+        if (raws.length > 0 && (frame !== first + raws.length || runBytes >= runLimit)) await flush();
+        if (raws.length === 0) first = frame;
         raws.push(raw);
         runBytes += raw.length;
       }
@@ -240,32 +273,43 @@ export class ChunkSource {
     }
   }
 
-  private verify(pack: CachedPack, entry: PackEntry, stored: Uint8Array): Uint8Array {
+  private verify(pack: CachedPack, frame: number, stored: Uint8Array): Buffer {
     try {
-      return this.reader.verifyChunk(this.manifest, entry.hash, { pack: pack.index, entry }, stored);
+      return this.reader.openFrame(this.manifest, pack.index, frame, stored);
     } catch (error) {
       if (!isCollectiveError(error)) throw error;
-      throw new CollectiveError(error.code, `${error.message} at offset ${entry.offset}`, {
-        hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
-      });
+      throw new CollectiveError(
+        error.code,
+        `${error.message} at offset ${pack.index.frameAt(frame).offset}`,
+        {
+          hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
+        },
+      );
     }
   }
 }
 
-/** A set of chunks as one bit per index entry and pack: cheap for the hundreds of thousands of a disk. */
-class ChunkSet {
-  private readonly bits = new Map<CachedPack, Uint8Array>();
+/** One bit per item and pack (chunks or frames): cheap for the hundreds of thousands of a disk. */
+class BitSets {
+  private readonly bits: Array<Uint8Array | undefined>;
 
-  /** Adds the chunk; false when it was there already. */
-  add(ref: ChunkRef): boolean {
-    let bits = this.bits.get(ref.pack);
+  constructor(
+    private readonly packs: readonly CachedPack[],
+    private readonly size: (pack: CachedPack) => number,
+  ) {
+    this.bits = new Array(packs.length);
+  }
+
+  /** Adds the item; false when it was there already. */
+  add(pack: number, item: number): boolean {
+    let bits = this.bits[pack];
     if (bits === undefined) {
-      bits = new Uint8Array(Math.ceil(ref.pack.index.count / 8));
-      this.bits.set(ref.pack, bits);
+      bits = new Uint8Array(Math.ceil(this.size(this.packs[pack]!) / 8));
+      this.bits[pack] = bits;
     }
-    const mask = 1 << (ref.entry & 7);
-    if ((bits[ref.entry >> 3]! & mask) !== 0) return false;
-    bits[ref.entry >> 3]! |= mask;
+    const mask = 1 << (item & 7);
+    if ((bits[item >> 3]! & mask) !== 0) return false;
+    bits[item >> 3]! |= mask;
     return true;
   }
 }

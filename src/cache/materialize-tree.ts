@@ -5,9 +5,18 @@
  * is applied afterwards, deepest first, so a read-only directory never blocks writing into it.
  */
 import { execFile } from "node:child_process";
-import { closeSync, fchmodSync, fchownSync, futimesSync, writevSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lutimesSync,
+  utimesSync,
+  writevSync,
+} from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { chmod, lchown, lutimes, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CollectiveError } from "../errors.js";
@@ -47,7 +56,7 @@ export function planTreeFiles(source: ChunkSource, entries: readonly TreeEntry[]
   for (const entry of entries) {
     if (entry.type !== "file") continue;
     const refs = (entry.chunks ?? []).map((hex) => source.locate(Buffer.from(hex, "hex")));
-    const total = refs.reduce((sum, ref) => sum + ref.pack.rawLength(ref.entry), 0);
+    const total = refs.reduce((sum, ref) => sum + source.rawLength(ref), 0);
     if (total !== entry.size) {
       throw new CollectiveError(
         "LISTING_INVALID",
@@ -123,18 +132,19 @@ export async function writeTree(
   }
   await writeFiles(source, destination, pending, fileMetadata);
   // The rest, deepest first: a directory's own mode and times are set after everything inside it.
+  // Synchronous calls: three thread-pool round trips per directory and symlink cost more than the calls.
   for (let i = entries.length - 1; i >= 0; i--) {
     const entry = entries[i]!;
     const device = entry.type === "char" || entry.type === "block" || entry.type === "fifo";
     if (entry.type === "hardlink" || entry.type === "file" || (device && !isRoot)) continue;
     const path = entry.path === "." ? root : join(root, entry.path);
-    if (account(entry)) await lchown(path, entry.uid, entry.gid);
+    if (account(entry)) lchownSync(path, entry.uid, entry.gid);
     if (entry.type === "symlink") {
-      await lutimes(path, timeOf(entry), timeOf(entry));
+      lutimesSync(path, timeOf(entry), timeOf(entry));
       continue;
     }
-    await chmod(path, modeOf(entry));
-    await utimes(path, timeOf(entry), timeOf(entry));
+    chmodSync(path, modeOf(entry));
+    utimesSync(path, timeOf(entry), timeOf(entry));
   }
   return report;
 }
@@ -166,7 +176,7 @@ async function writeFiles(
           const ref = fileRefs[chunk++]!;
           refs.push(ref);
           group.count++;
-          bytes += ref.pack.rawLength(ref.entry);
+          bytes += source.rawLength(ref);
         }
         groups.push(group);
         if (chunk < fileRefs.length) break;

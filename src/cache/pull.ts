@@ -101,9 +101,14 @@ export async function pullVersion(
         plans.push({ disk, entries, files: planTreeFiles(source, entries) });
       }
     }
-    const refs = plans.flatMap((plan) =>
+    const lists = plans.map((plan) =>
       plan.block !== undefined ? plan.block.refs : plan.files!.flatMap((file) => file.refs),
     );
+    const refs = new Float64Array(lists.reduce((sum, list) => sum + list.length, 0));
+    lists.reduce((at, list) => {
+      refs.set(list, at);
+      return at + list.length;
+    }, 0);
     done = 0;
     total = source.uniqueRawBytes(refs);
     await source.ensure(refs, options.signal);

@@ -7,9 +7,13 @@
  *
  * The destination is assumed to be a fresh directory that only this process writes (a temp dir that is
  * renamed into place when complete), so a directory once checked stays checked.
+ *
+ * Directories and symlinks are checked and made with synchronous calls: a root filesystem has about one
+ * directory per five files, and two thread-pool round trips per directory (lstat, mkdir) cost more than
+ * the calls themselves.
  */
-import { constants, openSync } from "node:fs";
-import { type FileHandle, link, lstat, mkdir, open, symlink } from "node:fs/promises";
+import { constants, lstatSync, mkdirSync, openSync, symlinkSync } from "node:fs";
+import { type FileHandle, link, lstat, open } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "./entry-path.js";
@@ -67,7 +71,7 @@ export class SafeDestination {
     if (target.includes("\0") || target === "")
       this.refuse(path, "its symlink target is empty or has a NUL byte");
     const { absolute } = await this.prepareLeaf(path);
-    await symlink(target, absolute);
+    symlinkSync(target, absolute);
     return absolute;
   }
 
@@ -102,12 +106,9 @@ export class SafeDestination {
       const relative = segments.slice(0, depth).join("/");
       if (this.checkedDirectories.has(relative)) continue;
       const absolute = join(this.root, relative);
-      const info = await lstat(absolute).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return undefined;
-        throw error;
-      });
+      const info = lstatSync(absolute, { throwIfNoEntry: false });
       if (info === undefined) {
-        await mkdir(absolute, { mode });
+        mkdirSync(absolute, { mode });
       } else if (info.isSymbolicLink()) {
         this.refuse(forPath, `${JSON.stringify(relative)} on its way is a symlink`);
       } else if (!info.isDirectory()) {

@@ -5,12 +5,14 @@
  * raw to a pipe), in the repository's temporary directory.
  */
 import { spawn } from "node:child_process";
+import type { BigIntStats } from "node:fs";
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import type { ChunkStore } from "./chunk-store.js";
 import type { BlockDisk } from "./format.js";
+import type { ImageQuickCheck, StoredImage } from "./image-quick-check.js";
 import { ZERO_HASH } from "./meta-object.js";
 
 export const BLOCK_CHUNK = 4096;
@@ -114,13 +116,15 @@ export interface BlockInput {
   readonly path: string;
   readonly tempDir: string;
   readonly progress?: (bytes: number) => void;
+  /** Unchanged-image detection (the record of the last publish of this path). */
+  readonly quick?: ImageQuickCheck;
 }
 
 /** Stores a disk as a block image; returns the manifest's disk entry (the map is stored as a stream). */
 export async function addBlockImage(input: BlockInput, store: ChunkStore): Promise<BlockDisk> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let info: BigIntStats;
   try {
-    info = await stat(input.path);
+    info = await stat(input.path, { bigint: true });
   } catch (error) {
     throw new CollectiveError(
       "DISK_MISSING",
@@ -129,6 +133,37 @@ export async function addBlockImage(input: BlockInput, store: ChunkStore): Promi
   }
   if (!info.isFile())
     throw new CollectiveError("DISK_MISSING", `the disk ${input.path} is not a regular file`);
+  const usage = store.track();
+  const known = input.quick?.lookup(info);
+  if (
+    known !== undefined &&
+    (await exists(join(store.objectsDir, known.blocks))) &&
+    store.reusePacks(known.packs, known.chunks)
+  ) {
+    input.progress?.(Number(info.size));
+    input.quick!.record(info, withoutPacks(known), usage.packs);
+    const { size, chunkSize, blocks } = known;
+    return { name: input.name, shape: "block", size, chunkSize, blocks, format: "raw" };
+  }
+  const disk = await readBlockImage(input, store);
+  const { size, chunkSize, blocks } = disk;
+  input.quick?.record(info, { size, chunkSize, blocks, chunks: usage.chunks() }, usage.packs);
+  return disk;
+}
+
+function withoutPacks({ packs: _, ...rest }: StoredImage): Omit<StoredImage, "packs"> {
+  return rest;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Reads, hashes and stores every block of the image. */
+async function readBlockImage(input: BlockInput, store: ChunkStore): Promise<BlockDisk> {
   const raw = await rawImage(input.path, input.tempDir);
   const size = (await stat(raw)).size;
   const chunkSize = await chooseChunkSize(raw);

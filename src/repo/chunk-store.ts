@@ -8,6 +8,7 @@ import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { Compression } from "./compression.js";
+import { DigestTable } from "./digest-table.js";
 import { chunkBuffer, FastCdc, metadataChunking } from "./fastcdc.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 import { encodeObject, ObjectType } from "./meta-object.js";
@@ -24,10 +25,15 @@ export interface StoreStats {
 }
 
 export class ChunkStore {
-  /** hash (as a latin1 string) -> the pack that holds it. */
-  private readonly known = new Map<string, PackRef>();
+  /** Every chunk known to be stored -> its pack's number in `packs`. */
+  private readonly known = new DigestTable();
+  private readonly packs: PackRef[] = [];
   private readonly used = new Set<PackRef>();
+  /** Packs used since track() was called (by one disk), when tracking. */
+  private tracked: Set<PackRef> | undefined;
   private writer: PackWriter | undefined;
+  /** The writer's number in `packs`. */
+  private writerNumber = -1;
   private readonly metaCdc = new FastCdc(metadataChunking);
   private packSerial = 0;
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
@@ -36,6 +42,11 @@ export class ChunkStore {
     private readonly repoDir: string,
     private readonly tempDir: string,
   ) {}
+
+  /** Where stream index objects live. */
+  get objectsDir(): string {
+    return join(this.repoDir, "objects");
+  }
 
   /** Loads the indexes of every complete pack in the repository. */
   static async open(repoDir: string, tempDir: string): Promise<ChunkStore> {
@@ -48,8 +59,8 @@ export class ChunkStore {
       const bytes = await readFile(join(packsDir, name));
       if (hash("sha256", bytes, "hex") !== id) continue; // never dedupe against a damaged index
       const index = new PackIndex(id, bytes);
-      const ref: PackRef = { id };
-      for (let i = 0; i < index.count; i++) store.known.set(index.hashAt(i).toString("latin1"), ref);
+      const number = store.packs.push({ id }) - 1;
+      for (let i = 0; i < index.count; i++) store.known.add(index.hashAt(i), number);
     }
     return store;
   }
@@ -59,15 +70,46 @@ export class ChunkStore {
    * one is known (the caller then skips reading the data), false when any is not (nothing recorded).
    */
   reuse(hexHashes: readonly string[]): boolean {
-    const refs: PackRef[] = [];
+    const numbers: number[] = [];
     for (const hex of hexHashes) {
-      const ref = this.known.get(Buffer.from(hex, "hex").toString("latin1"));
-      if (ref === undefined) return false;
-      refs.push(ref);
+      const number = this.known.get(Buffer.from(hex, "hex"));
+      if (number < 0) return false;
+      numbers.push(number);
     }
-    for (const ref of refs) this.used.add(ref);
+    for (const number of numbers) this.use(this.packs[number]!);
     this.stats.chunks += hexHashes.length;
     return true;
+  }
+
+  /**
+   * Records that a disk stored before is used again as it was: its chunks are in the packs named (all
+   * must be complete packs of the repository). False when one is missing (nothing recorded).
+   */
+  reusePacks(ids: readonly string[], chunks: number): boolean {
+    const refs = ids.map((id) => this.packs.find((ref) => ref.id === id));
+    if (refs.some((ref) => ref === undefined)) return false;
+    for (const ref of refs) this.use(ref!);
+    this.stats.chunks += chunks;
+    return true;
+  }
+
+  /**
+   * Starts counting the chunks and collecting the packs used from now on (by one disk): `chunks()` when
+   * the disk is stored, `packs()` once the store is finished (a new pack's id is known only then).
+   */
+  track(): { chunks: () => number; packs: () => string[] } {
+    const tracked = new Set<PackRef>();
+    this.tracked = tracked;
+    const start = this.stats.chunks;
+    return {
+      chunks: () => this.stats.chunks - start,
+      packs: () => [...tracked].map((ref) => ref.id!).sort(),
+    };
+  }
+
+  private use(ref: PackRef): void {
+    this.used.add(ref);
+    this.tracked?.add(ref);
   }
 
   /** Stores a chunk unless present; returns its hex hash. */
@@ -78,29 +120,28 @@ export class ChunkStore {
   /** Stores a chunk unless present; returns its hash as bytes. */
   async putDigest(chunk: Uint8Array): Promise<Buffer> {
     const digest = hash("sha256", chunk, "buffer");
-    // latin1 keys: 32 one-byte characters, half the memory of hex for a million known chunks.
-    const key = digest.toString("latin1");
     this.stats.chunks++;
-    const existing = this.known.get(key);
-    if (existing !== undefined) {
-      this.used.add(existing);
+    const existing = this.known.get(digest);
+    if (existing >= 0) {
+      this.use(this.packs[existing]!);
       return digest;
     }
     const writer = await this.currentWriter();
-    this.stats.newBytes += await writer.add(digest, chunk);
+    await writer.add(digest, chunk);
     this.stats.newChunks++;
-    this.known.set(key, writer.ref);
-    this.used.add(writer.ref);
+    this.known.add(digest, this.writerNumber);
+    this.use(writer.ref);
     return digest;
   }
 
   private async currentWriter(): Promise<PackWriter> {
     if (this.writer !== undefined && this.writer.bytes >= PACK_LIMIT) {
-      this.stats.newBytes += (await this.writer.finish(join(this.repoDir, "packs"))).indexBytes;
+      this.stats.newBytes += (await this.writer.finish(join(this.repoDir, "packs"))).bytes;
       this.writer = undefined;
     }
     if (this.writer === undefined) {
       this.writer = await PackWriter.create(this.tempDir, `pack-${this.packSerial++}`, Compression.brotli);
+      this.writerNumber = this.packs.push(this.writer.ref) - 1;
     }
     return this.writer;
   }
@@ -108,10 +149,9 @@ export class ChunkStore {
   /** Stores a metadata stream as chunks plus a stream index; returns the index's hash. */
   async putStream(data: Buffer): Promise<string> {
     const hashes: Buffer[] = [];
-    for (const chunk of chunkBuffer(data, this.metaCdc))
-      hashes.push(Buffer.from(await this.put(chunk), "hex"));
+    for (const chunk of chunkBuffer(data, this.metaCdc)) hashes.push(await this.putDigest(chunk));
     const object = encodeObject(ObjectType.streamIndex, Buffer.concat(hashes));
-    const path = join(this.repoDir, "objects", object.hash);
+    const path = join(this.objectsDir, object.hash);
     const exists = await access(path).then(
       () => true,
       () => false,
@@ -127,8 +167,7 @@ export class ChunkStore {
   async finish(): Promise<string[]> {
     if (this.writer !== undefined) {
       if (this.writer.count > 0) {
-        const { indexBytes } = await this.writer.finish(join(this.repoDir, "packs"));
-        this.stats.newBytes += indexBytes;
+        this.stats.newBytes += (await this.writer.finish(join(this.repoDir, "packs"))).bytes;
       } else {
         await this.writer.abort();
       }

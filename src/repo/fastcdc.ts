@@ -18,18 +18,23 @@ export const treeChunking: ChunkingParams = { minSize: 2048, avgSize: 8192, maxS
 /** Metadata streams (listings, block maps) change in many small places: smaller chunks waste less. */
 export const metadataChunking: ChunkingParams = { minSize: 512, avgSize: 2048, maxSize: 16384 };
 
-const GEAR: Uint32Array = (() => {
-  const table = new Uint32Array(256);
+/**
+ * The gear table and the hash as signed 32-bit integers: the same bits as unsigned ones, but V8 keeps
+ * them in integer registers (an unsigned value above 2^31 became a double on every byte), which made
+ * the loop about 1.3 times as fast.
+ */
+const GEAR: Int32Array = (() => {
+  const table = new Int32Array(256);
   for (let i = 0; i < 256; i += 8) {
     const block = hash("sha256", `collective fastcdc gear ${i}`, "buffer");
-    for (let j = 0; j < 8; j++) table[i + j] = block.readUInt32BE(j * 4);
+    for (let j = 0; j < 8; j++) table[i + j] = block.readInt32BE(j * 4);
   }
   return table;
 })();
 
 /** A mask of `bits` ones in the high end of 32 bits: high bits of the gear hash mix the most bytes. */
 function highMask(bits: number): number {
-  return (((1 << bits) - 1) << (32 - bits)) >>> 0;
+  return (((1 << bits) - 1) << (32 - bits)) | 0;
 }
 
 export class FastCdc {
@@ -54,11 +59,11 @@ export class FastCdc {
     const maskS = this.maskS;
     const maskL = this.maskL;
     for (; i < normal; i++) {
-      fp = ((fp << 1) + GEAR[data[start + i]!]!) >>> 0;
+      fp = ((fp << 1) + GEAR[data[start + i]!]!) | 0;
       if ((fp & maskS) === 0) return i;
     }
     for (; i < n; i++) {
-      fp = ((fp << 1) + GEAR[data[start + i]!]!) >>> 0;
+      fp = ((fp << 1) + GEAR[data[start + i]!]!) | 0;
       if ((fp & maskL) === 0) return i;
     }
     return n;

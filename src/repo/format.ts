@@ -4,7 +4,7 @@
  */
 export const REPO_FORMAT = "collective-repository";
 export const MANIFEST_FORMAT = "collective-manifest";
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export const paths = {
   descriptor: "repo.json",

@@ -1,5 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileTransport } from "./file-transport.js";
@@ -108,4 +117,42 @@ describe("publishing VM appliances as block images", () => {
     roundTrip,
     60_000,
   );
+});
+
+describe("republishing a VM appliance", () => {
+  it("takes an unchanged image from the last publish's record, and notices a rewrite that restored the old mtime", async () => {
+    const base = temp.make("vm-again");
+    const app = join(base, "app");
+    mkdirSync(join(app, "disks"), { recursive: true });
+    const image = join(app, "disks/root.raw");
+    makeRawDisk(image, 1);
+    writeFileSync(
+      join(app, "app.json"),
+      JSON.stringify({ format: "collective-vm", disks: [{ device: "virtio0", file: "disks/root.raw" }] }),
+    );
+    const { repo, keyPath } = await makeRepository(base);
+    const cvlPath = vmCvl(app, "app.json");
+    const first = await publish({ repoDir: repo, cvlPath, keyPath });
+    let progressCalls = 0;
+    const again = await publish({ repoDir: repo, cvlPath, keyPath, progress: () => progressCalls++ });
+    expect(progressCalls).toBe(1); // the whole image at once: it was not read
+    expect(again.manifest.disks).toEqual(first.manifest.disks);
+    expect(again.manifest.packs).toEqual(first.manifest.packs);
+    expect(again.manifest.stats.chunks).toBe(first.manifest.stats.chunks);
+    expect(again.manifest.stats.newChunks).toBe(0);
+
+    const { mtime, atime } = statSync(image);
+    const fd = openSync(image, "r+");
+    writeSync(fd, Buffer.from("changed, same size"), 0, 18, 5 << 20);
+    closeSync(fd);
+    utimesSync(image, atime, mtime);
+    const changed = await publish({ repoDir: repo, cvlPath, keyPath });
+    expect((changed.manifest.disks[0] as BlockDisk).blocks).not.toBe(
+      (first.manifest.disks[0] as BlockDisk).blocks,
+    );
+    const reader = new RepoReader(new FileTransport(repo));
+    const out = join(base, "out");
+    await materializeVersion(reader, await reader.manifest(changed.version), out);
+    expect(readFileSync(join(out, "virtio0.raw")).equals(readFileSync(image))).toBe(true);
+  });
 });

@@ -24,6 +24,7 @@ import {
   type StoredFile,
 } from "./format.js";
 import { syncDirectory, writeFileAtomic } from "./fs-atomic.js";
+import { ImageQuickCheck } from "./image-quick-check.js";
 import { addContainerImage } from "./image-source.js";
 import { loadPublisherKey, type Publisher } from "./keys.js";
 import { encodeManifest, signManifest } from "./manifest.js";
@@ -71,8 +72,8 @@ async function sha256File(path: string): Promise<{ size: number; sha256: string 
 
 interface Payload {
   disks: Disk[];
-  /** What to remember about a directory image's files for the next publish. */
-  quick?: QuickCheck;
+  /** What to remember about a directory image's files, or disk images, for the next publish. */
+  quick?: Array<QuickCheck | ImageQuickCheck>;
   machine?: MachineSpec;
   files: string[];
 }
@@ -106,21 +107,26 @@ async function storeDisks(
       listing,
       ...(config ? { config } : {}),
     };
-    return { disks: [disk], files, quick };
+    return { disks: [disk], files, quick: [quick] };
   }
   if (definition.kind === "vm") {
     const descriptorPath = await resolveInside(root, root, definition.vm!, `${cvlPath}: vm`);
     files.push(descriptorPath);
     const descriptor = await readVmDescriptor(descriptorPath);
     const disks: Disk[] = [];
+    const quick: ImageQuickCheck[] = [];
     for (const { device, file } of descriptor.disks) {
       if (definition.datadisks.includes(device)) continue; // user data: never stored
       const path = await resolveInside(root, dirname(descriptorPath), file, `${descriptorPath}: ${device}`);
+      quick.push(await ImageQuickCheck.load(repoDir, path));
       disks.push(
-        await addBlockImage({ name: device, path, tempDir, ...(progress ? { progress } : {}) }, store),
+        await addBlockImage(
+          { name: device, path, tempDir, quick: quick.at(-1)!, ...(progress ? { progress } : {}) },
+          store,
+        ),
       );
     }
-    return { disks, machine: descriptor.machine, files };
+    return { disks, machine: descriptor.machine, files, quick };
   }
   return { disks: [], files };
 }
@@ -222,8 +228,8 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       await rebuildFeed(repoDir, descriptor);
       return candidate;
     });
-    // Only now is the record of the directory's files true of a published version.
-    await payload.quick?.save().catch(() => undefined);
+    // Only now are the records of the directory's files and of the images true of a published version.
+    for (const record of payload.quick ?? []) await record.save().catch(() => undefined);
     const manifest = JSON.parse(await readFile(join(repoDir, paths.manifest(version)), "utf8")) as Manifest;
     return { version, manifest };
   } catch (error) {

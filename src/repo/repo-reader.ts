@@ -5,7 +5,7 @@
  */
 import { hash } from "node:crypto";
 import { CollectiveError } from "../errors.js";
-import { decompressChunk } from "./compression.js";
+import { decompressFrame } from "./compression.js";
 import {
   type Manifest,
   paths,
@@ -16,7 +16,7 @@ import {
 } from "./format.js";
 import { verifyManifest } from "./manifest.js";
 import { chunkListEntries, decodeObject, ObjectType, ZERO_HASH } from "./meta-object.js";
-import { type PackEntry, PackIndex } from "./pack-index.js";
+import { PackIndex } from "./pack-index.js";
 import { parseDescriptor } from "./repo-layout.js";
 import type { RepoTransport } from "./transport.js";
 import { parseTreeListing } from "./tree-listing.js";
@@ -27,7 +27,8 @@ const BATCH_BYTES = 8 << 20;
 
 export interface ChunkLocation {
   readonly pack: PackIndex;
-  readonly entry: PackEntry;
+  /** The chunk's position in the pack's index. */
+  readonly entry: number;
 }
 
 export class RepoReader {
@@ -181,8 +182,8 @@ export class RepoReader {
   async locate(manifest: Manifest, chunk: Uint8Array): Promise<ChunkLocation> {
     for (const id of manifest.packs) {
       const pack = await this.packIndex(id);
-      const entry = pack.find(chunk);
-      if (entry !== undefined) return { pack, entry };
+      const entry = pack.indexOf(chunk);
+      if (entry >= 0) return { pack, entry };
     }
     throw new CollectiveError(
       "CHUNK_MISSING",
@@ -191,60 +192,79 @@ export class RepoReader {
   }
 
   /**
-   * Fetches chunks and yields them verified, in the order asked. Requests are batched per pack and
-   * coalesced by the transport.
+   * Fetches chunks and yields them verified, in the order asked. Each chunk's whole frame is fetched and
+   * checked; requests are batched per pack and coalesced by the transport.
    */
   async *chunks(manifest: Manifest, hashes: readonly Uint8Array[]): AsyncGenerator<Buffer> {
     let at = 0;
     while (at < hashes.length) {
-      const batch: Array<{ hash: Uint8Array; location: ChunkLocation }> = [];
+      const batch: ChunkLocation[] = [];
+      /** Frames of the batch: "pack id:frame" -> the frame's raw bytes once fetched. */
+      const frames = new Map<string, { pack: PackIndex; frame: number; raw?: Buffer }>();
       let bytes = 0;
       while (at < hashes.length && (batch.length === 0 || bytes < BATCH_BYTES)) {
         const location = await this.locate(manifest, hashes[at]!);
-        batch.push({ hash: hashes[at]!, location });
-        bytes += location.entry.storedLength;
+        batch.push(location);
+        const frame = location.pack.frameOf(location.entry);
+        const key = `${location.pack.id}:${frame}`;
+        if (!frames.has(key)) {
+          frames.set(key, { pack: location.pack, frame });
+          bytes += location.pack.frameStoredLength(frame);
+        }
         at++;
       }
-      const byPack = new Map<PackIndex, number[]>();
-      batch.forEach((item, i) => {
-        const list = byPack.get(item.location.pack) ?? [];
-        list.push(i);
-        byPack.set(item.location.pack, list);
-      });
-      const results: Buffer[] = new Array(batch.length);
-      for (const [pack, members] of byPack) {
-        const ranges = members.map((i) => ({
-          offset: batch[i]!.location.entry.offset,
-          length: batch[i]!.location.entry.storedLength,
-        }));
+      const byPack = new Map<PackIndex, Array<{ pack: PackIndex; frame: number; raw?: Buffer }>>();
+      for (const item of frames.values()) {
+        const list = byPack.get(item.pack) ?? [];
+        list.push(item);
+        byPack.set(item.pack, list);
+      }
+      for (const [pack, items] of byPack) {
+        const ranges = items.map((item) => {
+          const frame = pack.frameAt(item.frame);
+          return { offset: frame.offset, length: frame.storedLength };
+        });
         const data = await this.transport.readRanges(paths.pack(pack.id), ranges);
-        members.forEach((i, k) => {
-          results[i] = this.verifyChunk(manifest, batch[i]!.hash, batch[i]!.location, data[k]!);
+        items.forEach((item, k) => {
+          item.raw = this.openFrame(manifest, pack, item.frame, data[k]!);
         });
       }
-      yield* results;
+      for (const { pack, entry } of batch) {
+        const raw = frames.get(`${pack.id}:${pack.frameOf(entry)}`)!.raw!;
+        const offset = pack.offsetInFrame(entry);
+        yield raw.subarray(offset, offset + pack.rawLength(entry));
+      }
     }
   }
 
-  verifyChunk(
-    manifest: Manifest | undefined,
-    expected: Uint8Array,
-    location: ChunkLocation,
-    stored: Uint8Array,
-  ): Buffer {
-    const where = `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${Buffer.from(expected).toString("hex")} (pack ${location.pack.id})`;
-    let raw: Uint8Array;
+  /**
+   * Decompresses a frame fetched from a pack and checks every chunk in it against its hash; returns the
+   * frame's raw bytes, whose chunks (at the index's offsets) are then known to be genuine.
+   */
+  openFrame(manifest: Manifest | undefined, pack: PackIndex, frame: number, stored: Uint8Array): Buffer {
+    const where = (chunk: string): string =>
+      `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${chunk} (pack ${pack.id})`;
+    const entries = pack.entriesOfFrame(frame);
+    let raw: Buffer;
     try {
-      raw = decompressChunk(stored, location.entry.rawLength, location.pack.compression);
+      raw = decompressFrame(stored, pack.frameRawLength(frame), pack.compression);
     } catch (error) {
-      throw new CollectiveError("CHUNK_CORRUPT", `${where} is corrupt: ${(error as Error).message}`);
+      // A frame that does not decompress loses all its chunks; the message names the first.
+      const first = entries.length > 0 ? pack.hashAt(entries[0]!).toString("hex") : "(none)";
+      throw new CollectiveError(
+        "CHUNK_CORRUPT",
+        `${where(first)} is corrupt: frame ${frame}: ${(error as Error).message}`,
+      );
     }
-    if (Buffer.compare(hash("sha256", raw, "buffer"), expected) !== 0) {
-      throw new CollectiveError("CHUNK_CORRUPT", `${where} does not match its hash`, {
-        hint: "the repository is damaged or was tampered with",
-      });
+    for (const entry of entries) {
+      const bad = badChunk(pack, entry, raw);
+      if (bad !== undefined) {
+        throw new CollectiveError("CHUNK_CORRUPT", `${where(bad)} does not match its hash`, {
+          hint: "the repository is damaged or was tampered with",
+        });
+      }
     }
-    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    return raw;
   }
 
   /** The hashes listed by a stream index object. */
@@ -269,6 +289,14 @@ export class RepoReader {
   async blockMap(manifest: Manifest, blocks: string): Promise<Buffer[]> {
     return chunkListEntries(blocks, await this.stream(manifest, blocks));
   }
+}
+
+/** The hex hash of entry when its bytes in the frame's raw bytes do not match it, else undefined. */
+export function badChunk(pack: PackIndex, entry: number, frameRaw: Buffer): string | undefined {
+  const offset = pack.offsetInFrame(entry);
+  const actual = hash("sha256", frameRaw.subarray(offset, offset + pack.rawLength(entry)), "buffer");
+  const expected = pack.hashAt(entry);
+  return actual.equals(expected) ? undefined : expected.toString("hex");
 }
 
 export function isHole(entry: Uint8Array): boolean {

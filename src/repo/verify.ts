@@ -3,9 +3,10 @@
  * of every pack a version uses (decompressed and hashed). Reports each problem and goes on.
  */
 import { CollectiveError } from "../errors.js";
+import { decompressFrame } from "./compression.js";
 import { type Manifest, paths } from "./format.js";
 import type { PackIndex } from "./pack-index.js";
-import { isHole, type RepoReader } from "./repo-reader.js";
+import { badChunk, isHole, type RepoReader } from "./repo-reader.js";
 
 export interface Problem {
   readonly repository: string;
@@ -93,46 +94,61 @@ export async function verifyRepository(
   return { repository, versions: latest, packs: packsChecked.size, chunks, problems };
 }
 
-/** Reads a whole pack in large spans and checks every chunk; returns the hashes of bad ones. */
+/** Reads a whole pack in large spans of frames and checks every chunk; returns the hashes of bad ones. */
 async function verifyPack(
   reader: RepoReader,
   index: PackIndex,
   report: (chunk: string, message: string) => void,
 ): Promise<Set<string>> {
   const bad = new Set<string>();
-  const entries = [...index.entries()].sort((a, b) => a.offset - b.offset);
-  let at = 0;
-  while (at < entries.length) {
-    const group = [entries[at]!];
-    let end = entries[at]!.offset + entries[at]!.storedLength;
-    at++;
-    while (at < entries.length && end - group[0]!.offset < SPAN) {
-      group.push(entries[at]!);
-      end = Math.max(end, entries[at]!.offset + entries[at]!.storedLength);
-      at++;
+  const fail = (entries: Iterable<number>, message: string): void => {
+    for (const entry of entries) {
+      const key = index.hashAt(entry).toString("hex");
+      bad.add(key);
+      report(key, message);
     }
-    const start = group[0]!.offset;
+  };
+  let frame = 0;
+  while (frame < index.frameCount) {
+    // Frames lie back to back (checked when the index was parsed): a span is a run of whole frames.
+    const first = frame;
+    const start = index.frameAt(first).offset;
+    let end = start;
+    while (frame < index.frameCount && (frame === first || end - start < SPAN)) {
+      end += index.frameStoredLength(frame);
+      frame++;
+    }
     let span: Uint8Array;
     try {
       [span] = (await reader.transport.readRanges(paths.pack(index.id), [
         { offset: start, length: end - start },
       ])) as [Uint8Array];
     } catch (error) {
-      for (const entry of group) {
-        const key = Buffer.from(entry.hash).toString("hex");
-        bad.add(key);
-        report(key, error instanceof Error ? error.message : String(error));
-      }
+      for (let f = first; f < frame; f++)
+        fail(index.entriesOfFrame(f), error instanceof Error ? error.message : String(error));
       continue;
     }
-    for (const entry of group) {
-      const stored = span.subarray(entry.offset - start, entry.offset - start + entry.storedLength);
+    for (let f = first; f < frame; f++) {
+      const { offset, storedLength, rawLength } = index.frameAt(f);
+      let raw: Buffer;
       try {
-        reader.verifyChunk(undefined, entry.hash, { pack: index, entry }, stored);
+        raw = decompressFrame(
+          span.subarray(offset - start, offset - start + storedLength),
+          rawLength,
+          index.compression,
+        );
       } catch (error) {
-        const key = Buffer.from(entry.hash).toString("hex");
+        fail(
+          index.entriesOfFrame(f),
+          `${reader.url}: pack ${index.id} frame ${f} is corrupt: ${(error as Error).message}`,
+        );
+        continue;
+      }
+      for (const entry of index.entriesOfFrame(f)) {
+        const key = badChunk(index, entry, raw);
+        if (key === undefined) continue;
         bad.add(key);
-        report(key, error instanceof Error ? error.message : String(error));
+        report(key, `${reader.url}: chunk ${key} (pack ${index.id}) does not match its hash`);
       }
     }
   }

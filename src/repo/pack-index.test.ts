@@ -1,0 +1,57 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { IDX_ENTRY, IDX_HEADER, IndexBuilder, PackIndex } from "./pack-index.js";
+
+/** An index of `count` random chunks of 100 bytes, 10 per frame; some hashes share their first bytes. */
+function build(count: number): { bytes: Buffer; hashes: Buffer[] } {
+  const builder = new IndexBuilder();
+  const hashes: Buffer[] = [];
+  let offset = 16;
+  for (let i = 0; i < count; i++) {
+    const hash = randomBytes(32);
+    if (i % 7 === 1) hashes[i - 1]!.copy(hash, 0, 0, 3 + (i % 20)); // a shared prefix of 3-22 bytes
+    hashes.push(hash);
+    builder.add(hash, Math.floor(i / 10), (i % 10) * 100, 100);
+    if (i % 10 === 9 || i === count - 1) {
+      builder.addFrame(offset, 500, 1000);
+      offset += 500;
+    }
+  }
+  return { bytes: builder.encode(2), hashes };
+}
+
+describe("pack indexes", () => {
+  it("sorts entries by hash and finds every chunk and its frame", () => {
+    const { bytes, hashes } = build(5000);
+    const index = new PackIndex("test", bytes);
+    expect(index.count).toBe(5000);
+    expect(index.frameCount).toBe(500);
+    hashes.forEach((hash, i) => {
+      const position = index.indexOf(hash);
+      expect(index.hashAt(position).equals(hash)).toBe(true);
+      expect(index.frameOf(position)).toBe(Math.floor(i / 10));
+      expect(index.offsetInFrame(position)).toBe((i % 10) * 100);
+    });
+    expect(index.indexOf(randomBytes(32))).toBe(-1);
+    const inFrame = [...index.entriesOfFrame(42)].map((e) => index.offsetInFrame(e)).sort((a, b) => a - b);
+    expect(inFrame).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+  });
+
+  it("rejects entries out of order, chunks outside their frame and frames that are not back to back", () => {
+    const { bytes } = build(30);
+    const swapped = Buffer.from(bytes);
+    bytes.copy(swapped, IDX_HEADER, IDX_HEADER + IDX_ENTRY, IDX_HEADER + 2 * IDX_ENTRY);
+    bytes.copy(swapped, IDX_HEADER + IDX_ENTRY, IDX_HEADER, IDX_HEADER + IDX_ENTRY);
+    expect(() => new PackIndex("x", swapped)).toThrow(/not sorted by hash/);
+    const outside = Buffer.from(bytes);
+    outside.writeUInt32BE(950, IDX_HEADER + 36);
+    expect(() => new PackIndex("x", outside)).toThrow(/does not lie inside its frame/);
+    const gap = Buffer.from(bytes);
+    const frames = IDX_HEADER + 30 * IDX_ENTRY;
+    gap.writeBigUInt64BE(600n, frames + 16);
+    expect(() => new PackIndex("x", gap)).toThrow(/is not where frame 0 ends/);
+    const huge = Buffer.from(bytes);
+    huge.writeUInt32BE(2 << 20, frames + 12);
+    expect(() => new PackIndex("x", huge)).toThrow(/impossible lengths/);
+  });
+});

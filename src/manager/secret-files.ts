@@ -89,7 +89,8 @@ export class SecretKeeper {
   /** Names whose bytes differ between what the machine holds and `files`. */
   changed(machineId: string, files: Record<string, Uint8Array> | undefined): string[] {
     const old = this.held.get(machineId);
-    if (old === undefined) return [];
+    // Not held (the daemon restarted, or it never had them): deliver what is given now.
+    if (old === undefined) return Object.keys(files ?? {});
     const names = new Set([...Object.keys(old), ...Object.keys(files ?? {})]);
     return [...names].filter((n) => {
       const a = old[n];

@@ -25,7 +25,7 @@ import { begin, finish, recordProgress } from "./journal.js";
 import { machineId, machineRequest } from "./machine-request.js";
 import type { InstanceRow, Operations, OperationsOptions, Progress } from "./operations.js";
 import { readyTimeoutMs, reloadOf } from "./reload.js";
-import { type SecretValues, secretFiles, withSecretNames } from "./secret-files.js";
+import { type SecretValues, secretFiles, secretNeedsOf, withSecretNames } from "./secret-files.js";
 import { componentRows, programOf, programOrigin, updateInputs } from "./update-inputs.js";
 import { planUpdate, type UpdateAction } from "./update-plan.js";
 
@@ -212,6 +212,7 @@ export class Updater {
         return { instance: row.id, appliance: row.object, actions: planned, applied: false, timings: t };
       }
       await this.guard(work, row.object);
+      this.refuseWithoutSecrets(row, work, evaluation, secretsOf);
       checkFits(hostCapacity(this.db), this.options.manager.usage(row.id), evaluation);
       const detail: UpdateDetail = {
         file,
@@ -467,6 +468,36 @@ export class Updater {
     return this.options.readyTimeoutMs ?? defaultReadyMs;
   }
 
+  /**
+   * An appliance never starts without its sensitive values: a component that would (re)start with none
+   * given and none held (an automatic update after a daemon restart) stops the update before it acts.
+   */
+  private refuseWithoutSecrets(
+    row: InstanceRow,
+    work: readonly UpdateAction[],
+    evaluation: Evaluation,
+    secretsOf: (path: string) => Record<string, Uint8Array> | undefined,
+  ): void {
+    const rows = new Map(componentRows(this.db, row.id).map((r) => [r.path, r]));
+    const required = secretNeedsOf(evaluation).filter((n) => n.required);
+    const blocked = work
+      .filter((a) => a.action === "update" || a.action === "start")
+      .filter((a) => secretsOf(a.path) === undefined)
+      .filter((a) => {
+        const stored = rows.get(a.path)?.request;
+        const names = stored ? ((JSON.parse(stored) as StartMachineRequest).secretNames ?? []) : [];
+        return names.length > 0 || required.some((n) => n.component === a.path);
+      })
+      .map((a) => a.path || row.object);
+    if (blocked.length > 0) {
+      throw new CollectiveError(
+        "SECRETS_FORGOTTEN",
+        `the update would start ${blocked.join(", ")} without ${blocked.length === 1 ? "its" : "their"} sensitive values, which this daemon does not hold`,
+        { hint: `run 'cui update ${row.file}' yourself (it brings the values from the user agent), or 'cui start ${row.file}' to give them again` },
+      );
+    }
+  }
+
   /** Refuses blacklisted and withdrawn target versions (blacklist.ts), before anything changes. */
   private async guard(actions: readonly UpdateAction[], appliance: string): Promise<void> {
     const targets = actions
@@ -600,6 +631,31 @@ export class Updater {
           ...previous,
           spec: { ...previous.spec, resetProgramLayer: newRan && programChanged(a) },
         };
+        if ((request.secretNames ?? []).length > 0 && !this.operations.secrets.has(id)) {
+          // A new daemon finishing a killed update: the values died with the old one. The component is
+          // back at its previous version, stopped, until 'cui start' gives them again.
+          const saved = detail.saved[path];
+          this.db
+            .prepare(
+              `UPDATE components SET request = ?, repository = previous_repository, version = previous_version,
+               previous_request = ?, previous_repository = ?, previous_version = ?, state = 'needs-secrets'
+               WHERE instance_id = ? AND path = ?`,
+            )
+            .run(
+              JSON.stringify(request),
+              saved?.request ?? null,
+              saved?.repository ?? null,
+              saved?.version ?? null,
+              instanceId,
+              path,
+            );
+          progress({
+            component: label,
+            state: "failed",
+            detail: `back at its previous version, but its sensitive values went with the daemon that held them: run 'cui start ${detail.file}'`,
+          });
+          continue;
+        }
         progress({
           component: label,
           state: "starting",

@@ -38,8 +38,8 @@ export function registerAgent(program: Command): void {
       `
 The user agent is a per-user background process, like ssh-agent. It keeps the values of sensitive
 parameters (CVL 'var "sensitive"') in a store file encrypted with your password. Locked, it holds
-nothing; unlocked, it holds the decrypted values in memory and hands them to 'cui start', 'update'
-and 'rollback', which pass them to the utility. Set values with 'cui secret set'.
+nothing; unlocked, it holds the decrypted values in memory and hands them to 'cui start' and
+'cui update', which pass them to the utility. Set values with 'cui secret set'.
 ${files}
 
 Examples:

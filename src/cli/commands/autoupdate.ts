@@ -33,10 +33,11 @@ The paper's promise: a maker publishes a new version and the appliances that imp
 pinned version are brought up to date without their users doing anything. With it on, the daemon
 checks every hour (COLLECTIVE_AUTOUPDATE_INTERVAL seconds, for the daemon's environment) and, within
 the window if there is one, applies what 'cui update' would, through the same plan, health gate and
-automatic rollback. Imports that pin a version are never moved. Blacklisted and withdrawn versions
-are never chosen. Every automatic update, applied or rolled back, is in 'cui history' (marked auto).
+automatic rollback. Imports that pin a version are never moved. Withdrawn versions are never
+chosen; an update to a blacklisted version is refused (and recorded as failed). Every automatic update, applied or rolled back, is in 'cui history' (marked auto).
 Appliances with sensitive parameters are updated with the values the daemon holds in memory; after a
-daemon restart a component that would need them again is left alone until 'cui start' gives them.
+daemon restart an update that would restart such a component is refused (recorded as failed) until
+'cui start' gives the values again.
 
 Examples:
   cui autoupdate acme.cvl on --window 02:00-04:30

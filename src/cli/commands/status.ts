@@ -18,7 +18,10 @@ export function registerStatus(program: Command): void {
 JSON (--json):
   { "appliances": [ { "file", "name", "instance", "state",
       "components": [ { "path", "kind", "state", "version", "repository",
-                        "interfaces": { NAME: { "ip", "mac" } }, "since", "restarts" } ] } ] }
+                        "interfaces": { NAME: { "ip", "mac" } }, "since", "restarts",
+                        "secrets": "none"|"held"|"forgotten" } ] } ] }
+  "secrets": whether the daemon holds the component's sensitive values in memory ("forgotten" after a
+  daemon restart: it runs, but could not be started again unattended until 'cui start' gives them).
 
 Examples:
   cui status

@@ -18,7 +18,8 @@ export function registerUpdate(program: Command): void {
       "after",
       `
 What happens (paper, section 5.3): imports without a version are resolved again (the newest
-version that is neither withdrawn nor blacklisted), the file is evaluated again, and the result
+version the publisher has not withdrawn; one the administrator blacklisted is refused, not
+skipped: 'cui blacklist'), the file is evaluated again, and the result
 is compared with what runs. Each component gets one action:
   start        new in the file: started, in dependency order;
   update       a new version (or image): stopped, its data disks snapshotted, started on the new

@@ -23,6 +23,11 @@ echo "== publishing them into local repositories (examples/build/repos)"
 export COLLECTIVE_PUBLISHER_KEY="$PWD/examples/build/publisher.key"
 for name in dns dhcp web firewall; do
   repo="examples/build/repos/$name"
+  # examples/build is a build directory: a repository an older cui wrote in an older format is made anew.
+  if [ -f "$repo/repo.json" ] && ! cui versions "$repo" >/dev/null 2>&1; then
+    echo "  $name: the repository was written in an older format; making it anew"
+    rm -rf "$repo"
+  fi
   [ -f "$repo/repo.json" ] || cui create "$repo" >/dev/null
   version=$(cui publish "$repo" "examples/appliances/$name/$name.cvl")
   echo "  $name: version $version"

@@ -370,9 +370,7 @@ export class Operations {
 
   private async allRunning(id: string): Promise<boolean> {
     const rows = this.db
-      .prepare(
-        "SELECT machine_id FROM components WHERE instance_id = ? AND kind != 'van'",
-      )
+      .prepare("SELECT machine_id FROM components WHERE instance_id = ? AND kind != 'van'")
       .all(id) as Array<{ machine_id: string | null }>;
     for (const r of rows) {
       if (!r.machine_id) return false;

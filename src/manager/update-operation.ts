@@ -493,7 +493,9 @@ export class Updater {
       throw new CollectiveError(
         "SECRETS_FORGOTTEN",
         `the update would start ${blocked.join(", ")} without ${blocked.length === 1 ? "its" : "their"} sensitive values, which this daemon does not hold`,
-        { hint: `run 'cui update ${row.file}' yourself (it brings the values from the user agent), or 'cui start ${row.file}' to give them again` },
+        {
+          hint: `run 'cui update ${row.file}' yourself (it brings the values from the user agent), or 'cui start ${row.file}' to give them again`,
+        },
       );
     }
   }
@@ -722,6 +724,7 @@ export class Updater {
     only: string | undefined,
     withData: boolean,
     progress: Progress,
+    secrets?: SecretValues,
   ): Promise<{
     instance: string;
     rolledBack: Array<{ path: string; from: number | null; to: number | null; snapshot: string | null }>;
@@ -763,6 +766,18 @@ export class Updater {
           .map((r) => ({ path: r.path, repository: r.previous_repository!, version: r.previous_version! })),
         { action: "roll back to", appliance: row.object },
       );
+      if (secrets) {
+        // The values the CLI brought, as the file assigns them: held for the machines rolled back.
+        const files = secretFiles(
+          await this.options.manager.evaluateForStart(file, row.object),
+          secrets,
+          file,
+        );
+        for (const r of rows) {
+          const given = files.get(r.path);
+          if (given) this.operations.secrets.hold(machineId(row.id, r.path), given);
+        }
+      }
       const forgotten = this.operations
         .secretsForgotten(row.id)
         .filter((p) => rows.some((r) => r.path === p));

@@ -38,11 +38,20 @@ Examples:
         command: Command,
       ) => {
         const client = await clientFor(command);
+        const absolute = resolve(file);
+        // The sensitive values too: after a daemon restart the utility no longer holds them.
+        const { gatherSecrets } = await import("../gather-secrets.js");
+        const secrets = await gatherSecrets(client, absolute);
         const { ProgressView } = await import("../progress.js");
         const view = new ProgressView();
         const result = await client.operation<RollbackResult>(
           "/v1/rollback",
-          { file: resolve(file), ...(component ? { component } : {}), data: options.data === true },
+          {
+            file: absolute,
+            ...(component ? { component } : {}),
+            data: options.data === true,
+            ...(secrets ? { secrets } : {}),
+          },
           (e) => view.update(e),
         );
         if (options.json) {

@@ -122,16 +122,18 @@ export function registerUpdateRoutes(app: OpenAPIHono, options: UpdateRouteOptio
       request: {
         body: {
           content: {
-            "application/json": { schema: Target.extend({ data: z.boolean().optional() }) },
+            "application/json": {
+              schema: Target.extend({ data: z.boolean().optional(), secrets: SecretsBody }),
+            },
           },
         },
       },
       responses: { ...ndjson, ...errorResponses },
     }),
     (c) => {
-      const { file, component, data } = c.req.valid("json");
+      const { file, component, data, secrets } = c.req.valid("json");
       return options.streamed(c, (progress) =>
-        options.operations.updates.rollback(file, component, data === true, progress),
+        options.operations.updates.rollback(file, component, data === true, progress, secrets),
       ) as never;
     },
   );

@@ -393,6 +393,28 @@ describe("cui update", () => {
     expect((await machines()).get("www")?.version).toBe(4);
   }, 400_000);
 
+  test("blacklist violations are listed, stopped only when asked, and start again when allowed", async () => {
+    const old = await machines();
+    await cuiOk("blacklist", "add", join(repos, "dhcp"), "1", "--reason", "CVE-2026-0002");
+    const listed = JSON.parse((await cuiOk("blacklist", "violations", "--json")).stdout) as {
+      violations: Array<{ path: string; version: number; reason: string }>;
+    };
+    expect(listed.violations).toEqual([expect.objectContaining({ path: "h", version: 1 })]);
+    // Listing stops nothing.
+    expect((await machines()).get("h")).toEqual(old.get("h"));
+    await cuiOk("blacklist", "violations", "--stop", "--yes");
+    expect((await machines()).get("h")?.pid).toBe(0);
+    const refused = await cui("start", file);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("CVE-2026-0002");
+    await cuiOk("blacklist", "remove", join(repos, "dhcp"), "1");
+    // The stopped component starts again; the others keep running as they were.
+    await cuiOk("start", file);
+    const now = await machines();
+    expect(now.get("h")?.pid).toBeGreaterThan(0);
+    for (const path of ["d", "www", "blog", "f"]) expect(now.get(path)?.pid, path).toBe(old.get(path)?.pid);
+  }, 120_000);
+
   test("automatic updates: a new version is applied by the daemon, recorded as automatic", async () => {
     writeFileSync(file, source().replace('blog.title = "A blog"', 'blog.title = "A new blog"'));
     expect((await cuiOk("update", file, "--yes")).stdout).toContain("nothing to do");

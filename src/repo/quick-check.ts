@@ -15,6 +15,8 @@ type Record = [size: string, mtimeNs: string, ctimeNs: string, ino: string, chun
 
 export class QuickCheck {
   private readonly next = new Map<string, Record>();
+  /** Whether any file was recorded other than as the previous record had it. */
+  private changed = false;
 
   private constructor(
     private readonly file: string,
@@ -47,11 +49,14 @@ export class QuickCheck {
   }
 
   record(path: string, info: BigIntStats, chunks: string[]): void {
+    // The chunks lookup() returned (the same array) mean the file's record is the previous one.
+    if (this.previous.get(path)?.[4] !== chunks) this.changed = true;
     this.next.set(path, [...QuickCheck.key(info), chunks]);
   }
 
-  /** Saves the record after a successful publish. */
+  /** Saves the record after a successful publish (unless it is the record loaded: nothing changed). */
   async save(): Promise<void> {
+    if (!this.changed && this.next.size === this.previous.size) return;
     await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.next)));
   }
 }

@@ -15,6 +15,7 @@ import type { Db } from "../state/database.js";
 import { allocate, registeredPools, release } from "./allocations.js";
 import { assertAllowed, programOrigins, type WithdrawnVersions } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
+import { assertComponent, isInside } from "./component-path.js";
 import { defaultRoutesOf } from "./default-routes.js";
 import { instanceId } from "./instance-id.js";
 import { begin, finish, openOperations } from "./journal.js";
@@ -434,13 +435,7 @@ export class Operations {
   ): Promise<{ stopped: string[] }> {
     const row = this.instanceByFile(file);
     const evaluation = JSON.parse(row.evaluation) as EvaluationJson;
-    if (component !== undefined && !evaluation.components.some((c) => c.path === component)) {
-      const paths = evaluation.components.filter((c) => c.path !== "").map((c) => c.path);
-      throw new CollectiveError(
-        "NOT_FOUND",
-        `${row.object} has no component '${component}'; its components are ${paths.join(", ")}`,
-      );
-    }
+    assertComponent(row.object, component, evaluation.components);
     const release = this.claim(row.id, `${row.object} (${file})`);
     try {
       const journal = begin(this.db, row.id, "stop", { file, component: component ?? null });
@@ -466,8 +461,7 @@ export class Operations {
     component: string | undefined,
     progress: Progress,
   ): Promise<string[]> {
-    const inside = (path: string) =>
-      component === undefined || component === "" || path === component || path.startsWith(`${component}.`);
+    const inside = (path: string) => isInside(component, path);
     const stopped: string[] = [];
     for (const wave of [...evaluation.startOrder].reverse()) {
       await Promise.all(

@@ -8,10 +8,10 @@ import type { StartMachineRequest } from "../agent/host-agent.js";
 import { type EvaluatedComponent, type Evaluation, valueSource } from "../cvl/index.js";
 import type { EvaluationJson } from "../cvl/json.js";
 import { display } from "../cvl/values.js";
-import { CollectiveError } from "../errors.js";
 import { formatIpv4 } from "../net/ipv4.js";
 import type { Db } from "../state/database.js";
 import { type Allocations, registeredPools } from "./allocations.js";
+import { assertComponent } from "./component-path.js";
 import { defaultRoutesOf } from "./default-routes.js";
 import { machineRequest, type ProgramInfo } from "./machine-request.js";
 import { reloadOf } from "./reload.js";
@@ -85,19 +85,8 @@ export function updateInputs(
   allocations: Allocations,
   only: string | undefined,
 ): UpdateInputs {
-  if (only !== undefined && only !== "") {
-    const known = [...evaluation.components, ...running.components].some(
-      (c) => c.path === only || c.path.startsWith(`${only}.`),
-    );
-    if (!known) {
-      const paths = evaluation.components.filter((c) => c.path !== "").map((c) => c.path);
-      throw new CollectiveError(
-        "NOT_FOUND",
-        `${evaluation.appliance} has no component '${only}'; its components are ${paths.join(", ")}`,
-        { hint: "give a component path as 'cui status' shows it, e.g. www or mail.db" },
-      );
-    }
-  }
+  // A component of the new file, or one the update would take away.
+  assertComponent(evaluation.appliance, only, [...evaluation.components, ...running.components]);
   const rows = new Map(componentRows(db, instanceId).map((r) => [r.path, r]));
   const runningComponents: RunningComponent[] = running.components.map((c) => {
     const row = rows.get(c.path);

@@ -20,6 +20,7 @@ import type { Db } from "../state/database.js";
 import { allocate, registeredPools } from "./allocations.js";
 import { assertAllowed } from "./blacklist.js";
 import { checkFits, hostCapacity } from "./capacity.js";
+import { assertComponent, isInside } from "./component-path.js";
 import { defaultRoutesOf } from "./default-routes.js";
 import { begin, finish, recordProgress } from "./journal.js";
 import { machineId, machineRequest } from "./machine-request.js";
@@ -636,21 +637,14 @@ export class Updater {
         if ((request.secretNames ?? []).length > 0 && !this.operations.secrets.has(id)) {
           // A new daemon finishing a killed update: the values died with the old one. The component is
           // back at its previous version, stopped, until 'cui start' gives them again.
-          const saved = detail.saved[path];
-          this.db
-            .prepare(
-              `UPDATE components SET request = ?, repository = previous_repository, version = previous_version,
-               previous_request = ?, previous_repository = ?, previous_version = ?, state = 'needs-secrets'
-               WHERE instance_id = ? AND path = ?`,
-            )
-            .run(
-              JSON.stringify(request),
-              saved?.request ?? null,
-              saved?.repository ?? null,
-              saved?.version ?? null,
-              instanceId,
-              path,
-            );
+          this.restoreRecord(
+            instanceId,
+            path,
+            JSON.stringify(request),
+            detail.saved[path],
+            "needs-secrets",
+            false,
+          );
           progress({
             component: label,
             state: "failed",
@@ -671,27 +665,50 @@ export class Updater {
         await this.operations.startWithSecrets(request, this.operations.secrets.get(id));
         await this.options.agent.waitUntilReady(id, this.readyMs());
       }
-      const saved = detail.saved[path];
-      this.db
-        .prepare(
-          `UPDATE components SET request = previous_request, repository = previous_repository, version = previous_version,
-           previous_request = ?, previous_repository = ?, previous_version = ?, state = 'running'${a.action === "reconfigure" ? "" : ", since = ?"}
-           WHERE instance_id = ? AND path = ?`,
-        )
-        .run(
-          saved?.request ?? null,
-          saved?.repository ?? null,
-          saved?.version ?? null,
-          ...(a.action === "reconfigure" ? [] : [new Date().toISOString()]),
-          instanceId,
-          path,
-        );
+      this.restoreRecord(
+        instanceId,
+        path,
+        r.previous_request,
+        detail.saved[path],
+        "running",
+        a.action !== "reconfigure",
+      );
       progress({ component: label, state: "running", detail: "rolled back" });
     }
     const row = this.db.prepare("SELECT evaluation FROM instances WHERE id = ?").get(instanceId) as
       | { evaluation: string }
       | undefined;
     if (row) await this.releaseStale(instanceId, JSON.parse(row.evaluation) as EvaluationJson);
+  }
+
+  /**
+   * A rolled-back component's record: it runs `request` at its previous version again, and what was
+   * previous before this update (kept in the journal) is previous again.
+   */
+  private restoreRecord(
+    instanceId: string,
+    path: string,
+    request: string,
+    saved: UpdateDetail["saved"][string] | undefined,
+    state: "running" | "needs-secrets",
+    restarted: boolean,
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE components SET request = ?, repository = previous_repository, version = previous_version,
+         previous_request = ?, previous_repository = ?, previous_version = ?, state = ?, since = COALESCE(?, since)
+         WHERE instance_id = ? AND path = ?`,
+      )
+      .run(
+        request,
+        saved?.request ?? null,
+        saved?.repository ?? null,
+        saved?.version ?? null,
+        state,
+        restarted ? new Date().toISOString() : null,
+        instanceId,
+        path,
+      );
   }
 
   /** After a daemon restart: finish (committing) or roll back (applying) an interrupted update. */
@@ -731,25 +748,11 @@ export class Updater {
   }> {
     const row = this.operations.instanceByFile(file);
     const running = JSON.parse(row.evaluation) as EvaluationJson;
-    if (
-      only !== undefined &&
-      only !== "" &&
-      !running.components.some((c) => c.path === only || c.path.startsWith(`${only}.`))
-    ) {
-      throw new CollectiveError(
-        "NOT_FOUND",
-        `${row.object} has no component '${only}'; its components are ${running.components
-          .filter((c) => c.path !== "")
-          .map((c) => c.path)
-          .join(", ")}`,
-      );
-    }
+    assertComponent(row.object, only, running.components);
     const release = this.operations.claim(row.id, `${row.object} (${file})`);
     try {
-      const inside = (p: string) =>
-        only === undefined || only === "" || p === only || p.startsWith(`${only}.`);
       const rows = componentRows(this.db, row.id).filter(
-        (r) => inside(r.path) && r.previous_request !== null && r.previous_request !== r.request,
+        (r) => isInside(only, r.path) && r.previous_request !== null && r.previous_request !== r.request,
       );
       if (rows.length === 0) {
         throw new CollectiveError(

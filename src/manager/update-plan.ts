@@ -5,6 +5,7 @@
  * result, `cui update` applies exactly it.
  */
 import type { StartMachineRequest } from "../agent/host-agent.js";
+import { isInside } from "./component-path.js";
 
 export type UpdateActionKind = "start" | "stop" | "update" | "reconfigure" | "attic" | "none";
 
@@ -130,10 +131,6 @@ function versionText(version: number | null): string {
   return version === null ? "a local image" : `version ${version}`;
 }
 
-function selected(only: string | undefined, path: string): boolean {
-  return only === undefined || only === "" || path === only || path.startsWith(`${only}.`);
-}
-
 /** The actions, in the order an update applies them: removals last (after every gate has passed). */
 export function planUpdate(input: PlanInput): UpdateAction[] {
   const running = new Map(input.running.map((c) => [c.path, c]));
@@ -155,7 +152,7 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
       to: next.version,
       repository: next.repository,
     };
-    if (!selected(input.only, path)) {
+    if (!isInside(input.only, path)) {
       actions.push({
         ...base,
         action: "none",
@@ -271,7 +268,7 @@ export function planUpdate(input: PlanInput): UpdateAction[] {
       repository: now.repository,
       params: {},
     };
-    if (!selected(input.only, path)) {
+    if (!isInside(input.only, path)) {
       actions.push({
         ...base,
         action: "none",

@@ -1,42 +1,11 @@
-/**
- * Updates of a running VAN (issue #5): a publisher's new version of one component in a running
- * 5-component VAN. One component restarts, the other four are untouched, and the control plane's own
- * time (the update without fetching the new program and without the appliance's own stop and start) must
- * stay under 1 s. Needs root, runc and the example appliances' packages (busybox-static jq dnsmasq-base
- * nftables), like bench/run/van-bench.ts.
- *
- *   npm run build && node dist/bench/run/update-bench.js [--runs N]
- *
- * Everything runs through the real CLI (`node bin/cui.js`, one process per command) against a daemon of
- * its own (its own --state-dir and COLLECTIVE_NET_PREFIX, its own public pool 10.253.x.0/24). As in
- * test/e2e/update.test.ts the example appliances are published into repositories of the bench's own and
- * the VAN d, h, www, blog, f runs with www importing the web repository unpinned and blog pinning
- * version 1. Each run publishes a new web version (a changed run script, so a new program layer to fetch),
- * runs `cui update FILE --yes --json` (timed from spawn to exit) and reads the UpdateResult's timings,
- * then checks with `cui status --json` and `runc list` that www runs the new version in a new process and
- * that d, h, blog and f kept their version, pid and start time (it fails loudly otherwise). After each
- * update a `cui update` with nothing to do is timed too (its wall time is the CLI's start-up plus one
- * re-resolution and evaluation: the plan the CLI asks for, and shows, before it applies; the daemon reports
- * no timings for a plan).
- */
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import type { StatusJson } from "../../src/manager/manager.js";
 import type { UpdateResult, UpdateTimings } from "../../src/manager/update-operation.js";
+import { type Run, removeBenchLeftovers, runProcess } from "./run-kit.js";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const cui = process.env.CUI ?? join(root, "bin", "cui.js");
@@ -67,28 +36,8 @@ const runcRoot = join(
   "runc",
 );
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 function run(command: string, args: string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const began = performance.now();
-    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => done({ code, stdout, stderr, ms: performance.now() - began }));
-  });
+  return runProcess(command, args, env);
 }
 
 async function cuiOk(...args: string[]): Promise<Run> {
@@ -327,59 +276,13 @@ async function main(): Promise<void> {
   console.log(`load average at the end: ${load()}`);
 }
 
-function rmdirSafe(path: string): void {
-  try {
-    rmdirSync(path);
-  } catch {
-    // not there, or not empty (a process still in it): reported by the check after the run
-  }
-}
-
 async function cleanup(): Promise<void> {
   // The VAN and the daemon first, as a user would; then by force whatever is left.
   if (existsSync(file) && existsSync(join(stateDir, "daemon.pid"))) {
     await run(process.execPath, [cui, "--state-dir", stateDir, "stop", file]);
     await run(process.execPath, [cui, "--state-dir", stateDir, "daemon", "stop"]);
   }
-  const pidFile = join(stateDir, "daemon.pid");
-  if (existsSync(pidFile)) {
-    try {
-      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  const list = await run("runc", ["--root", runcRoot, "list", "-q"]);
-  for (const id of list.stdout.split("\n").filter(Boolean))
-    await run("runc", ["--root", runcRoot, "delete", "--force", id]);
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(dir))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run("umount", ["-l", m]);
-  const loops = await run("losetup", ["-n", "-O", "NAME,BACK-FILE", "-l"]);
-  for (const line of loops.stdout.split("\n")) {
-    const [device, backing] = line.trim().split(/\s+/, 2);
-    if (device && backing?.startsWith(dir)) await run("losetup", ["-d", device]);
-  }
-  const netns = await run("ip", ["netns", "list"]);
-  for (const line of netns.stdout.split("\n")) {
-    const name = line.split(" ")[0] ?? "";
-    if (name.startsWith(`${prefix}-`)) await run("ip", ["netns", "delete", name]);
-  }
-  const links = JSON.parse((await run("ip", ["-j", "link", "show"])).stdout || "[]") as Array<{
-    ifname: string;
-  }>;
-  for (const l of links) if (l.ifname.startsWith(prefix)) await run("ip", ["link", "delete", l.ifname]);
-  for (const family of ["inet", "bridge"])
-    await run("nft", ["delete", "table", family, `collective_${prefix}`]);
-  const cgroups = join("/sys/fs/cgroup", `collective-${prefix}`);
-  for (const entry of existsSync(cgroups) ? readdirSync(cgroups, { withFileTypes: true }) : [])
-    if (entry.isDirectory()) rmdirSafe(join(cgroups, entry.name));
-  rmdirSafe(cgroups);
-  rmSync(resolve(runcRoot, ".."), { recursive: true, force: true });
-  rmSync(dir, { recursive: true, force: true });
+  await removeBenchLeftovers({ dir, stateDir, runcRoot, prefix });
 }
 
 try {

@@ -1,29 +1,10 @@
-/**
- * Running appliances: how long `cui start` takes end to end, where the time goes, and how start time and
- * the daemon's memory grow with the number of components (needs root, runc, the example appliances'
- * packages: busybox-static jq dnsmasq-base nftables).
- *
- *   npm run build && node dist/bench/run/van-bench.js [--runs N] [--sizes 10,50,200] [--skip-scale]
- *
- * Everything runs through the real CLI (`node bin/cui.js`, one process per command, as a user runs it)
- * against a daemon of its own (its own --state-dir and COLLECTIVE_NET_PREFIX, its own public pool), so it
- * can run beside other users of the machine. Before the measured starts the daemon is running and the
- * example root filesystems are built (warm). The breakdown comes from the "start timings" line the daemon
- * writes to its log for every start (src/manager/operations.ts, StartTimings).
- *
- * 1. The example VAN: 5 container appliances in 3 waves (dns; dhcp, web, web; firewall), as in
- *    examples/groupware, with local imports. Each run: `cui start` (timed from spawn to exit: the CLI
- *    returns when every component is ready), a fetch of the page through the firewall, `cui stop`.
- * 2. Scale: VANs of 1 DNS server and N-1 web servers (2 waves), for each N: a fresh daemon, a first start
- *    (data disks created), a stop, a second start (data disks exist), then the daemon's VmHWM and VmRSS.
- */
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { type Run, removeBenchLeftovers, runProcess } from "./run-kit.js";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const cui = process.env.CUI ?? join(root, "bin", "cui.js");
@@ -48,28 +29,8 @@ const runcRoot = join(
   "runc",
 );
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 function run(command: string, args: string[], extraEnv: NodeJS.ProcessEnv = env): Promise<Run> {
-  return new Promise((done, fail) => {
-    const began = performance.now();
-    const child = spawn(command, args, { env: extraEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => done({ code, stdout, stderr, ms: performance.now() - began }));
-  });
+  return runProcess(command, args, extraEnv);
 }
 
 async function cuiOk(...args: string[]): Promise<Run> {
@@ -264,41 +225,7 @@ async function main(): Promise<void> {
 }
 
 async function cleanup(): Promise<void> {
-  const pidFile = join(stateDir, "daemon.pid");
-  if (existsSync(pidFile)) {
-    try {
-      process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  const list = await run("runc", ["--root", runcRoot, "list", "-q"]);
-  for (const id of list.stdout.split("\n").filter(Boolean))
-    await run("runc", ["--root", runcRoot, "delete", "--force", id]);
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(dir))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run("umount", ["-l", m]);
-  const loops = await run("losetup", ["-n", "-O", "NAME,BACK-FILE", "-l"]);
-  for (const line of loops.stdout.split("\n")) {
-    const [device, backing] = line.trim().split(/\s+/, 2);
-    if (device && backing?.startsWith(dir)) await run("losetup", ["-d", device]);
-  }
-  const netns = await run("ip", ["netns", "list"]);
-  for (const line of netns.stdout.split("\n")) {
-    const name = line.split(" ")[0] ?? "";
-    if (name.startsWith(`${prefix}-`)) await run("ip", ["netns", "delete", name]);
-  }
-  const links = JSON.parse((await run("ip", ["-j", "link", "show"])).stdout || "[]") as Array<{
-    ifname: string;
-  }>;
-  for (const l of links) if (l.ifname.startsWith(prefix)) await run("ip", ["link", "delete", l.ifname]);
-  for (const family of ["inet", "bridge"])
-    await run("nft", ["delete", "table", family, `collective_${prefix}`]);
-  rmSync(resolve(runcRoot, ".."), { recursive: true, force: true });
-  rmSync(dir, { recursive: true, force: true });
+  await removeBenchLeftovers({ dir, stateDir, runcRoot, prefix });
 }
 
 try {

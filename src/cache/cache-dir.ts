@@ -2,8 +2,9 @@
  * Where the host cache lives and how it is laid out. One cache serves every appliance on the host:
  *
  *   packs/<id>.idx     a repository pack's index, verified against its id (immutable, kept forever)
- *   packs/<id>.raw     the pack's chunks, decompressed and verified, at fixed offsets (a sparse file)
- *   packs/<id>.have    a bitmap over the index's entries: which chunks of .raw are present
+ *   packs/<id>.frames  the pack's frames, decompressed and verified, each at a fixed 4 KiB-aligned
+ *                      offset (a sparse file; cached-pack.ts)
+ *   packs/<id>.present a bitmap over the pack's frames: which frames of .frames are present
  *   objects/<hash>     stream indexes, verified against their names
  *   disks/<repository id>/<version>/<disk>   materialized program disks, read-only
  *   tmp/               work in progress; nothing here is ever read as a result

@@ -3,15 +3,16 @@
  * sparse file of its frames **decompressed and verified** (every chunk of a frame checked against its
  * hash), and a bitmap of which frames are present.
  *
- * Frames are laid out in the .raw file in the pack's own order, each at the sum of the raw lengths of
- * the frames before it, so a chunk lies at its frame's place plus its offset in the frame, and a
- * version's chunks that were published together are read back with few large reads. A frame's bit is
- * set only after its chunks were checked and written; the bitmap is saved (atomically, after an
- * fdatasync of the data) at the end of every fetched batch, so an interrupted fetch keeps what it had
- * verified and never trusts what it had not.
+ * Frames are laid out in the .frames file in the pack's own order, each at the next 4 KiB boundary after
+ * the frame before it, so a chunk lies at its frame's place plus its offset in the frame, a version's
+ * chunks that were published together are read back with few large reads, and every write and read is
+ * aligned for O_DIRECT (direct-io.ts: the page cache is what a fetch spent most of its time on). A
+ * frame's bit is set only after its chunks were checked and written; the bitmap is saved (atomically,
+ * after an fdatasync of the data) every few dozen MiB, when a fetch fails and at its end, so an
+ * interrupted fetch keeps what it had verified and never trusts what it had not.
  */
 import { constants } from "node:fs";
-import { type FileHandle, open, readFile } from "node:fs/promises";
+import { type FileHandle, open, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { paths, readLimits } from "../repo/format.js";
@@ -19,11 +20,26 @@ import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { sha256Hex } from "../repo/meta-object.js";
 import { PackIndex } from "../repo/pack-index.js";
 import type { RepoTransport } from "../repo/transport.js";
+import {
+  alignDown,
+  alignedPool,
+  alignUp,
+  openMaybeDirect,
+  readFully,
+  writeFully,
+  writevFully,
+} from "./direct-io.js";
+
+/** Zeros for the padding between frames (less than one alignment unit each). */
+const padding = new Uint8Array(4096);
 
 export class CachedPack {
-  /** Where each frame lives in the .raw file. */
+  /** Where each frame lives in the .frames file. */
   private readonly frameOffsets: Float64Array;
   private dirty = false;
+  /** Raw bytes stored since the last commit. */
+  uncommittedBytes = 0;
+  private committing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly index: PackIndex,
@@ -31,17 +47,29 @@ export class CachedPack {
     private readonly have: Uint8Array,
     private readonly raw: FileHandle,
     private readonly bitmapPath: string,
+    /** Whether .frames was opened with O_DIRECT: then every transfer goes through aligned buffers. */
+    private readonly direct: boolean,
   ) {
     this.frameOffsets = new Float64Array(index.frameCount);
     let at = 0;
     for (let f = 0; f < index.frameCount; f++) {
       this.frameOffsets[f] = at;
-      at += index.frameRawLength(f);
+      at = alignUp(at + index.frameRawLength(f));
     }
   }
 
   /** Opens a pack from the cache, fetching and verifying its index first when the cache lacks it. */
-  static async open(packsDir: string, id: string, transport: RepoTransport): Promise<CachedPack> {
+  /**
+   * `direct`: bypass the page cache (for a fetch whose frames are used as they arrive and not read back
+   * soon, like a block disk's); a tree is read back from the cache right after its fetch, so its packs
+   * are better left in the page cache.
+   */
+  static async open(
+    packsDir: string,
+    id: string,
+    transport: RepoTransport,
+    direct: boolean,
+  ): Promise<CachedPack> {
     const indexPath = join(packsDir, `${id}.idx`);
     let bytes = await readFile(indexPath).catch(() => undefined);
     if (bytes === undefined || sha256Hex(bytes) !== id) {
@@ -58,12 +86,18 @@ export class CachedPack {
       await writeFileAtomic(indexPath, bytes);
     }
     const index = new PackIndex(id, bytes);
-    const bitmapPath = join(packsDir, `${id}.have`);
+    const bitmapPath = join(packsDir, `${id}.present`);
     const have = new Uint8Array(Math.ceil(index.frameCount / 8));
     const saved = await readFile(bitmapPath).catch(() => undefined);
     if (saved?.length === have.length) have.set(saved);
-    const raw = await open(join(packsDir, `${id}.raw`), constants.O_RDWR | constants.O_CREAT, 0o644);
-    return new CachedPack(index, have, raw, bitmapPath);
+    // A cache written before frames were aligned kept them in .raw/.have: unusable with these offsets.
+    for (const legacy of [`${id}.raw`, `${id}.have`]) await unlink(join(packsDir, legacy)).catch(() => {});
+    const path = join(packsDir, `${id}.frames`);
+    const flags = constants.O_RDWR | constants.O_CREAT;
+    const opened = direct
+      ? await openMaybeDirect(path, flags, 0o644)
+      : { handle: await open(path, flags, 0o644), direct };
+    return new CachedPack(index, have, opened.handle, bitmapPath, opened.direct);
   }
 
   get id(): string {
@@ -96,44 +130,115 @@ export class CachedPack {
     return this.index.indexOf(chunkHash);
   }
 
+  /** Where the frame after `frame` would start if laid end to end: whether two frames' chunks continue. */
+  frameEnd(frame: number): number {
+    return this.frameOffsets[frame]! + this.index.frameRawLength(frame);
+  }
+
   /**
-   * Stores frames that the caller has verified, consecutive frames of the pack (so back to back in the
-   * .raw file), with one vectored write; marks them present (saved at the next commit).
+   * Stores frames that the caller has verified, consecutive frames of the pack, with one aligned write
+   * (the padding between frames written as whatever the staging buffer held: no frame lives there);
+   * marks them present (saved at the next commit).
    */
   async storeFrames(first: number, raws: readonly Uint8Array[]): Promise<void> {
     if (raws.length === 0) return;
-    await this.raw.writev(raws as Uint8Array[], this.frameOffset(first));
+    const start = this.frameOffset(first);
+    const end = alignUp(this.frameEnd(first + raws.length - 1));
+    if (this.direct) {
+      await alignedPool.with(end - start, async (staging) => {
+        for (let k = 0; k < raws.length; k++) staging.set(raws[k]!, this.frameOffset(first + k) - start);
+        await writeFully(this.raw, staging.subarray(0, end - start), start);
+      });
+    } else {
+      // The frames and the padding between them, as one vectored write without copying.
+      const parts: Uint8Array[] = [];
+      for (let k = 0; k < raws.length; k++) {
+        parts.push(raws[k]!);
+        const gap = (k + 1 < raws.length ? this.frameOffset(first + k + 1) : end) - this.frameEnd(first + k);
+        if (gap > 0) parts.push(padding.subarray(0, gap));
+      }
+      await writevFully(this.raw, parts, start);
+    }
     for (let frame = first; frame < first + raws.length; frame++) this.have[frame >> 3]! |= 1 << (frame & 7);
     this.dirty = true;
+    this.uncommittedBytes += end - start;
   }
 
   /** Makes the frames stored so far durable, then records them as present. */
   async commit(): Promise<void> {
-    if (!this.dirty) return;
-    await this.raw.datasync();
-    await writeFileAtomic(this.bitmapPath, this.have);
-    this.dirty = false;
+    // One commit at a time (batches fetched in parallel commit the same pack), each saving the bitmap as
+    // it was before its fdatasync: a bit set meanwhile waits for the next commit.
+    const run = this.committing
+      .catch(() => {})
+      .then(async () => {
+        if (!this.dirty) return;
+        const snapshot = this.have.slice();
+        this.dirty = false;
+        this.uncommittedBytes = 0;
+        try {
+          await this.raw.datasync();
+          await writeFileAtomic(this.bitmapPath, snapshot);
+        } catch (error) {
+          this.dirty = true;
+          throw error;
+        }
+      });
+    this.committing = run;
+    await run;
   }
 
-  /** Reads bytes of the .raw file (present frames only: the caller checks has()). */
+  /**
+   * Reads `length` bytes of the .frames file from `offset` (within present frames, padding between them
+   * included: the caller checks has()), through an aligned staging buffer.
+   */
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    const out = into ?? Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.raw.read(out, done, length - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+    const out = (into ?? Buffer.allocUnsafe(length)).subarray(0, length);
+    if (!this.direct) {
+      if ((await readFully(this.raw, out, length, offset)) < length) this.shorterThanBitmap();
+      return out;
     }
-    if (done < length) {
-      throw new CollectiveError(
-        "CACHE_CORRUPT",
-        `the cache's copy of pack ${this.id} is shorter than its bitmap says`,
-        {
-          hint: "Remove the pack's .have file from the cache (or the whole cache) and fetch again.",
-        },
-      );
-    }
+    const start = alignDown(offset);
+    const span = alignUp(offset + length) - start;
+    await alignedPool.with(span, async (staging) => {
+      const got = await readFully(this.raw, staging, span, start);
+      if (got < offset + length - start) this.shorterThanBitmap();
+      staging.copy(out, 0, offset - start, offset - start + length);
+    });
     return out;
+  }
+
+  /**
+   * Reads `length` bytes of chunk data as if the frames lay end to end: from `offsetInFrame` in `frame`
+   * on, into the frames after it as needed (which must be present), skipping the padding between them.
+   */
+  async readAcross(frame: number, offsetInFrame: number, length: number, into: Buffer): Promise<Buffer> {
+    const first = this.frameOffset(frame) + offsetInFrame;
+    let last = frame;
+    for (let reach = this.frameEnd(frame) - first; reach < length; reach += this.index.frameRawLength(last))
+      last++;
+    const start = alignDown(first);
+    const span = alignUp(this.frameOffset(last) + this.index.frameRawLength(last)) - start;
+    await alignedPool.with(span, async (staging) => {
+      const got = await readFully(this.raw, staging, span, start);
+      let done = 0;
+      for (let f = frame, from = first; done < length; f++, from = this.frameOffset(f)) {
+        const take = Math.min(length - done, this.frameEnd(f) - from);
+        if (got < from - start + take) this.shorterThanBitmap();
+        staging.copy(into, done, from - start, from - start + take);
+        done += take;
+      }
+    });
+    return into.subarray(0, length);
+  }
+
+  private shorterThanBitmap(): never {
+    throw new CollectiveError(
+      "CACHE_CORRUPT",
+      `the cache's copy of pack ${this.id} is shorter than its bitmap says`,
+      {
+        hint: "Remove the pack's .present file from the cache (or the whole cache) and fetch again.",
+      },
+    );
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,14 @@
 /**
  * Writing a block disk (a VM image) from its block map: a sparse file of the disk's size, where holes in
- * the map (and all-zero pieces) stay holes, and runs of present chunks are copied from the cache in
- * pieces of a few MiB. Memory stays bounded by two pieces and the plan's typed arrays (12 bytes a block),
- * whatever the image's size.
+ * the map (and all-zero pieces) stay holes; blocks are written from frames as a fetch brings them, and
+ * the rest copied from the cache in pieces of a few MiB. Memory stays bounded whatever the image's size.
  */
 import type { FileHandle } from "node:fs/promises";
 import { CollectiveError } from "../errors.js";
 import type { BlockDisk } from "../repo/format.js";
+import { entryOf, packOf } from "./chunk-ref.js";
 import type { ChunkSource } from "./chunk-source.js";
+import { alignedPool, alignUp, directAlign, writeFully, writevFully } from "./direct-io.js";
 
 /** Where a block disk's data comes from: the block index of every non-hole entry and its chunk. */
 export interface BlockPlan {
@@ -41,56 +42,187 @@ export function planBlockDisk(source: ChunkSource, disk: BlockDisk, blockMap: Bu
 /** Largest piece of the image read from the cache and written at once. */
 const pieceBytes = 4 * 1024 * 1024;
 
+/** Whether a block disk can be written with O_DIRECT: its chunks, and so its pieces, are aligned. */
+export function blockDiskAligned(disk: BlockDisk): boolean {
+  return disk.chunkSize % directAlign === 0;
+}
+
 /**
- * Writes the disk into `handle` (a new, empty file) from chunks already in the cache, in pieces: runs of
- * consecutive blocks whose chunks lie back to back in the cache (a version's new blocks are published in
- * order, so most of an image is long pieces), each read with one call into one of two buffers while the
- * previous piece is being written. All-zero pieces stay holes.
+ * Writes a block disk into `handle` (a new, empty file), in two ways:
+ *
+ * - frames(): as the fetch verifies frames (a ChunkSource FrameSink), the blocks whose chunks are in them
+ *   are written from memory at once, so a cold fetch writes the image while it downloads;
+ * - finish(): the blocks still unwritten (chunks the cache already had) are copied from the cache in
+ *   pieces: runs of consecutive blocks whose chunks follow each other in the cache (a version's new
+ *   blocks are published in order, so most of an image is long pieces), each read into one of two
+ *   buffers while the previous piece is being written.
+ *
+ * All-zero pieces and holes in the map stay holes. With `direct` (the file was opened with O_DIRECT:
+ * direct-io.ts) every write comes from an aligned buffer, and a partial last block is written padded and
+ * cut off by the final truncate. Memory: the plan's typed arrays (12 bytes a block), one byte and a
+ * chain link a block while frames arrive, and two pieces.
  */
-export async function writeBlockDisk(
-  source: ChunkSource,
-  plan: BlockPlan,
-  handle: FileHandle,
-): Promise<void> {
-  const { disk, blocks, refs } = plan;
-  await handle.truncate(disk.size);
-  const length = (k: number): number => {
+export class BlockDiskWriter {
+  /** 1 for a planned block already written from an arriving frame. */
+  private readonly written: Uint8Array;
+  /** Per pack and chunk: the first plan position using it, chained through `next` (-1 ends). */
+  private firstUse: Array<Int32Array | undefined> | undefined;
+  private next: Int32Array | undefined;
+
+  constructor(
+    private readonly source: ChunkSource,
+    private readonly plan: BlockPlan,
+    private readonly handle: FileHandle,
+    private readonly direct: boolean,
+  ) {
+    this.written = new Uint8Array(plan.refs.length);
+  }
+
+  async begin(): Promise<void> {
+    await this.handle.truncate(this.plan.disk.size);
+  }
+
+  /** A FrameSink: writes the blocks whose chunks are in these frames (consecutive frames of one pack). */
+  readonly frames = async (pack: number, first: number, raws: readonly Buffer[]): Promise<void> => {
+    const { blocks } = this.plan;
+    const { firstUse, next } = this.uses();
+    const uses = firstUse[pack];
+    if (uses === undefined) return;
+    const index = this.source.packIndex(pack);
+    const pieces: Array<{ block: number; bytes: Buffer }> = [];
+    for (let i = 0; i < raws.length; i++) {
+      const entries = index.entriesOfFrame(first + i);
+      for (let e = 0; e < entries.length; e++) {
+        const entry = entries[e]!;
+        for (let k = uses[entry]!; k >= 0; k = next[k]!) {
+          const at = index.offsetInFrame(entry);
+          pieces.push({ block: blocks[k]!, bytes: raws[i]!.subarray(at, at + this.length(k)) });
+          this.written[k] = 1;
+        }
+      }
+    }
+    pieces.sort((a, b) => a.block - b.block);
+    // Runs of consecutive blocks, one write each (for a cold fetch, usually the whole run of frames).
+    for (let p = 0; p < pieces.length; ) {
+      let q = p + 1;
+      let bytes = pieces[p]!.bytes.length;
+      while (q < pieces.length && pieces[q]!.block === pieces[q - 1]!.block + 1 && bytes < pieceBytes)
+        bytes += pieces[q++]!.bytes.length;
+      await this.writeRun(pieces.slice(p, q), bytes);
+      p = q;
+    }
+  };
+
+  /** Copies the blocks no frame brought from the cache, then trims a padded last block. */
+  async finish(): Promise<void> {
+    const buffers = this.direct
+      ? [alignedPool.acquire(pieceBytes), alignedPool.acquire(pieceBytes)]
+      : [Buffer.allocUnsafe(pieceBytes), Buffer.allocUnsafe(pieceBytes)];
+    try {
+      await this.copyFromCache(buffers);
+    } finally {
+      if (this.direct) for (const buffer of buffers) alignedPool.release(buffer);
+    }
+    if (this.direct) await this.handle.truncate(this.plan.disk.size);
+  }
+
+  private async copyFromCache(buffers: Buffer[]): Promise<void> {
+    const { source } = this;
+    const { disk, blocks, refs } = this.plan;
+    let writing: Promise<void> = Promise.resolve();
+    let turn = 0;
+    for (let k = 0; k < refs.length; ) {
+      if (this.written[k] === 1) {
+        k++;
+        continue;
+      }
+      const first = k;
+      let bytes = this.length(k++);
+      while (
+        k < refs.length &&
+        this.written[k] === 0 &&
+        blocks[k] === blocks[k - 1]! + 1 &&
+        source.adjacent(refs[k - 1]!, refs[k]!) &&
+        bytes + disk.chunkSize <= pieceBytes
+      )
+        bytes += this.length(k++);
+      // Not the buffer of the write in flight: the other one, whose write has finished (awaited below).
+      const piece = await source.readFrom(refs[first]!, bytes, buffers[turn]!);
+      await writing;
+      if (isAllZero(piece)) continue; // a hole; this buffer is free again
+      writing = writeFully(this.handle, this.padded(buffers[turn]!, bytes), blocks[first]! * disk.chunkSize);
+      turn ^= 1;
+    }
+    await writing;
+  }
+
+  /** Writes pieces of consecutive blocks: gathered into an aligned buffer for O_DIRECT, else vectored. */
+  private async writeRun(
+    pieces: ReadonlyArray<{ block: number; bytes: Buffer }>,
+    bytes: number,
+  ): Promise<void> {
+    const position = pieces[0]!.block * this.plan.disk.chunkSize;
+    if (!this.direct) {
+      await writevFully(
+        this.handle,
+        pieces.map((piece) => piece.bytes),
+        position,
+      );
+      return;
+    }
+    await alignedPool.with(alignUp(bytes), async (staging) => {
+      let at = 0;
+      for (const piece of pieces) {
+        staging.set(piece.bytes, at);
+        at += piece.bytes.length;
+      }
+      await writeFully(this.handle, this.padded(staging, bytes), position);
+    });
+  }
+
+  /** The first `bytes` of `buffer`, and for O_DIRECT zero-padded to whole blocks (the disk's partial last one). */
+  private padded(buffer: Buffer, bytes: number): Buffer {
+    if (!this.direct) return buffer.subarray(0, bytes);
+    return buffer.fill(0, bytes, alignUp(bytes)).subarray(0, alignUp(bytes));
+  }
+
+  /** The chain of plan positions per chunk, built when the first frames arrive. */
+  private uses(): { firstUse: Array<Int32Array | undefined>; next: Int32Array } {
+    if (this.firstUse === undefined || this.next === undefined) {
+      const { refs } = this.plan;
+      const firstUse = new Array<Int32Array | undefined>(this.source.packCount);
+      const next = new Int32Array(refs.length);
+      for (let k = refs.length - 1; k >= 0; k--) {
+        const pack = packOf(refs[k]!);
+        let uses = firstUse[pack];
+        if (uses === undefined) {
+          uses = new Int32Array(this.source.packIndex(pack).count).fill(-1);
+          firstUse[pack] = uses;
+        }
+        const entry = entryOf(refs[k]!);
+        next[k] = uses[entry]!;
+        uses[entry] = k;
+      }
+      this.firstUse = firstUse;
+      this.next = next;
+    }
+    return { firstUse: this.firstUse, next: this.next };
+  }
+
+  /** The length of the chunk at plan position k, checked against the disk's geometry. */
+  private length(k: number): number {
+    const { disk, blocks, refs } = this.plan;
     const block = blocks[k]!;
-    const actual = source.rawLength(refs[k]!);
+    const actual = this.source.rawLength(refs[k]!);
     const expected = Math.min(disk.chunkSize, disk.size - block * disk.chunkSize);
     if (actual !== expected) {
       throw new CollectiveError(
         "CHUNK_CORRUPT",
-        `block ${block} of disk ${disk.name} in ${source.context.repository} version ${source.context.version} has ${actual} bytes, expected ${expected}`,
+        `block ${block} of disk ${disk.name} in ${this.source.context.repository} version ${this.source.context.version} has ${actual} bytes, expected ${expected}`,
         { hint: "The repository is damaged; run `cui repo verify` on it." },
       );
     }
     return actual;
-  };
-  const buffers = [Buffer.allocUnsafe(pieceBytes), Buffer.allocUnsafe(pieceBytes)];
-  let writing: Promise<void> = Promise.resolve();
-  for (let k = 0, turn = 0; k < refs.length; turn ^= 1) {
-    const first = k;
-    let bytes = length(k++);
-    while (
-      k < refs.length &&
-      blocks[k] === blocks[k - 1]! + 1 &&
-      source.adjacent(refs[k - 1]!, refs[k]!) &&
-      bytes + disk.chunkSize <= pieceBytes
-    )
-      bytes += length(k++);
-    // The buffer of the piece before the previous one: its write has finished (awaited below).
-    const piece = await source.readFrom(refs[first]!, bytes, buffers[turn]!);
-    await writing;
-    if (!isAllZero(piece)) writing = writeAll(handle, piece, blocks[first]! * disk.chunkSize);
-  }
-  await writing;
-}
-
-async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
   }
 }
 

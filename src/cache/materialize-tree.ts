@@ -166,7 +166,7 @@ async function writeFiles(
   try {
     while (file < files.length) {
       // The window: chunks from position (file, chunk) on, up to windowBytes; grouped by file.
-      const groups: Array<{ file: number; first: number; count: number; start: number }> = [];
+      const groups: WindowGroup[] = [];
       const refs: ChunkRef[] = [];
       let bytes = 0;
       while (file < files.length && bytes < windowBytes) {
@@ -183,37 +183,49 @@ async function writeFiles(
         file++;
         chunk = 0;
       }
+      // (Reading windows into pooled buffers instead of new ones was measured: no faster here, and
+      // 40-50 MiB more peak memory.)
       const chunks = await source.read(refs);
-      await mapConcurrent(groups, filesInFlight, async (group, _signal) => {
-        const piece = files[group.file]!;
-        const whole = group.first === 0 && group.count === piece.refs.length;
-        if (whole && (piece.entry.size ?? 0) <= syncFileBytes) {
-          const parts = chunks.slice(group.start, group.start + group.count);
-          if (await writeSmallFileSync(destination, piece.entry, parts, metadata)) return;
-        }
-        let state = open.get(group.file);
-        if (state === undefined) {
-          state = { handle: await destination.create(piece.entry.path, 0o600), position: 0 };
-          open.set(group.file, state);
-        }
-        const parts = chunks.slice(group.start, group.start + group.count);
-        if (parts.length > 0) {
-          await state.handle.writev(parts, state.position);
-          state.position += parts.reduce((sum, part) => sum + part.length, 0);
-        }
-        if (group.first + group.count === piece.refs.length) {
-          open.delete(group.file);
-          try {
-            await metadata(piece.entry, state.handle);
-          } finally {
-            await state.handle.close();
-          }
-        }
-      });
+      await mapConcurrent(groups, filesInFlight, (group) => writeGroup(group, chunks));
     }
   } finally {
     await Promise.all([...open.values()].map((state) => state.handle.close()));
   }
+
+  /** Writes one file's chunks of the window: the whole file, or a piece of a big one. */
+  async function writeGroup(group: WindowGroup, chunks: Buffer[]): Promise<void> {
+    const piece = files[group.file]!;
+    const parts = chunks.slice(group.start, group.start + group.count);
+    const whole = group.first === 0 && group.count === piece.refs.length;
+    if (whole && (piece.entry.size ?? 0) <= syncFileBytes) {
+      if (await writeSmallFileSync(destination, piece.entry, parts, metadata)) return;
+    }
+    let state = open.get(group.file);
+    if (state === undefined) {
+      state = { handle: await destination.create(piece.entry.path, 0o600), position: 0 };
+      open.set(group.file, state);
+    }
+    if (parts.length > 0) {
+      await state.handle.writev(parts, state.position);
+      state.position += parts.reduce((sum, part) => sum + part.length, 0);
+    }
+    if (group.first + group.count === piece.refs.length) {
+      open.delete(group.file);
+      try {
+        await metadata(piece.entry, state.handle);
+      } finally {
+        await state.handle.close();
+      }
+    }
+  }
+}
+
+/** A file's chunks within one window: `count` of them from its chunk `first`, at `start` in the window. */
+interface WindowGroup {
+  readonly file: number;
+  readonly first: number;
+  count: number;
+  readonly start: number;
 }
 
 /**

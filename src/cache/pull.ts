@@ -5,7 +5,8 @@
  * destination untouched: nothing partially fetched or partially written is ever where a user looks.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { SafeDestination } from "../fs-safety/safe-destination.js";
@@ -14,9 +15,10 @@ import { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { parseTreeListing } from "../repo/tree-listing.js";
 import { prepareCache } from "./cache-dir.js";
-import { ChunkSource, type TransferStats } from "./chunk-source.js";
+import { ChunkSource, type FrameSink, type TransferStats } from "./chunk-source.js";
+import { openMaybeDirect } from "./direct-io.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
-import { type BlockPlan, planBlockDisk, writeBlockDisk } from "./materialize-block.js";
+import { BlockDiskWriter, type BlockPlan, blockDiskAligned, planBlockDisk } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
 import { readStream } from "./stream-reader.js";
 
@@ -72,13 +74,15 @@ export async function pullVersion(
   let done = 0;
   let total = 0;
   const source = await ChunkSource.open(layout.packs, reader, manifest, {
+    // Block disks are written from frames as they arrive; trees are read back from the cache at once.
+    directCache: manifest.disks.every((disk) => disk.shape === "block"),
     onProgress: (bytes) => {
       done += bytes;
       options.onProgress?.(done, total);
     },
   });
   try {
-    // Phase 1: everything into the cache, verified. Nothing is written near dest yet.
+    // First the plans: the disks' metadata streams (verified, cached) and the chunks they need.
     const plans: Array<{
       disk: Disk;
       block?: BlockPlan;
@@ -111,25 +115,39 @@ export async function pullVersion(
     }, 0);
     done = 0;
     total = source.uniqueRawBytes(refs);
-    await source.ensure(refs, options.signal);
-    options.signal?.throwIfAborted();
-    // Phase 2: write into a temporary sibling of dest, then rename.
+    // Everything is written into a temporary sibling of dest, renamed into place at the end. Block disks
+    // are written while their frames arrive (and finished from the cache); trees once all is cached.
     const temp = join(dirname(dest), `.${basename(dest)}.partial-${randomBytes(4).toString("hex")}`);
     await mkdir(temp, { mode: 0o700 });
+    const images: Array<{ writer: BlockDiskWriter; handle: FileHandle }> = [];
     try {
+      for (const plan of plans) {
+        if (plan.block === undefined) continue;
+        const file = join(temp, `${plan.disk.name}.img`);
+        const create = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+        const { handle, direct } = blockDiskAligned(plan.block.disk)
+          ? await openMaybeDirect(file, create, 0o644)
+          : { handle: await open(file, create, 0o644), direct: false };
+        const writer = new BlockDiskWriter(source, plan.block, handle, direct);
+        images.push({ writer, handle });
+        await writer.begin();
+      }
+      const sink: FrameSink | undefined =
+        images.length === 0
+          ? undefined
+          : async (pack, first, raws) => {
+              for (const { writer } of images) await writer.frames(pack, first, raws);
+            };
+      await source.ensure(refs, options.signal, sink);
+      options.signal?.throwIfAborted();
       const trees = manifest.disks.filter((disk): disk is TreeDisk => disk.shape === "tree");
       const disks: PulledDisk[] = [];
       let report: TreeWriteReport | undefined;
+      let nextImage = 0;
       for (const plan of plans) {
         const { disk } = plan;
         if (disk.shape === "block") {
-          const file = join(temp, `${disk.name}.img`);
-          const handle = await open(file, "wx", 0o644);
-          try {
-            await writeBlockDisk(source, plan.block!, handle);
-          } finally {
-            await handle.close();
-          }
+          await images[nextImage++]!.writer.finish();
           disks.push({
             name: disk.name,
             shape: "block",
@@ -160,6 +178,7 @@ export async function pullVersion(
           files.push(join(dest, file.path));
         }
       }
+      await closeAll(images);
       await moveIntoPlace(temp, dest);
       return {
         repository: transport.url,
@@ -171,12 +190,19 @@ export async function pullVersion(
         files,
       };
     } catch (error) {
+      await closeAll(images).catch(() => {});
       await removeTree(temp);
       throw error;
     }
   } finally {
     await source.close();
   }
+}
+
+/** Closes the images' files, each once (a second close() of a FileHandle throws). */
+async function closeAll(images: Array<{ handle: FileHandle }>): Promise<void> {
+  const handles = images.splice(0).map(({ handle }) => handle);
+  await Promise.all(handles.map((handle) => handle.close()));
 }
 
 async function checkDestination(dest: string): Promise<void> {

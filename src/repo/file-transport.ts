@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "../fs-safety/entry-path.js";
 import { coalesceRanges } from "./range-coalesce.js";
-import type { ByteRange, RepoTransport } from "./transport.js";
+import type { ByteRange, ReadRangesOptions, RepoTransport } from "./transport.js";
 
 export class FileTransport implements RepoTransport {
   readonly url: string;
@@ -41,11 +41,15 @@ export class FileTransport implements RepoTransport {
     });
   }
 
-  async readRanges(path: string, ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
+  async readRanges(
+    path: string,
+    ranges: readonly ByteRange[],
+    options: ReadRangesOptions = {},
+  ): Promise<Uint8Array[]> {
     return this.withFile(path, async (handle, absolute) => {
       const results = new Array<Uint8Array>(ranges.length);
       for (const span of coalesceRanges(ranges, { maxGapBytes: 0, maxSpanBytes: 16 * 1024 * 1024 })) {
-        const buffer = Buffer.allocUnsafe(span.length);
+        const buffer = options.allocate?.(span.length) ?? Buffer.allocUnsafe(span.length);
         const { bytesRead } = await handle.read(buffer, 0, span.length, span.offset);
         if (bytesRead < span.length) {
           throw new CollectiveError(

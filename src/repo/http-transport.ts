@@ -30,7 +30,7 @@ import {
   defaultCoalesceLimits,
   invalidRange,
 } from "./range-coalesce.js";
-import type { ByteRange, RepoTransport } from "./transport.js";
+import type { ByteRange, ReadRangesOptions, RepoTransport } from "./transport.js";
 
 export interface HttpTransportOptions {
   /** Give up connecting after this long. */
@@ -156,7 +156,7 @@ export class HttpTransport implements RepoTransport {
   async readRanges(
     path: string,
     ranges: readonly ByteRange[],
-    options: { signal?: AbortSignal } = {},
+    options: ReadRangesOptions = {},
   ): Promise<Uint8Array[]> {
     const url = this.fileUrl(path);
     for (const range of ranges) {
@@ -170,7 +170,8 @@ export class HttpTransport implements RepoTransport {
       spans,
       this.settings.concurrency,
       async (span, signal) => {
-        const bytes = await this.readSpan(url, span.offset, span.length, signal);
+        const out = options.allocate?.(span.length) ?? Buffer.allocUnsafe(span.length);
+        const bytes = await this.readSpan(url, span.offset, span.length, out, signal);
         for (const member of span.members) {
           const length = ranges[member.index]!.length;
           results[member.index] = bytes.subarray(member.offsetInSpan, member.offsetInSpan + length);
@@ -188,8 +189,13 @@ export class HttpTransport implements RepoTransport {
   }
 
   /** Fetches bytes [offset, offset+length) exactly, resuming after breaks. */
-  private async readSpan(url: URL, offset: number, length: number, signal: AbortSignal): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(length);
+  private async readSpan(
+    url: URL,
+    offset: number,
+    length: number,
+    out: Buffer,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
     let got = 0;
     let validator: string | undefined;
     for (let attempt = 0; got < length; attempt++) {
@@ -236,7 +242,7 @@ export class HttpTransport implements RepoTransport {
         await this.pause(attempt, signal);
       }
     }
-    return out;
+    return out.subarray(0, length);
   }
 
   /** One GET; undefined means "a retryable failure happened, try again" (after the pause it took). */

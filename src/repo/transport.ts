@@ -19,10 +19,16 @@ export interface RepoTransport {
    * maxBytes guards against a server answering with garbage of unbounded size.
    */
   readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Uint8Array>;
-  /** Reads byte ranges of one file; returns one buffer per range, in order. */
-  readRanges(
-    path: string,
-    ranges: readonly ByteRange[],
-    options?: { signal?: AbortSignal },
-  ): Promise<Uint8Array[]>;
+  /**
+   * Reads byte ranges of one file; returns one buffer per range, in order: views of the buffers the
+   * transport read into, which come from `options.allocate` when given (a caller that reuses its buffers
+   * spares the kernel from handing out fresh memory for every batch) and are then the caller's.
+   */
+  readRanges(path: string, ranges: readonly ByteRange[], options?: ReadRangesOptions): Promise<Uint8Array[]>;
+}
+
+export interface ReadRangesOptions {
+  readonly signal?: AbortSignal;
+  /** A buffer of at least `length` bytes for one span of coalesced ranges; Buffer.allocUnsafe when absent. */
+  readonly allocate?: (length: number) => Buffer;
 }

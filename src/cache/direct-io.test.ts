@@ -1,0 +1,83 @@
+import { constants } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AlignedPool, alignDown, alignedBuffer, alignUp, openMaybeDirect, writeFully } from "./direct-io.js";
+
+let scratch: string;
+beforeEach(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "collective-direct-"));
+});
+afterEach(async () => {
+  delete process.env.COLLECTIVE_DIRECT_IO;
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe("direct I/O", () => {
+  it.each([
+    [0, 0, 0],
+    [1, 0, 4096],
+    [4096, 4096, 4096],
+    [4097, 4096, 8192],
+  ])("aligns %i down to %i and up to %i", (n, down, up) => {
+    expect(alignDown(n)).toBe(down);
+    expect(alignUp(n)).toBe(up);
+  });
+
+  it("writes aligned buffers with O_DIRECT where the filesystem has it, and refuses misaligned ones there", async () => {
+    const path = join(scratch, "f");
+    const { handle, direct } = await openMaybeDirect(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      const buffer = alignedBuffer(3 * 4096);
+      for (let i = 0; i < buffer.length; i++) buffer[i] = i % 251;
+      await writeFully(handle, buffer.subarray(0, 3 * 4096), 4096);
+      if (direct) {
+        // The proof that O_DIRECT is in effect (and that alignedBuffer's alignment is what makes it work).
+        await expect(handle.write(buffer, 1, 4096, 0)).rejects.toMatchObject({ code: "EINVAL" });
+      }
+    } finally {
+      await handle.close();
+    }
+    const back = await readFile(path);
+    expect(back.length).toBe(4 * 4096);
+    expect(back.subarray(4096, 4096 + 300)).toEqual(
+      Buffer.from(Array.from({ length: 300 }, (_, i) => i % 251)),
+    );
+  });
+
+  it("opens buffered when COLLECTIVE_DIRECT_IO=0", async () => {
+    process.env.COLLECTIVE_DIRECT_IO = "0";
+    const { handle, direct } = await openMaybeDirect(
+      join(scratch, "g"),
+      constants.O_RDWR | constants.O_CREAT,
+    );
+    await handle.close();
+    expect(direct).toBe(false);
+  });
+
+  it("reuses pooled buffers, the smallest that fits, and rounds sizes up to powers of two from 1 MiB", () => {
+    const pool = new AlignedPool();
+    const first = pool.acquire(10);
+    expect(first.length).toBe(1024 * 1024);
+    pool.release(first);
+    expect(pool.acquire(5000)).toBe(first);
+    const big = pool.acquire(3 * 1024 * 1024);
+    expect(big.length).toBe(4 * 1024 * 1024);
+    pool.release(big);
+    pool.release(first);
+    expect(pool.acquire(100)).toBe(first);
+    expect(pool.acquire(100)).toBe(big);
+  });
+
+  it("keeps at most eight buffers, dropping the smallest", () => {
+    const pool = new AlignedPool();
+    const small = pool.acquire(1);
+    const others = Array.from({ length: 8 }, () => pool.acquire(2 * 1024 * 1024));
+    pool.release(small);
+    for (const buffer of others) pool.release(buffer);
+    const taken = Array.from({ length: 9 }, () => pool.acquire(1));
+    expect(taken).not.toContain(small);
+    expect(taken.filter((buffer) => others.includes(buffer))).toHaveLength(8);
+  });
+});

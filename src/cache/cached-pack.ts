@@ -125,9 +125,9 @@ export class CachedPack {
     return this.index.rawLength(entry);
   }
 
-  /** The chunk's position in the index, or -1. */
-  position(chunkHash: Uint8Array): number {
-    return this.index.indexOf(chunkHash);
+  /** The position in the index of the chunk whose hash is the 32 bytes at `at` of `hashes`, or -1. */
+  position(hashes: Uint8Array, at = 0): number {
+    return this.index.indexOf(hashes, at);
   }
 
   /** Where the frame after `frame` would start if laid end to end: whether two frames' chunks continue. */

@@ -108,12 +108,12 @@ export class ChunkSource {
     return new ChunkSource(reader, manifest, packs, options);
   }
 
-  /** Finds a chunk, preferring a pack whose copy the cache already has. */
-  locate(chunkHash: Uint8Array): ChunkRef {
+  /** Finds the chunk whose hash is the 32 bytes at `at`, preferring a pack whose copy the cache already has. */
+  locate(hashes: Uint8Array, at = 0): ChunkRef {
     let found = -1;
     for (let p = 0; p < this.packs.length; p++) {
       const pack = this.packs[p]!;
-      const entry = pack.position(chunkHash);
+      const entry = pack.position(hashes, at);
       if (entry < 0) continue;
       if (pack.has(entry)) return chunkRef(p, entry);
       if (found < 0) found = chunkRef(p, entry);
@@ -121,7 +121,7 @@ export class ChunkSource {
     if (found < 0) {
       throw new CollectiveError(
         "CHUNK_MISSING",
-        `chunk ${Buffer.from(chunkHash).toString("hex")} of ${this.context.repository} version ${this.context.version} is in none of the version's packs`,
+        `chunk ${Buffer.from(hashes.subarray(at, at + 32)).toString("hex")} of ${this.context.repository} version ${this.context.version} is in none of the version's packs`,
         {
           hint: "The repository is damaged (a pack is missing from the manifest); run `cui repo verify` on it.",
         },

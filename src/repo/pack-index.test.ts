@@ -20,6 +20,14 @@ function build(count: number): { bytes: Buffer; hashes: Buffer[] } {
   return { bytes: builder.encode(2), hashes };
 }
 
+/** An index of the given hashes, one frame. */
+function buildFrom(hashes: Buffer[]): Buffer {
+  const builder = new IndexBuilder();
+  for (const [i, hash] of hashes.entries()) builder.add(hash, 0, i * 100, 100);
+  builder.addFrame(16, 100, hashes.length * 100);
+  return builder.encode(2);
+}
+
 describe("pack indexes", () => {
   it("sorts entries by hash and finds every chunk and its frame", () => {
     const { bytes, hashes } = build(5000);
@@ -33,6 +41,19 @@ describe("pack indexes", () => {
       expect(index.offsetInFrame(position)).toBe((i % 10) * 100);
     });
     expect(index.indexOf(randomBytes(32))).toBe(-1);
+    // A hash inside a larger buffer (a block map), found in place; and near misses stay misses.
+    const map = Buffer.concat([randomBytes(5), hashes[123]!, randomBytes(7)]);
+    expect(index.hashAt(index.indexOf(map, 5)).equals(hashes[123]!)).toBe(true);
+    for (const hash of [hashes[0]!, hashes[4999]!, hashes[77]!]) {
+      const near = Buffer.from(hash);
+      near[31]! ^= 1;
+      expect(index.indexOf(near)).toBe(-1);
+    }
+    // The smallest and largest 16-bit prefixes (the ends of the prefix table).
+    const edges = new PackIndex("edges", buildFrom([Buffer.alloc(32, 0), Buffer.alloc(32, 0xff)]));
+    expect(edges.indexOf(Buffer.alloc(32, 0))).toBe(0);
+    expect(edges.indexOf(Buffer.alloc(32, 0xff))).toBe(1);
+    expect(edges.indexOf(Buffer.alloc(32, 0x80))).toBe(-1);
     const inFrame = [...index.entriesOfFrame(42)].map((e) => index.offsetInFrame(e)).sort((a, b) => a - b);
     expect(inFrame).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
   });

@@ -69,7 +69,7 @@ describe("cui pull", () => {
     try {
       expect((await cui("pull", repo.dir, join(scratch, "out"))).status).toBe(0);
       expect(await readFile(join(scratch, "out/etc/motd"), "utf8")).toBe("hello again\n");
-      expect((await readdir(join(scratch, "env-cache/packs"))).some((name) => name.endsWith(".raw"))).toBe(
+      expect((await readdir(join(scratch, "env-cache/packs"))).some((name) => name.endsWith(".frames"))).toBe(
         true,
       );
     } finally {

@@ -12,7 +12,7 @@
  * interrupted fetch keeps what it had verified and never trusts what it had not.
  */
 import { constants } from "node:fs";
-import { type FileHandle, open, readFile, unlink } from "node:fs/promises";
+import { type FileHandle, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { paths, readLimits } from "../repo/format.js";
@@ -58,8 +58,8 @@ export class CachedPack {
     }
   }
 
-  /** Opens a pack from the cache, fetching and verifying its index first when the cache lacks it. */
   /**
+   * Opens a pack from the cache, fetching and verifying its index first when the cache lacks it.
    * `direct`: bypass the page cache (for a fetch whose frames are used as they arrive and not read back
    * soon, like a block disk's); a tree is read back from the cache right after its fetch, so its packs
    * are better left in the page cache.
@@ -92,11 +92,12 @@ export class CachedPack {
     if (saved?.length === have.length) have.set(saved);
     // A cache written before frames were aligned kept them in .raw/.have: unusable with these offsets.
     for (const legacy of [`${id}.raw`, `${id}.have`]) await unlink(join(packsDir, legacy)).catch(() => {});
-    const path = join(packsDir, `${id}.frames`);
-    const flags = constants.O_RDWR | constants.O_CREAT;
-    const opened = direct
-      ? await openMaybeDirect(path, flags, 0o644)
-      : { handle: await open(path, flags, 0o644), direct };
+    const opened = await openMaybeDirect(
+      join(packsDir, `${id}.frames`),
+      constants.O_RDWR | constants.O_CREAT,
+      0o644,
+      direct,
+    );
     return new CachedPack(index, have, opened.handle, bitmapPath, opened.direct);
   }
 
@@ -130,7 +131,7 @@ export class CachedPack {
     return this.index.indexOf(hashes, at);
   }
 
-  /** Where the frame after `frame` would start if laid end to end: whether two frames' chunks continue. */
+  /** Where the data of `frame` ends in the .frames file (the padding up to the next frame follows). */
   frameEnd(frame: number): number {
     return this.frameOffsets[frame]! + this.index.frameRawLength(frame);
   }

@@ -317,7 +317,7 @@ export class ChunkSource {
   ): Promise<void> {
     const pack = this.packs[packNumber]!;
     try {
-      // Runs of consecutive frames lie back to back in the cache file: one write each.
+      // Runs of consecutive frames lie one after another in the cache file: one write each.
       let first = -1;
       let raws: Buffer[] = [];
       let runBytes = 0;

@@ -51,6 +51,18 @@ describe("direct I/O", () => {
     const { handle, direct } = await openMaybeDirect(
       join(scratch, "g"),
       constants.O_RDWR | constants.O_CREAT,
+      0o600,
+    );
+    await handle.close();
+    expect(direct).toBe(false);
+  });
+
+  it("opens buffered when the caller does not want O_DIRECT", async () => {
+    const { handle, direct } = await openMaybeDirect(
+      join(scratch, "h"),
+      constants.O_RDWR | constants.O_CREAT,
+      0o600,
+      false,
     );
     await handle.close();
     expect(direct).toBe(false);

@@ -10,7 +10,7 @@
  * O_DIRECT needs the buffer's address, the file offset and the length aligned to the device's block.
  * Node cannot ask for an aligned Buffer, but a WebAssembly.Memory is allocated on a 64 KiB boundary, so
  * aligned buffers are views of one. Filesystems without O_DIRECT (tmpfs on older kernels, some FUSE
- * filesystems) get a buffered file instead: callers write the same aligned pieces either way.
+ * filesystems) get a buffered file instead, and the caller learns which it got (OpenedFile.direct).
  */
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
@@ -95,11 +95,16 @@ export interface OpenedFile {
 }
 
 /**
- * Opens with O_DIRECT when the filesystem allows it, else without. `COLLECTIVE_DIRECT_IO=0` turns it off
- * (for comparing, or for a filesystem that accepts O_DIRECT at open but fails the writes).
+ * Opens with O_DIRECT when `wanted` and the filesystem allows it, else without. `COLLECTIVE_DIRECT_IO=0`
+ * turns it off (for comparing, or for a filesystem that accepts O_DIRECT at open but fails the writes).
  */
-export async function openMaybeDirect(path: string, flags: number, mode?: number): Promise<OpenedFile> {
-  if (directIoEnabled()) {
+export async function openMaybeDirect(
+  path: string,
+  flags: number,
+  mode: number,
+  wanted = true,
+): Promise<OpenedFile> {
+  if (wanted && directIoEnabled()) {
     try {
       return { handle: await open(path, flags | constants.O_DIRECT, mode), direct: true };
     } catch (error) {

@@ -93,8 +93,8 @@ export class BlockDiskWriter {
       const entries = index.entriesOfFrame(first + i);
       for (let e = 0; e < entries.length; e++) {
         const entry = entries[e]!;
+        const at = index.offsetInFrame(entry);
         for (let k = uses[entry]!; k >= 0; k = next[k]!) {
-          const at = index.offsetInFrame(entry);
           pieces.push({ block: blocks[k]!, bytes: raws[i]!.subarray(at, at + this.length(k)) });
           this.written[k] = 1;
         }
@@ -114,13 +114,11 @@ export class BlockDiskWriter {
 
   /** Copies the blocks no frame brought from the cache, then trims a padded last block. */
   async finish(): Promise<void> {
-    const buffers = this.direct
-      ? [alignedPool.acquire(pieceBytes), alignedPool.acquire(pieceBytes)]
-      : [Buffer.allocUnsafe(pieceBytes), Buffer.allocUnsafe(pieceBytes)];
+    const buffers = [alignedPool.acquire(pieceBytes), alignedPool.acquire(pieceBytes)];
     try {
       await this.copyFromCache(buffers);
     } finally {
-      if (this.direct) for (const buffer of buffers) alignedPool.release(buffer);
+      for (const buffer of buffers) alignedPool.release(buffer);
     }
     if (this.direct) await this.handle.truncate(this.plan.disk.size);
   }

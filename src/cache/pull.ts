@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { SafeDestination } from "../fs-safety/safe-destination.js";
@@ -125,9 +125,12 @@ export async function pullVersion(
         if (plan.block === undefined) continue;
         const file = join(temp, `${plan.disk.name}.img`);
         const create = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-        const { handle, direct } = blockDiskAligned(plan.block.disk)
-          ? await openMaybeDirect(file, create, 0o644)
-          : { handle: await open(file, create, 0o644), direct: false };
+        const { handle, direct } = await openMaybeDirect(
+          file,
+          create,
+          0o644,
+          blockDiskAligned(plan.block.disk),
+        );
         const writer = new BlockDiskWriter(source, plan.block, handle, direct);
         images.push({ writer, handle });
         await writer.begin();

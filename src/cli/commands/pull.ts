@@ -37,6 +37,9 @@ SHA-256 before they enter the cache. The manifest's signature is checked against
 (or --key). Nothing appears in <dest> until everything has been fetched and written; a failed or
 interrupted pull leaves <dest> untouched, and the next pull resumes from what the cache already holds.
 
+A VM's disks, and the cache's copy of their chunks, are written with O_DIRECT (around the page cache)
+where the filesystem allows it; COLLECTIVE_DIRECT_IO=0 turns that off.
+
 Progress is shown on stderr when it is a terminal. The summary says how many bytes crossed the network
 and how many were reused from the cache.
 

@@ -8,7 +8,7 @@ import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { Compression } from "./compression.js";
-import { DigestTable } from "./digest-table.js";
+import { DigestTable, parseDigestHex } from "./digest-table.js";
 import { chunkBuffer, FastCdc, metadataChunking } from "./fastcdc.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 import { encodeObject, ObjectType } from "./meta-object.js";
@@ -36,6 +36,8 @@ export class ChunkStore {
   private writerNumber = -1;
   private readonly metaCdc = new FastCdc(metadataChunking);
   private packSerial = 0;
+  /** reuse() decodes each hex hash into this: a Buffer per hash was most of an unchanged publish's garbage. */
+  private readonly scratch = new Uint8Array(32);
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
 
   private constructor(
@@ -53,14 +55,19 @@ export class ChunkStore {
     const store = new ChunkStore(repoDir, tempDir);
     const packsDir = join(repoDir, "packs");
     const names = await readdir(packsDir).catch(() => [] as string[]);
+    const indexes: PackIndex[] = [];
     for (const name of names) {
       if (!name.endsWith(".idx")) continue;
       const id = name.slice(0, -4);
       const bytes = await readFile(join(packsDir, name));
       if (hash("sha256", bytes, "hex") !== id) continue; // never dedupe against a damaged index
-      const index = new PackIndex(id, bytes);
-      const number = store.packs.push({ id }) - 1;
-      for (let i = 0; i < index.count; i++) store.known.add(index.hashAt(i), number);
+      indexes.push(new PackIndex(id, bytes));
+    }
+    store.known.reserve(indexes.reduce((sum, index) => sum + index.count, 0));
+    for (const index of indexes) {
+      const number = store.packs.push({ id: index.id }) - 1;
+      const bytes = index.indexBytes;
+      for (let i = 0; i < index.count; i++) store.known.add(bytes, number, index.hashOffset(i));
     }
     return store;
   }
@@ -72,9 +79,10 @@ export class ChunkStore {
   reuse(hexHashes: readonly string[]): boolean {
     const numbers: number[] = [];
     for (const hex of hexHashes) {
-      const number = this.known.get(Buffer.from(hex, "hex"));
+      if (!parseDigestHex(hex, this.scratch)) return false;
+      const number = this.known.get(this.scratch);
       if (number < 0) return false;
-      numbers.push(number);
+      if (!numbers.includes(number)) numbers.push(number);
     }
     for (const number of numbers) this.use(this.packs[number]!);
     this.stats.chunks += hexHashes.length;

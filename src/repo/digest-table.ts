@@ -14,44 +14,56 @@ export class DigestTable {
   private slots = new Uint32Array(4096);
   size = 0;
 
-  /** The value stored for digest, or -1. */
-  get(digest: Uint8Array): number {
-    const position = this.find(digest);
+  /**
+   * The value stored for the digest at bytes[at, at + 32), or -1. Taking an offset lets callers look up
+   * digests inside larger buffers (pack indexes, listings) without a view object per digest.
+   */
+  get(bytes: Uint8Array, at = 0): number {
+    const position = this.find(bytes, at);
     return position < 0 ? -1 : this.values[position]!;
   }
 
-  /** Stores digest -> value unless digest is present; returns false when it was. */
-  add(digest: Uint8Array, value: number): boolean {
-    if (this.find(digest) >= 0) return false;
-    if (2 * (this.size + 1) > this.slots.length) this.rehash(this.slots.length * 2);
-    if (this.size === this.values.length) {
-      this.digests = grown(this.digests, 2 * this.digests.length);
-      this.prefixes = grown(this.prefixes, 2 * this.prefixes.length);
-      this.values = grown(this.values, 2 * this.values.length);
-    }
-    this.digests.set(digest.subarray(0, 32), 32 * this.size);
-    this.prefixes[this.size] = prefixOf(digest);
+  /** Stores the digest at bytes[at, at + 32) -> value unless present; returns false when it was. */
+  add(bytes: Uint8Array, value: number, at = 0): boolean {
+    if (this.find(bytes, at) >= 0) return false;
+    this.reserve(this.size + 1);
+    this.digests.set(bytes.subarray(at, at + 32), 32 * this.size);
+    this.prefixes[this.size] = prefixOf(bytes, at);
     this.values[this.size] = value;
     this.place(this.size);
     this.size++;
     return true;
   }
 
-  private find(digest: Uint8Array): number {
-    const mask = this.slots.length - 1;
-    const prefix = prefixOf(digest);
-    for (let slot = prefix & mask; ; slot = (slot + 1) & mask) {
-      const entry = this.slots[slot]!;
-      if (entry === 0) return -1;
-      if (this.prefixes[entry - 1] === prefix && this.sameRest(digest, entry - 1)) return entry - 1;
+  /**
+   * Makes room for `count` digests in all, so that loading many (every pack index of a repository)
+   * grows and rehashes the arrays once instead of at every doubling.
+   */
+  reserve(count: number): void {
+    if (2 * count > this.slots.length) this.rehash(powerOfTwoAtLeast(2 * count));
+    if (count > this.values.length) {
+      const length = Math.max(count, 2 * this.values.length);
+      this.digests = grown(this.digests, 32 * length);
+      this.prefixes = grown(this.prefixes, length);
+      this.values = grown(this.values, length);
     }
   }
 
-  /** Bytes 4-31 of digest equal those at position (in a plain loop: no allocation, no call). */
-  private sameRest(digest: Uint8Array, position: number): boolean {
+  private find(bytes: Uint8Array, at: number): number {
+    const mask = this.slots.length - 1;
+    const prefix = prefixOf(bytes, at);
+    for (let slot = prefix & mask; ; slot = (slot + 1) & mask) {
+      const entry = this.slots[slot]!;
+      if (entry === 0) return -1;
+      if (this.prefixes[entry - 1] === prefix && this.sameRest(bytes, at, entry - 1)) return entry - 1;
+    }
+  }
+
+  /** Bytes 4-31 of the digest equal those at position (in a plain loop: no allocation, no call). */
+  private sameRest(bytes: Uint8Array, at: number, position: number): boolean {
     const digests = this.digests;
-    const at = 32 * position;
-    for (let k = 4; k < 32; k++) if (digests[at + k] !== digest[k]) return false;
+    const stored = 32 * position;
+    for (let k = 4; k < 32; k++) if (digests[stored + k] !== bytes[at + k]) return false;
     return true;
   }
 
@@ -68,8 +80,36 @@ export class DigestTable {
   }
 }
 
-function prefixOf(digest: Uint8Array): number {
-  return ((digest[0]! << 24) | (digest[1]! << 16) | (digest[2]! << 8) | digest[3]!) >>> 0;
+/**
+ * Decodes a 64-digit hex SHA-256 into `into` (32 bytes) without allocating; false when it is not one
+ * (wrong length or a non-hex digit).
+ */
+export function parseDigestHex(hex: string, into: Uint8Array): boolean {
+  if (hex.length !== 64) return false;
+  for (let i = 0; i < 32; i++) {
+    const high = hexValue(hex.charCodeAt(2 * i));
+    const low = hexValue(hex.charCodeAt(2 * i + 1));
+    if ((high | low) < 0) return false;
+    into[i] = (high << 4) | low;
+  }
+  return true;
+}
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  if (code >= 65 && code <= 70) return code - 55; // A-F
+  return -1;
+}
+
+function prefixOf(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+function powerOfTwoAtLeast(n: number): number {
+  let power = 1;
+  while (power < n) power *= 2;
+  return power;
 }
 
 function grown<T extends Uint8Array | Uint32Array>(array: T, length: number): T {

@@ -108,6 +108,15 @@ export class PackIndex {
     return this.bytes.subarray(at, at + 32);
   }
 
+  /** The index's bytes and where entry i's hash starts in them: for loops that must not allocate a view per entry. */
+  get indexBytes(): Buffer {
+    return this.bytes;
+  }
+
+  hashOffset(i: number): number {
+    return IDX_HEADER + i * IDX_ENTRY;
+  }
+
   frameOf(i: number): number {
     return this.bytes.readUInt32BE(IDX_HEADER + i * IDX_ENTRY + 32);
   }

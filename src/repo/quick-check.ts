@@ -11,24 +11,24 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./fs-atomic.js";
 
-type Record = [size: string, mtimeNs: string, ctimeNs: string, ino: string, chunks: string[]];
+type FileRecord = [size: string, mtimeNs: string, ctimeNs: string, ino: string, chunks: string[]];
 
 export class QuickCheck {
-  private readonly next = new Map<string, Record>();
+  private readonly next = new Map<string, FileRecord>();
   /** Whether any file was recorded other than as the previous record had it. */
   private changed = false;
 
   private constructor(
     private readonly file: string,
-    private readonly previous: Map<string, Record>,
+    private readonly previous: Map<string, FileRecord>,
   ) {}
 
   static async load(repoDir: string, imageRealPath: string): Promise<QuickCheck> {
     const file = join(repoDir, "tmp", "quick-check", `${hash("sha256", imageRealPath, "hex")}.json`);
-    let previous = new Map<string, Record>();
+    let previous = new Map<string, FileRecord>();
     try {
       previous = new Map(
-        Object.entries(JSON.parse(await readFile(file, "utf8")) as { [path: string]: Record }),
+        Object.entries(JSON.parse(await readFile(file, "utf8")) as { [path: string]: FileRecord }),
       );
     } catch {
       // No record (first publish of this directory) or an unreadable one: read every file.
@@ -43,14 +43,26 @@ export class QuickCheck {
   /** The chunks recorded for an unchanged file, or undefined. */
   lookup(path: string, info: BigIntStats): string[] | undefined {
     const record = this.previous.get(path);
-    if (record === undefined) return undefined;
-    const key = QuickCheck.key(info);
-    return key.every((v, i) => record[i] === v) ? record[4] : undefined;
+    if (
+      record === undefined ||
+      record[0] !== String(info.size) ||
+      record[1] !== String(info.mtimeNs) ||
+      record[2] !== String(info.ctimeNs) ||
+      record[3] !== String(info.ino)
+    )
+      return undefined;
+    return record[4];
   }
 
   record(path: string, info: BigIntStats, chunks: string[]): void {
-    // The chunks lookup() returned (the same array) mean the file's record is the previous one.
-    if (this.previous.get(path)?.[4] !== chunks) this.changed = true;
+    // The chunks lookup() returned (the same array) mean the file's record is the previous one: keep it
+    // rather than build an equal one.
+    const previous = this.previous.get(path);
+    if (previous !== undefined && previous[4] === chunks) {
+      this.next.set(path, previous);
+      return;
+    }
+    this.changed = true;
     this.next.set(path, [...QuickCheck.key(info), chunks]);
   }
 

@@ -1,0 +1,80 @@
+import { hash, randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Compression, decompressFrame } from "./compression.js";
+import { PackIndex } from "./pack-index.js";
+import { PackWriter } from "./pack-writer.js";
+import { TempDirs } from "./repo-test-kit.js";
+
+const temp = new TempDirs();
+afterAll(() => temp.cleanup());
+
+/**
+ * Chunks as a publish meets them: runs of text (compressible), runs of random bytes (stored raw without
+ * trying the compressor), a lone tiny chunk; several frames of each.
+ */
+function mixedChunks(): Buffer[] {
+  const text = readFileSync(new URL(import.meta.url));
+  const chunks: Buffer[] = [];
+  for (let run = 0; run < 12; run++) {
+    for (let i = 0; i < 60; i++) {
+      const size = 1000 + ((run * 7919 + i * 104_729) % 7000);
+      if (run % 3 === 2) chunks.push(randomBytes(size));
+      else
+        chunks.push(
+          Buffer.from(
+            `${run}.${i} ${text.toString("latin1").repeat(1 + Math.floor(size / text.length))}`.slice(
+              0,
+              size,
+            ),
+          ),
+        );
+    }
+    if (run === 5) chunks.push(Buffer.from("x"));
+  }
+  return chunks;
+}
+
+async function writePack(chunks: Buffer[]): Promise<{ pack: Buffer; index: Buffer }> {
+  const dir = temp.make("pack");
+  mkdirSync(join(dir, "packs"));
+  const writer = await PackWriter.create(dir, "test", Compression.brotli);
+  for (const chunk of chunks) await writer.add(hash("sha256", chunk, "buffer"), chunk);
+  const { id } = await writer.finish(join(dir, "packs"));
+  expect(readdirSync(join(dir, "packs")).sort()).toEqual([`${id}.idx`, `${id}.pack`]);
+  return {
+    pack: readFileSync(join(dir, "packs", `${id}.pack`)),
+    index: readFileSync(join(dir, "packs", `${id}.idx`)),
+  };
+}
+
+describe("PackWriter", () => {
+  it("stores every chunk where its index says, in compressed frames and raw ones", async () => {
+    const chunks = mixedChunks();
+    const { pack, index: bytes } = await writePack(chunks);
+    const index = new PackIndex("test", bytes);
+    expect(index.count).toBe(chunks.length);
+    let raw = 0;
+    for (let f = 0; f < index.frameCount; f++)
+      if (index.frameStoredLength(f) === index.frameRawLength(f)) raw++;
+    expect(raw).toBeGreaterThan(0); // the random runs
+    expect(raw).toBeLessThan(index.frameCount); // the text runs
+    for (const chunk of chunks) {
+      const position = index.indexOf(hash("sha256", chunk, "buffer"));
+      const frame = index.frameAt(index.frameOf(position));
+      const stored = pack.subarray(frame.offset, frame.offset + frame.storedLength);
+      const frameBytes = decompressFrame(stored, frame.rawLength, index.compression);
+      const at = index.offsetInFrame(position);
+      expect(frameBytes.subarray(at, at + index.rawLength(position)).equals(chunk)).toBe(true);
+    }
+  });
+
+  it("writes the same pack for the same chunks (a republish elsewhere makes the same pack id)", async () => {
+    const chunks = mixedChunks();
+    const first = await writePack(chunks);
+    const second = await writePack(chunks);
+    expect(second.index.equals(first.index)).toBe(true);
+    expect(second.pack.equals(first.pack)).toBe(true);
+  });
+});

@@ -20,6 +20,10 @@ export async function measure(
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Measured> {
+  // Every step starts with nothing left to write back from the steps before it (a pulled tree, a
+  // publish's pack): otherwise the kernel's writeback of those competes with the step measured, and
+  // which tool pays for it depends on the order the steps run in. Not part of the time measured.
+  await run("sync", []);
   const { code, stdout, stderr } = await run("/usr/bin/time", ["-v", command, ...args], env);
   const field = (name: string): string => new RegExp(`${name}: (.+)`).exec(stderr)?.[1]?.trim() ?? "";
   if (code !== 0)

@@ -16,7 +16,7 @@ export class DigestTable {
 
   /**
    * The value stored for the digest at bytes[at, at + 32), or -1. Taking an offset lets callers look up
-   * digests inside larger buffers (pack indexes, listings) without a view object per digest.
+   * digests inside a larger buffer (a pack index's entries) without a view object per digest.
    */
   get(bytes: Uint8Array, at = 0): number {
     const position = this.find(bytes, at);

@@ -148,7 +148,7 @@ export class ChunkStore {
       this.writer = undefined;
     }
     if (this.writer === undefined) {
-      this.writer = await PackWriter.create(this.tempDir, `pack-${this.packSerial++}`, Compression.brotli);
+      this.writer = await PackWriter.create(this.tempDir, `pack-${this.packSerial++}`, Compression.zstd);
       this.writerNumber = this.packs.push(this.writer.ref) - 1;
     }
     return this.writer;

@@ -1,13 +1,12 @@
 /**
  * A ContainerAppliance's `image`, whatever its form: a root filesystem directory, a rootfs tarball
- * (.tar, .tar.gz), an OCI image layout directory, or a `docker save` / OCI archive. Recognised by
+ * (.tar, .tar.gz, .tar.zst), an OCI image layout directory, or a `docker save` / OCI archive. Recognised by
  * content, not by file name.
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
 import { CollectiveError } from "../errors.js";
 import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
 import type { ChunkStore } from "./chunk-store.js";
@@ -45,7 +44,7 @@ async function firstMemberName(
 
 export interface ImageInput {
   readonly path: string;
-  /** A directory for temporary files (a gzip-compressed image archive is unpacked there). */
+  /** A directory for temporary files (a compressed image archive is decompressed there). */
   readonly tempDir: string;
   readonly progress?: (bytes: number) => void;
   /** Unchanged-file detection for directory images. */
@@ -85,9 +84,9 @@ export async function addContainerImage(
   if (compression === "plain" && !isTarHeader(head)) {
     throw new CollectiveError(
       "UNKNOWN_IMAGE_FORMAT",
-      `the image ${path} is not a directory, a tar archive or a gzip-compressed tar`,
+      `the image ${path} is not a directory, a tar archive or a compressed tar`,
       {
-        hint: "give a root filesystem directory, a .tar or .tar.gz, an OCI layout directory, or a docker save archive",
+        hint: "give a root filesystem directory, a .tar, .tar.gz or .tar.zst, an OCI layout directory, or a docker save archive",
       },
     );
   }
@@ -96,9 +95,9 @@ export async function addContainerImage(
   if (first !== undefined && ARCHIVE_MEMBER.test(first)) {
     let archive = path;
     if (compression !== "plain") {
-      // Image archives need random access to their members: unpack the gzip once.
+      // Image archives need random access to their members: decompress them once.
       archive = join(input.tempDir, "image-archive.tar");
-      await pipeline(createReadStream(path), createGunzip(), createWriteStream(archive));
+      await pipeline(open(), createWriteStream(archive));
     }
     return addImage(await TarBlobs.scan(archive, path), store, tree, progress);
   }

@@ -74,5 +74,10 @@ describe("pack indexes", () => {
     const huge = Buffer.from(bytes);
     huge.writeUInt32BE(2 << 20, frames + 12);
     expect(() => new PackIndex("x", huge)).toThrow(/impossible lengths/);
+    const unknownMethod = Buffer.from(bytes);
+    unknownMethod.writeUInt8(4, 6);
+    expect(() => new PackIndex("x", unknownMethod)).toThrow(
+      /uses compression method 4; this cui reads methods 0 to 3/,
+    );
   });
 });

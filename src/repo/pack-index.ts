@@ -5,10 +5,13 @@
  * decompressed) and its place in the frame's raw bytes.
  */
 import { CollectiveError } from "../errors.js";
+import { Compression } from "./compression.js";
 
 export const IDX_MAGIC = "CIDX";
 export const PACK_MAGIC = "CPAK";
 export const PACK_FORMAT = 2;
+/** The highest compression method this cui reads (3 = zstd). */
+const MAX_COMPRESSION = Math.max(...Object.values(Compression));
 export const IDX_HEADER = 16;
 export const IDX_ENTRY = 44;
 export const IDX_FRAME = 16;
@@ -68,6 +71,13 @@ export class PackIndex {
     if (bytes.readUInt16BE(4) !== PACK_FORMAT)
       throw corrupt(id, `has format ${bytes.readUInt16BE(4)}; this cui reads format ${PACK_FORMAT}`);
     this.compression = bytes.readUInt8(6);
+    // Checked here, not at the first frame: a method a newer writer added is named as such, not as a
+    // corrupt chunk.
+    if (this.compression > MAX_COMPRESSION)
+      throw corrupt(
+        id,
+        `uses compression method ${this.compression}; this cui reads methods 0 to ${MAX_COMPRESSION} (none, deflate, brotli, zstd): a newer cui may have written it`,
+      );
     this.count = bytes.readUInt32BE(8);
     this.frameCount = bytes.readUInt32BE(12);
     this.framesAt = IDX_HEADER + this.count * IDX_ENTRY;

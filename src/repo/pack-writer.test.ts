@@ -2,7 +2,7 @@ import { hash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Compression, decompressFrame } from "./compression.js";
+import { Compression, type CompressionMethod, decompressFrame } from "./compression.js";
 import { PackIndex } from "./pack-index.js";
 import { PackWriter } from "./pack-writer.js";
 import { TempDirs } from "./repo-test-kit.js";
@@ -36,10 +36,13 @@ function mixedChunks(): Buffer[] {
   return chunks;
 }
 
-async function writePack(chunks: Buffer[]): Promise<{ pack: Buffer; index: Buffer }> {
+async function writePack(
+  chunks: Buffer[],
+  method: CompressionMethod,
+): Promise<{ pack: Buffer; index: Buffer }> {
   const dir = temp.make("pack");
   mkdirSync(join(dir, "packs"));
-  const writer = await PackWriter.create(dir, "test", Compression.brotli);
+  const writer = await PackWriter.create(dir, "test", method);
   for (const chunk of chunks) await writer.add(hash("sha256", chunk, "buffer"), chunk);
   const { id } = await writer.finish(join(dir, "packs"));
   expect(readdirSync(join(dir, "packs")).sort()).toEqual([`${id}.idx`, `${id}.pack`]);
@@ -49,11 +52,17 @@ async function writePack(chunks: Buffer[]): Promise<{ pack: Buffer; index: Buffe
   };
 }
 
-describe("PackWriter", () => {
+// zstd is what publishes write; the others are what older repositories hold and readers still decode.
+describe.each([
+  ["zstd", Compression.zstd],
+  ["brotli", Compression.brotli],
+  ["deflate", Compression.deflate],
+] as const)("PackWriter with %s", (_name, method) => {
   it("stores every chunk where its index says, in compressed frames and raw ones", async () => {
     const chunks = mixedChunks();
-    const { pack, index: bytes } = await writePack(chunks);
+    const { pack, index: bytes } = await writePack(chunks, method);
     const index = new PackIndex("test", bytes);
+    expect(index.compression).toBe(method);
     expect(index.count).toBe(chunks.length);
     let raw = 0;
     for (let f = 0; f < index.frameCount; f++)
@@ -72,8 +81,8 @@ describe("PackWriter", () => {
 
   it("writes the same pack for the same chunks (a republish elsewhere makes the same pack id)", async () => {
     const chunks = mixedChunks();
-    const first = await writePack(chunks);
-    const second = await writePack(chunks);
+    const first = await writePack(chunks, method);
+    const second = await writePack(chunks, method);
     expect(second.index.equals(first.index)).toBe(true);
     expect(second.pack.equals(first.pack)).toBe(true);
   });

@@ -97,16 +97,43 @@ const cases: Case[] = [
       return containerCvl(app, "image.img");
     },
     code: "UNKNOWN_IMAGE_FORMAT",
-    message: /is not a directory, a tar archive or a gzip-compressed tar/,
+    message: /is not a directory, a tar archive or a compressed tar/,
   },
   {
-    name: "a zstd-compressed image",
+    name: "an xz-compressed image",
     build: (app) => {
-      writeFileSync(join(app, "image.tar.zst"), Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
-      return containerCvl(app, "image.tar.zst");
+      // xz's stream header: the magic is all that is read before the image is refused.
+      writeFileSync(join(app, "image.tar.xz"), Buffer.from("fd377a585a000004e6d6b446", "hex"));
+      return containerCvl(app, "image.tar.xz");
     },
     code: "UNSUPPORTED_COMPRESSION",
-    message: /zstd-compressed/,
+    message: /is xz-compressed, which cannot be read here/,
+  },
+  {
+    name: "a corrupt zstd-compressed image",
+    build: (app) => {
+      // A real frame whose middle is overwritten: zstd fails on the block (or on its checksum).
+      const whole = execFileSync("zstd", ["-q", "-c"], {
+        input: makeTar([{ name: "a", body: "hello world ".repeat(5_000) }]),
+      });
+      whole.fill(0xff, 12, whole.length - 8);
+      writeFileSync(join(app, "image.tar.zst"), whole);
+      return containerCvl(app, "image.tar.zst");
+    },
+    code: "BAD_ARCHIVE",
+    message: /image.tar.zst.*: zstd data is corrupt/,
+  },
+  {
+    name: "a truncated zstd-compressed image",
+    build: (app) => {
+      const whole = execFileSync("zstd", ["-q", "-c"], {
+        input: makeTar([{ name: "a", body: "x".repeat(50_000) }]),
+      });
+      writeFileSync(join(app, "image.tar.zst"), whole.subarray(0, whole.length - 9));
+      return containerCvl(app, "image.tar.zst");
+    },
+    code: "BAD_ARCHIVE",
+    message: /image.tar.zst.*: zstd data ends in the middle of a frame/,
   },
   {
     name: "a missing image",

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,8 +16,18 @@ afterEach(() => temp.cleanup());
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/** Two layers: the upper one deletes etc/a (whiteout), hides the lower dir/ (opaque) and changes etc/b. */
-function layers(): { lower: Buffer; upper: Buffer; config: Buffer } {
+/** The zstd command's output (a real encoder's stream, as `docker`/`buildah --compression zstd` write). */
+const zstdCompress = (data: Buffer): Buffer => execFileSync("zstd", ["-q", "-c"], { input: data });
+
+/**
+ * Two layers: the upper one deletes etc/a (whiteout), hides the lower dir/ (opaque) and changes etc/b;
+ * the upper one compressed with gzip, or with zstd as OCI's `tar+zstd` layers are.
+ */
+function layers(upperCompression: "gzip" | "zstd" = "gzip"): {
+  lower: Buffer;
+  upper: Buffer;
+  config: Buffer;
+} {
   const lower = makeTar([
     { name: "etc/", type: "5", mode: 0o755 },
     { name: "etc/a", body: "lower a\n" },
@@ -26,15 +37,14 @@ function layers(): { lower: Buffer; upper: Buffer; config: Buffer } {
     { name: "bin/", type: "5", mode: 0o755 },
     { name: "bin/sh", body: "#!shell\n", mode: 0o755 },
   ]);
-  const upper = gzipSync(
-    makeTar([
-      { name: "etc/.wh.a" },
-      { name: "etc/b", body: "upper b\n" },
-      { name: "dir/", type: "5", mode: 0o700 },
-      { name: "dir/.wh..wh..opq" },
-      { name: "dir/z", body: "upper z\n" },
-    ]),
-  );
+  const upperTar = makeTar([
+    { name: "etc/.wh.a" },
+    { name: "etc/b", body: "upper b\n" },
+    { name: "dir/", type: "5", mode: 0o700 },
+    { name: "dir/.wh..wh..opq" },
+    { name: "dir/z", body: "upper z\n" },
+  ]);
+  const upper = upperCompression === "gzip" ? gzipSync(upperTar) : zstdCompress(upperTar);
   const config = Buffer.from(
     JSON.stringify({
       architecture: "amd64",
@@ -52,8 +62,8 @@ function layers(): { lower: Buffer; upper: Buffer; config: Buffer } {
   return { lower, upper, config };
 }
 
-function ociLayout(dir: string): void {
-  const { lower, upper, config } = layers();
+function ociLayout(dir: string, upperCompression: "gzip" | "zstd" = "gzip"): void {
+  const { lower, upper, config } = layers(upperCompression);
   mkdirSync(join(dir, "blobs/sha256"), { recursive: true });
   const put = (b: Buffer) => {
     writeFileSync(join(dir, "blobs/sha256", sha(b)), b);
@@ -70,7 +80,11 @@ function ociLayout(dir: string): void {
       },
       layers: [
         { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: put(lower), size: lower.length },
-        { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: put(upper), size: upper.length },
+        {
+          mediaType: `application/vnd.oci.image.layer.v1.tar+${upperCompression}`,
+          digest: put(upper),
+          size: upper.length,
+        },
       ],
     }),
   );
@@ -116,6 +130,7 @@ function dockerSave(file: string): void {
 describe("container images with layers", () => {
   it.each([
     ["an OCI image layout", "oci", (app: string) => ociLayout(join(app, "oci"))],
+    ["an OCI image layout with a zstd layer", "oci", (app: string) => ociLayout(join(app, "oci"), "zstd")],
     ["a docker save archive", "image.tar", (app: string) => dockerSave(join(app, "image.tar"))],
     [
       "a gzip-compressed docker save archive",
@@ -123,6 +138,14 @@ describe("container images with layers", () => {
       (app: string) => {
         dockerSave(join(app, "plain.tar"));
         writeFileSync(join(app, "image.tar.gz"), gzipSync(readFileSync(join(app, "plain.tar"))));
+      },
+    ],
+    [
+      "a zstd-compressed docker save archive",
+      "image.tar.zst",
+      (app: string) => {
+        dockerSave(join(app, "plain.tar"));
+        writeFileSync(join(app, "image.tar.zst"), zstdCompress(readFileSync(join(app, "plain.tar"))));
       },
     ],
   ])("applies the layers of %s with whiteouts and keeps the image config", async (_label, image, build) => {

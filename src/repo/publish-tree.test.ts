@@ -36,7 +36,7 @@ function makeRootfs(root: string): void {
   utimesSync(join(root, "etc/motd"), 1600000000.5, 1600000000.5);
 }
 
-type Form = "directory" | "tar" | "tar.gz";
+type Form = "directory" | "tar" | "tar.gz" | "tar.zst";
 
 async function publishAndPull(form: Form): Promise<{ source: string; pulled: string }> {
   const base = temp.make("tree");
@@ -46,11 +46,11 @@ async function publishAndPull(form: Form): Promise<{ source: string; pulled: str
   makeRootfs(rootfs);
   let image = "rootfs";
   if (form !== "directory") {
-    image = form === "tar" ? "rootfs.tar" : "rootfs.tar.gz";
+    image = `rootfs.${form}`;
     execFileSync("tar", [
       "--xattrs",
       "--xattrs-include=*",
-      form === "tar" ? "-cf" : "-czf",
+      ...{ tar: ["-cf"], "tar.gz": ["-czf"], "tar.zst": ["--zstd", "-cf"] }[form],
       join(app, image),
       "-C",
       rootfs,
@@ -68,7 +68,7 @@ async function publishAndPull(form: Form): Promise<{ source: string; pulled: str
 }
 
 describe("publishing a container tree and materialising it again", () => {
-  it.each<[Form]>([["directory"], ["tar"], ["tar.gz"]])(
+  it.each<[Form]>([["directory"], ["tar"], ["tar.gz"], ["tar.zst"]])(
     "reproduces a %s image byte for byte with all metadata",
     async (form) => {
       const { source, pulled } = await publishAndPull(form);

@@ -87,3 +87,28 @@ describe.each([
     expect(second.pack.equals(first.pack)).toBe(true);
   });
 });
+
+describe("PackWriter with a pack larger than its write buffers", () => {
+  it("writes every frame in order while later frames are compressed, across early flushes to disk", async () => {
+    // 41 MB of random chunks: stored raw, so the pack crosses nine 4 MiB write buffers and the 32 MiB
+    // mark where the pack is first flushed to disk in the background.
+    const chunks = Array.from({ length: 5_120 }, (_, i) => randomBytes(8_000 + (i % 7) * 31));
+    const { pack, index: bytes } = await writePack(chunks, Compression.zstd);
+    const index = new PackIndex("test", bytes);
+    expect(pack.length).toBeGreaterThan(33 << 20);
+    for (const [n, chunk] of chunks.entries()) {
+      if (n % 97 !== 0 && n !== chunks.length - 1) continue; // a sample, and the last chunk
+      const position = index.indexOf(hash("sha256", chunk, "buffer"));
+      const frame = index.frameAt(index.frameOf(position));
+      const frameBytes = decompressFrame(
+        pack.subarray(frame.offset, frame.offset + frame.storedLength),
+        frame.rawLength,
+        index.compression,
+      );
+      const at = index.offsetInFrame(position);
+      expect(frameBytes.subarray(at, at + chunk.length).equals(chunk)).toBe(true);
+    }
+    const lastFrame = index.frameAt(index.frameCount - 1);
+    expect(lastFrame.offset + lastFrame.storedLength).toBe(pack.length);
+  });
+});

@@ -2,7 +2,8 @@
  * Writes one pack at a time under tmp/, then renames pack and index into packs/ (pack first: an index
  * under its final name means its pack is complete). New chunks are gathered into frames (runs of
  * consecutive chunks compressed as one stream: one coder call per ~64 KiB instead of per 1-8 KiB chunk,
- * and a better ratio), and frames are buffered into large writes.
+ * and a better ratio), and frames are buffered into large writes that overlap with compressing the next
+ * frames, with the pack flushed to disk in the background as it grows.
  */
 import { hash } from "node:crypto";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
@@ -12,6 +13,8 @@ import { writeFileAtomic } from "./fs-atomic.js";
 import { IndexBuilder, PACK_HEADER, packHeader } from "./pack-index.js";
 
 const WRITE_BUFFER = 4 << 20;
+/** Every this many bytes written, the pack is flushed to disk in the background (see flush). */
+const EARLY_SYNC = 32 << 20;
 /**
  * A frame is closed once it holds this many raw bytes. Larger frames compress better and cost fewer
  * coder calls; smaller ones make a reader that needs one chunk fetch and decompress less around it.
@@ -26,9 +29,19 @@ export interface PackRef {
 export class PackWriter {
   readonly ref: PackRef = { id: undefined };
   private readonly entries = new IndexBuilder();
-  /** Frames' stored bytes are copied into this buffer and written in large pieces. */
-  private readonly buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+  /**
+   * Frames' stored bytes are copied into one buffer and written in large pieces; the other buffer is
+   * being written meanwhile (on libuv's thread pool), so compressing the next frames does not wait for it.
+   */
+  private buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+  private spare = Buffer.allocUnsafe(WRITE_BUFFER);
   private pendingBytes = 0;
+  /** The write of `spare` in flight, if any. */
+  private writing: Promise<void> | undefined;
+  /** Bytes handed to the kernel since the last early flush to disk was started. */
+  private unsyncedBytes = 0;
+  /** An early fdatasync in flight: the disk writes the pack while later frames are compressed. */
+  private syncing: Promise<void> | undefined;
   private size = PACK_HEADER;
   /** The frame being filled: raw chunks back to back (below FRAME_TARGET, plus one chunk). */
   private readonly frame = Buffer.allocUnsafe(2 * FRAME_TARGET);
@@ -80,16 +93,34 @@ export class PackWriter {
     this.pendingBytes += stored.length;
   }
 
+  /** Starts writing the filled buffer after the write before it has finished; does not wait for it. */
   private async flush(): Promise<void> {
     if (this.pendingBytes === 0) return;
-    await this.handle.write(this.buffer, 0, this.pendingBytes);
+    await this.writing;
+    const full = this.buffer;
+    const length = this.pendingBytes;
+    this.buffer = this.spare;
+    this.spare = full;
     this.pendingBytes = 0;
+    this.writing = this.handle.write(full, 0, length).then(() => undefined);
+    this.writing.catch(() => undefined); // awaited by the next flush or by finish
+    this.unsyncedBytes += length;
+    if (this.unsyncedBytes >= EARLY_SYNC) {
+      // fsync at the end otherwise waits for the disk to take the whole pack at once.
+      await this.syncing;
+      this.unsyncedBytes = 0;
+      const written = this.writing;
+      this.syncing = written.then(() => this.handle.datasync());
+      this.syncing.catch(() => undefined); // awaited by the next early sync or by finish
+    }
   }
 
   /** Syncs the pack and moves it and its index into packsDir; returns the pack id and the bytes added. */
   async finish(packsDir: string): Promise<{ id: string; bytes: number }> {
     await this.closeFrame();
     await this.flush();
+    await this.writing;
+    await this.syncing;
     await this.handle.sync();
     await this.handle.close();
     const index = this.entries.encode(this.method);
@@ -101,6 +132,8 @@ export class PackWriter {
   }
 
   async abort(): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
   }

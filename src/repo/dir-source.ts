@@ -7,7 +7,6 @@
 import {
   type BigIntStats,
   closeSync,
-  createReadStream,
   lstatSync,
   openSync,
   readdirSync,
@@ -20,7 +19,7 @@ import { CollectiveError } from "../errors.js";
 import type { ChunkStore } from "./chunk-store.js";
 import type { TreeEntry } from "./format.js";
 import type { QuickCheck } from "./quick-check.js";
-import { storeBuffer, storeContent } from "./store-content.js";
+import { storeBuffer, storeFile } from "./store-content.js";
 import type { TreeBuilder } from "./tree-builder.js";
 import { readTreeXattrs } from "./xattrs.js";
 
@@ -117,7 +116,7 @@ export async function addDirectory(
           ? { chunks: known, size: Number(info.size) }
           : info.size <= BigInt(SMALL_FILE)
             ? await storeBuffer(store, readSmallFile(absolute))
-            : await storeContent(store, createReadStream(absolute, { highWaterMark: 1 << 20 }));
+            : await storeFile(store, absolute);
       quick?.record(path, info, content.chunks);
       progress?.(content.size);
       add(absolute, { ...base, type: "file", size: content.size, chunks: content.chunks });

@@ -109,8 +109,7 @@ export class PackWriter {
       // fsync at the end otherwise waits for the disk to take the whole pack at once.
       await this.syncing;
       this.unsyncedBytes = 0;
-      const written = this.writing;
-      this.syncing = written.then(() => this.handle.datasync());
+      this.syncing = this.writing.then(() => this.handle.datasync());
       this.syncing.catch(() => undefined); // awaited by the next early sync or by finish
     }
   }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CollectiveError } from "../errors.js";
 import { publish } from "./publish.js";
-import { containerCvl, makeRepository, makeTar, TempDirs, vmCvl } from "./repo-test-kit.js";
+import { containerCvl, makeRepository, makeTar, TempDirs, vmCvl, zstdCompress } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
@@ -113,9 +113,7 @@ const cases: Case[] = [
     name: "a corrupt zstd-compressed image",
     build: (app) => {
       // A real frame whose middle is overwritten: zstd fails on the block (or on its checksum).
-      const whole = execFileSync("zstd", ["-q", "-c"], {
-        input: makeTar([{ name: "a", body: "hello world ".repeat(5_000) }]),
-      });
+      const whole = zstdCompress(makeTar([{ name: "a", body: "hello world ".repeat(5_000) }]));
       whole.fill(0xff, 12, whole.length - 8);
       writeFileSync(join(app, "image.tar.zst"), whole);
       return containerCvl(app, "image.tar.zst");
@@ -126,9 +124,7 @@ const cases: Case[] = [
   {
     name: "a truncated zstd-compressed image",
     build: (app) => {
-      const whole = execFileSync("zstd", ["-q", "-c"], {
-        input: makeTar([{ name: "a", body: "x".repeat(50_000) }]),
-      });
+      const whole = zstdCompress(makeTar([{ name: "a", body: "x".repeat(50_000) }]));
       writeFileSync(join(app, "image.tar.zst"), whole.subarray(0, whole.length - 9));
       return containerCvl(app, "image.tar.zst");
     },

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,15 +8,12 @@ import type { TreeDisk } from "./format.js";
 import { materializeVersion } from "./materialize.js";
 import { publish } from "./publish.js";
 import { RepoReader } from "./repo-reader.js";
-import { containerCvl, makeRepository, makeTar, TempDirs } from "./repo-test-kit.js";
+import { containerCvl, makeRepository, makeTar, TempDirs, zstdCompress } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/** The zstd command's output (a real encoder's stream, as `docker`/`buildah --compression zstd` write). */
-const zstdCompress = (data: Buffer): Buffer => execFileSync("zstd", ["-q", "-c"], { input: data });
 
 /**
  * Two layers: the upper one deletes etc/a (whiteout), hides the lower dir/ (opaque) and changes etc/b;

@@ -1,9 +1,10 @@
 /**
  * For tests of the repository layer: temporary directories removed even on failure, a publisher key, a
- * repository, CVL files, a tiny tar writer for hostile archives, and a tree comparison that looks at what
+ * repository, CVL files, a tiny tar writer for hostile archives, zstd streams from the real encoder, and a
+ * tree comparison that looks at what
  * a user would (types, modes, owners, times, contents, link targets, hard links, devices, xattrs).
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   lstatSync,
   mkdtempSync,
@@ -65,6 +66,11 @@ export interface TarSpec {
   body?: string | Buffer;
   link?: string;
   mode?: number;
+}
+
+/** The zstd command's output: a real encoder's stream, as `docker`/`buildah --compression zstd` write. */
+export function zstdCompress(data: Buffer): Buffer {
+  return execFileSync("zstd", ["-q", "-c"], { input: data });
 }
 
 /** A ustar archive, built byte by byte so tests can write entries no well-behaved tar would. */

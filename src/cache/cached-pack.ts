@@ -23,6 +23,7 @@ import type { RepoTransport } from "../repo/transport.js";
 import {
   alignDown,
   alignedPool,
+  alignedView,
   alignUp,
   openMaybeDirect,
   readFully,
@@ -71,9 +72,11 @@ export class CachedPack {
     direct: boolean,
   ): Promise<CachedPack> {
     const indexPath = join(packsDir, `${id}.idx`);
-    let bytes = await readFile(indexPath).catch(() => undefined);
+    let bytes: Buffer | undefined = await readFile(indexPath).catch(() => undefined);
     if (bytes === undefined || sha256Hex(bytes) !== id) {
-      bytes = Buffer.from(await transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex }));
+      const fetched = await transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex });
+      // A view, not a copy (Buffer.from of a Uint8Array copies it byte by byte).
+      bytes = Buffer.from(fetched.buffer, fetched.byteOffset, fetched.byteLength);
       if (sha256Hex(bytes) !== id) {
         throw new CollectiveError(
           "PACK_INDEX_CORRUPT",
@@ -145,7 +148,13 @@ export class CachedPack {
     if (raws.length === 0) return;
     const start = this.frameOffset(first);
     const end = alignUp(this.frameEnd(first + raws.length - 1));
-    if (this.direct) {
+    // Frames decoded where the file wants them (ChunkSource does) are written from where they lie.
+    const laidOut = this.direct
+      ? alignedView(raws, end - start, (k) => this.frameOffset(first + k) - start)
+      : undefined;
+    if (laidOut !== undefined) {
+      await writeFully(this.raw, laidOut, start);
+    } else if (this.direct) {
       await alignedPool.with(end - start, async (staging) => {
         for (let k = 0; k < raws.length; k++) staging.set(raws[k]!, this.frameOffset(first + k) - start);
         await writeFully(this.raw, staging.subarray(0, end - start), start);

@@ -6,12 +6,12 @@
 import { CollectiveError, isCollectiveError } from "../errors.js";
 import { type Manifest, paths } from "../repo/format.js";
 import { mapConcurrent } from "../repo/map-concurrent.js";
-import type { PackIndex } from "../repo/pack-index.js";
+import { MAX_FRAME_RAW, type PackIndex } from "../repo/pack-index.js";
 import type { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { CachedPack } from "./cached-pack.js";
 import { type ChunkRef, chunkRef, entryOf, packOf } from "./chunk-ref.js";
-import { alignedPool } from "./direct-io.js";
+import { alignedPool, alignUp } from "./direct-io.js";
 
 export type { ChunkRef } from "./chunk-ref.js";
 
@@ -316,6 +316,11 @@ export class ChunkSource {
     sink: FrameSink | undefined,
   ): Promise<void> {
     const pack = this.packs[packNumber]!;
+    // A run's frames are decoded into one reused aligned buffer (fresh memory is slow to touch:
+    // direct-io.ts), laid out as in the cache file (each frame at an aligned offset), so the cache and
+    // often the destination write them from there with no copy. A run is written out before the next
+    // begins: the buffer holds one run, under runLimit plus one frame.
+    const decoded = alignedPool.acquire(runLimit + MAX_FRAME_RAW);
     try {
       // Runs of consecutive frames lie one after another in the cache file: one write each.
       let first = -1;
@@ -337,23 +342,27 @@ export class ChunkSource {
       };
       for (let i = 0; i < frames.length; i++) {
         const frame = frames[i]!;
-        const raw = this.verify(pack, frame, stored[i]!);
+        // The run so far goes out first, so that this frame's decoding cannot overwrite it.
+        if (raws.length > 0 && (frame !== first + raws.length || runBytes >= runLimit)) await flush();
+        const place = decoded.subarray(runBytes, runBytes + pack.index.frameRawLength(frame));
+        let raw = this.verify(pack, frame, stored[i]!, place);
+        if (raw.buffer !== place.buffer) raw = place.subarray(0, raw.copy(place)); // a frame stored raw
         this.stats.fetchedChunks += pack.index.entriesOfFrame(frame).length;
         this.stats.fetchedBytes += stored[i]!.length;
-        if (raws.length > 0 && (frame !== first + raws.length || runBytes >= runLimit)) await flush();
         if (raws.length === 0) first = frame;
         raws.push(raw);
-        runBytes += raw.length;
+        runBytes = alignUp(runBytes + raw.length);
       }
       await flush();
     } finally {
+      alignedPool.release(decoded);
       if (pack.uncommittedBytes >= commitBytes) await pack.commit();
     }
   }
 
-  private verify(pack: CachedPack, frame: number, stored: Uint8Array): Buffer {
+  private verify(pack: CachedPack, frame: number, stored: Uint8Array, into: Buffer): Buffer {
     try {
-      return this.reader.openFrame(this.manifest, pack.index, frame, stored);
+      return this.reader.openFrame(this.manifest, pack.index, frame, stored, into);
     } catch (error) {
       if (!isCollectiveError(error)) throw error;
       throw new CollectiveError(

@@ -3,7 +3,15 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AlignedPool, alignDown, alignedBuffer, alignUp, openMaybeDirect, writeFully } from "./direct-io.js";
+import {
+  AlignedPool,
+  alignDown,
+  alignedBuffer,
+  alignedView,
+  alignUp,
+  openMaybeDirect,
+  writeFully,
+} from "./direct-io.js";
 
 let scratch: string;
 beforeEach(async () => {
@@ -91,5 +99,27 @@ describe("direct I/O", () => {
     const taken = Array.from({ length: 9 }, () => pool.acquire(1));
     expect(taken).not.toContain(small);
     expect(taken.filter((buffer) => others.includes(buffer))).toHaveLength(8);
+  });
+
+  describe("alignedView: parts already where one aligned write wants them", () => {
+    const buffer = alignedBuffer(64 * 1024);
+    const at = (offset: number, length: number): Buffer => buffer.subarray(offset, offset + length);
+    it.each([
+      ["back to back from an aligned start", [at(4096, 5000), at(9096, 3192)], 8192, undefined, true],
+      ["at the offsets asked for", [at(0, 100), at(4096, 4096)], 8192, (k: number) => k * 4096, true],
+      ["with a gap where none was asked for", [at(0, 100), at(4096, 4096)], 8192, undefined, false],
+      ["from an unaligned start", [at(100, 4096)], 4096, undefined, false],
+      ["over an unaligned length", [at(0, 5000)], 5000, undefined, false],
+      ["past the end of the buffer", [at(61440, 4096)], 8192, undefined, false],
+      ["in an ordinary buffer", [Buffer.alloc(8192)], 8192, undefined, false],
+      ["in two buffers", [at(0, 4096), alignedBuffer(4096).subarray(0, 4096)], 8192, undefined, false],
+    ])("%s: %s", (_, parts, length, offsets, found) => {
+      const view = alignedView(parts, length, offsets);
+      expect(view !== undefined).toBe(found);
+      if (view !== undefined) {
+        expect(view.byteOffset).toBe(parts[0]!.byteOffset);
+        expect(view.length).toBe(length);
+      }
+    });
   });
 });

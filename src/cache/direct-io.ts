@@ -34,11 +34,40 @@ declare const WebAssembly: {
   Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };
 };
 
+/** The memory behind every aligned buffer made here, to recognise views of them (alignedView). */
+const alignedMemories = new WeakSet<ArrayBufferLike>();
+
 /** A Buffer of `bytes` (rounded up to 64 KiB) whose address is aligned for O_DIRECT. */
 export function alignedBuffer(bytes: number): Buffer {
   const pages = Math.max(1, Math.ceil(bytes / wasmPage));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  alignedMemories.add(memory.buffer);
   return Buffer.from(memory.buffer);
+}
+
+/**
+ * When `parts` lie back to back in one aligned buffer, each at `offsets[k]` bytes after the first (offsets
+ * undefined: right after each other), the view from the first part's start over `length` bytes; it is
+ * then written with O_DIRECT as it is, without being gathered into a staging buffer first. Undefined
+ * when they do not, or when that view would not be aligned or would run past the buffer.
+ */
+export function alignedView(
+  parts: readonly Uint8Array[],
+  length: number,
+  offsets?: (k: number) => number,
+): Uint8Array | undefined {
+  const head = parts[0];
+  if (head === undefined || !alignedMemories.has(head.buffer)) return undefined;
+  if (head.byteOffset % directAlign !== 0 || length % directAlign !== 0) return undefined;
+  if (head.byteOffset + length > head.buffer.byteLength) return undefined;
+  let expected = head.byteOffset;
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!;
+    const at = offsets === undefined ? expected : head.byteOffset + offsets(k);
+    if (part.buffer !== head.buffer || part.byteOffset !== at) return undefined;
+    expected = at + part.length;
+  }
+  return new Uint8Array(head.buffer, head.byteOffset, length);
 }
 
 /**

@@ -8,7 +8,7 @@ import { CollectiveError } from "../errors.js";
 import type { BlockDisk } from "../repo/format.js";
 import { entryOf, packOf } from "./chunk-ref.js";
 import type { ChunkSource } from "./chunk-source.js";
-import { alignedPool, alignUp, directAlign, writeFully, writevFully } from "./direct-io.js";
+import { alignedPool, alignedView, alignUp, directAlign, writeFully, writevFully } from "./direct-io.js";
 
 /** Where a block disk's data comes from: the block index of every non-hole entry and its chunk. */
 export interface BlockPlan {
@@ -165,6 +165,15 @@ export class BlockDiskWriter {
         pieces.map((piece) => piece.bytes),
         position,
       );
+      return;
+    }
+    // A cold fetch's frames usually hold the run's blocks in order, back to back: written from there.
+    const laidOut = alignedView(
+      pieces.map((piece) => piece.bytes),
+      bytes,
+    );
+    if (laidOut !== undefined) {
+      await writeFully(this.handle, laidOut, position);
       return;
     }
     await alignedPool.with(alignUp(bytes), async (staging) => {

@@ -176,6 +176,29 @@ describe.each([
       expect((await readFile(image)).equals(await readFile(path))).toBe(true);
     }
   });
+  it("writes an image whose frames are compressed and stored raw by turns equal to its source, cold and from the cache", async () => {
+    // Runs of text-like blocks (their frames are compressed and decoded in place) between runs of
+    // random ones (stored raw, copied in): the cache and the image get both kinds in one run of frames.
+    // 20 MiB of random blocks: more than two batches of downloads, which are decoded side by side.
+    const path = join(sources, "mixed.img");
+    const blocks = 10_000;
+    const image = Buffer.alloc(blocks * 4096);
+    const noise = randomBytes(blocks * 4096);
+    for (let i = 0; i < blocks; i++) {
+      const block = image.subarray(i * 4096, (i + 1) * 4096);
+      if (Math.floor(i / 24) % 2 === 0) block.fill(`block ${i} of a text-like image; `);
+      else noise.copy(block, 0, i * 4096, (i + 1) * 4096);
+    }
+    await writeFile(path, image);
+    await repo.publishImage(path);
+    const transport = new FileTransport(join(scratch, "repo"));
+    const cold = await pullVersion(transport, join(scratch, "cold"), { cacheDir, version: 1 });
+    const warm = await pullVersion(transport, join(scratch, "warm"), { cacheDir, version: 1 });
+    expect(cold.transfer.fetchedChunks).toBeGreaterThan(0);
+    expect(warm.transfer.fetchedChunks).toBe(0);
+    for (const pulled of [cold, warm])
+      expect((await readFile(pulled.disks[0]!.path)).equals(image)).toBe(true);
+  });
 });
 
 describe("what a pull refuses", () => {

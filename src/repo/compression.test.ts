@@ -38,6 +38,16 @@ describe.each(methods)("frames compressed with %s", (_name, method) => {
     expect(decompressFrame(stored, random.length, method).equals(random)).toBe(true);
   });
 
+  it("decode into the buffer given (zstd) or into their own (the others), byte for byte either way", () => {
+    const stored = Buffer.from(compressFrame(frame, method));
+    const into = Buffer.alloc(frame.length + 4096, 0xee);
+    const raw = decompressFrame(stored, frame.length, method, into);
+    expect(raw.equals(frame)).toBe(true);
+    expect(raw.buffer === into.buffer).toBe(method === Compression.zstd);
+    // Nothing is written past the frame's raw length.
+    expect(into.subarray(frame.length).every((b) => b === 0xee)).toBe(true);
+  });
+
   // Hostile or damaged frames: every one is CHUNK_CORRUPT, none returns bytes or grows past its length.
   it.each([
     ["garbage", () => randomBytes(200), frame.length],
@@ -47,6 +57,8 @@ describe.each(methods)("frames compressed with %s", (_name, method) => {
   ])("with a %s frame fail as corrupt", (_case, damage, rawLength) => {
     const stored = damage(Buffer.from(compressFrame(frame, method)));
     expect(corruptCode(() => decompressFrame(stored, rawLength, method))).toBe("CHUNK_CORRUPT");
+    const into = Buffer.alloc(frame.length + 4096);
+    expect(corruptCode(() => decompressFrame(stored, rawLength, method, into))).toBe("CHUNK_CORRUPT");
   });
 });
 

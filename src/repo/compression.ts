@@ -60,9 +60,12 @@ function zstdCompress(raw: Uint8Array): Uint8Array {
   return zstdScratch.subarray(0, length);
 }
 
-/** Decodes into a buffer of exactly rawLength: a frame that claims or holds more fails, it cannot grow. */
-function zstdDecompress(stored: Uint8Array, rawLength: number): Buffer {
-  const raw = Buffer.allocUnsafe(rawLength);
+/**
+ * Decodes into exactly rawLength bytes (of `into` when given, else a new buffer): a frame that claims or
+ * holds more fails, it cannot grow.
+ */
+function zstdDecompress(stored: Uint8Array, rawLength: number, into: Buffer | undefined): Buffer {
+  const raw = into?.subarray(0, rawLength) ?? Buffer.allocUnsafe(rawLength);
   const length = zstdCoder().dctx.decompress(raw, stored);
   return length === rawLength ? raw : raw.subarray(0, length);
 }
@@ -104,14 +107,24 @@ export function compressFrame(raw: Uint8Array, method: CompressionMethod): Uint8
   return packed.length < raw.length ? packed : raw;
 }
 
-/** Inverts compressFrame; checks the length so a corrupt or hostile frame cannot balloon. */
-export function decompressFrame(stored: Uint8Array, rawLength: number, method: number): Buffer {
+/**
+ * Inverts compressFrame; checks the length so a corrupt or hostile frame cannot balloon. A zstd frame is
+ * decoded into `into` when given (at least rawLength bytes, reused by a caller that copies the result out
+ * before the next call: fresh memory is slow to touch here); other methods, and frames stored raw, return
+ * their own buffer.
+ */
+export function decompressFrame(
+  stored: Uint8Array,
+  rawLength: number,
+  method: number,
+  into?: Buffer,
+): Buffer {
   if (stored.length === rawLength) return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   let raw: Buffer;
   try {
     // One output buffer of the frame's size (zlib's minimum is 64 bytes).
     const options = { maxOutputLength: rawLength + 1, chunkSize: Math.max(64, rawLength + 1) };
-    if (method === Compression.zstd) raw = zstdDecompress(stored, rawLength);
+    if (method === Compression.zstd) raw = zstdDecompress(stored, rawLength, into);
     else if (method === Compression.brotli) raw = brotliDecompressSync(stored, options);
     else if (method === Compression.deflate) raw = inflateRawSync(stored, options);
     else throw new Error(`unknown compression method ${method}`);

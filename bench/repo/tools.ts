@@ -56,19 +56,23 @@ export async function runOurs(context: Context, form: Form, imageName?: string):
   const v1Input = imageName ?? inputOf(form, "v1");
   const cvl1 = await writeApplianceFiles(pair.dir, `bench-${imageName ? "big" : form}-1`, v1Input, form);
   const cvl2 = await writeApplianceFiles(pair.dir, `bench-${form}-2`, inputOf(form, "v2"), form);
-  const publishNew = await measure(node, [cui, "publish", repo, cvl1], env);
+  const publishNew = await measure(node, [cui, "publish", repo, cvl1], env, [join(pair.dir, v1Input), work]);
   const logicalBytes = await treeBytes(join(pair.dir, v1Input));
   const url = `${server.url}/${work.slice(pair.dir.length + 1)}/repo`;
   const pull = (version: number, cache: string, dest: string): Promise<Measured> =>
-    measure(node, [cui, "pull", "--json", "--version", String(version), "--cache", cache, url, dest], env);
+    measure(node, [cui, "pull", "--json", "--version", String(version), "--cache", cache, url, dest], env, [
+      repo,
+      cache,
+    ]);
   if (imageName) {
     const fetchCold = await pull(1, join(work, "cache"), join(work, "pulled-1"));
     return { tool: "ours", form, logicalBytes, publishNew, fetchCold };
   }
   const size1 = await treeBytes(repo);
-  const publishIncremental = await measure(node, [cui, "publish", repo, cvl2], env);
+  const v2Input = join(pair.dir, inputOf(form, "v2"));
+  const publishIncremental = await measure(node, [cui, "publish", repo, cvl2], env, [v2Input, repo]);
   const growthBytes = (await treeBytes(repo)) - size1;
-  const publishUnchanged = await measure(node, [cui, "publish", repo, cvl2], env);
+  const publishUnchanged = await measure(node, [cui, "publish", repo, cvl2], env, [v2Input, repo]);
   const cache = join(work, "cache");
   const fetchCold = await pull(1, cache, join(work, "pulled-1"));
   server.reset();
@@ -99,7 +103,12 @@ export async function runCasync(context: Context, form: Form): Promise<ToolResul
   const suffix = form === "tree" ? "caidx" : "caibx";
   const index = (v: number): string => join(work, `v${v}.${suffix}`);
   const make = (v: 1 | 2, target = index(v)): Promise<Measured> =>
-    measure("casync", ["make", `--store=${store}`, target, join(pair.dir, inputOf(form, `v${v}`))]);
+    measure(
+      "casync",
+      ["make", `--store=${store}`, target, join(pair.dir, inputOf(form, `v${v}`))],
+      process.env,
+      [join(pair.dir, inputOf(form, `v${v}`)), work],
+    );
   const publishNew = await make(1);
   const size1 = await treeBytes(store);
   const publishIncremental = await make(2);
@@ -107,21 +116,20 @@ export async function runCasync(context: Context, form: Form): Promise<ToolResul
   const publishUnchanged = await make(2, join(work, `again.${suffix}`));
   const base = `${server.url}/casync-${form}`;
   const target = (name: string): string => join(work, form === "tree" ? name : `${name}.img`);
-  const fetchCold = await measure("casync", [
-    "extract",
-    `--store=${base}/store`,
-    `${base}/v1.${suffix}`,
-    target("cold-v1"),
-  ]);
+  const fetchCold = await measure(
+    "casync",
+    ["extract", `--store=${base}/store`, `${base}/v1.${suffix}`, target("cold-v1")],
+    process.env,
+    [work],
+  );
   server.reset();
   const seed = join(pair.dir, inputOf(form, "v1"));
-  const fetchIncremental = await measure("casync", [
-    "extract",
-    `--store=${base}/store`,
-    `--seed=${seed}`,
-    `${base}/v2.${suffix}`,
-    target("warm-v2"),
-  ]);
+  const fetchIncremental = await measure(
+    "casync",
+    ["extract", `--store=${base}/store`, `--seed=${seed}`, `${base}/v2.${suffix}`, target("warm-v2")],
+    process.env,
+    [work, seed],
+  );
   const fetchBytes = server.bytes;
   const logicalBytes = await treeBytes(seed);
   return {
@@ -152,7 +160,12 @@ export async function runRsync(context: Context, form: Form): Promise<ToolResult
   const dest = join(work, form === "tree" ? "host" : "host.img");
   await cp(join(pair.dir, inputOf(form, "v1")), dest, { recursive: true });
   const args = form === "tree" ? ["-a", `${source}/`, `localhost:${dest}/`] : [source, `localhost:${dest}`];
-  const fetchIncremental = await measure("rsync", ["-z", "--no-whole-file", "--stats", "-e", rsh, ...args]);
+  const fetchIncremental = await measure(
+    "rsync",
+    ["-z", "--no-whole-file", "--stats", "-e", rsh, ...args],
+    process.env,
+    [source, dest],
+  );
   const sent = /Total bytes sent: ([\d,.]+)/.exec(fetchIncremental.stdout)?.[1];
   const logicalBytes = await treeBytes(join(pair.dir, inputOf(form, "v1")));
   return {
@@ -187,19 +200,21 @@ export async function runRestic(context: Context, form: Form): Promise<ToolResul
   };
   await check(run("restic", ["init", ...common]));
   const backup = (v: "v1" | "v2"): Promise<Measured> =>
-    measure("restic", ["backup", ...common, join(pair.dir, inputOf(form, v))]);
+    measure("restic", ["backup", ...common, join(pair.dir, inputOf(form, v))], process.env, [
+      join(pair.dir, inputOf(form, v)),
+      work,
+    ]);
   const publishNew = await backup("v1");
   const size1 = await treeBytes(repo);
   const publishIncremental = await backup("v2");
   const growthBytes = (await treeBytes(repo)) - size1;
   const publishUnchanged = await backup("v2");
-  const fetchCold = await measure("restic", [
-    "restore",
-    ...common,
-    "latest",
-    "--target",
-    join(work, "restored"),
-  ]);
+  const fetchCold = await measure(
+    "restic",
+    ["restore", ...common, "latest", "--target", join(work, "restored")],
+    process.env,
+    [work],
+  );
   const logicalBytes = await treeBytes(join(pair.dir, inputOf(form, "v1")));
   return {
     tool: "restic",

@@ -77,6 +77,11 @@ export class ChunkSource {
 
   readonly context: FetchContext;
   private readonly transport: RepoTransport;
+  /**
+   * While ensure() runs: readers waiting for frames it has yet to store (read() waits, so a tree can be
+   * written while its frames download), woken after every run of frames stored and when it ends.
+   */
+  private arrivals: { waiters: Array<() => void>; ended: boolean; failure?: unknown } | undefined;
 
   private constructor(
     private readonly reader: RepoReader,
@@ -191,6 +196,8 @@ export class ChunkSource {
       this.stats.reusedBytes += raw;
       this.options.onProgress?.(raw);
     }
+    const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };
+    this.arrivals = arrivals;
     try {
       await mapConcurrent(
         this.batch(missing),
@@ -198,9 +205,45 @@ export class ChunkSource {
         (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink),
         signal,
       );
+    } catch (error) {
+      arrivals.failure = error;
+      throw error;
     } finally {
-      // Keep what was verified and written, even when the fetch stopped half-way: a retry will not fetch it again.
-      for (const pack of this.packs) await pack.commit();
+      try {
+        // Keep what was verified and written, even when the fetch stopped half-way: a retry will not fetch it again.
+        for (const pack of this.packs) await pack.commit();
+      } finally {
+        arrivals.ended = true;
+        if (this.arrivals === arrivals) this.arrivals = undefined;
+        this.wake(arrivals);
+      }
+    }
+  }
+
+  private wake(arrivals: NonNullable<typeof this.arrivals> | undefined): void {
+    for (const waiter of arrivals?.waiters.splice(0) ?? []) waiter();
+  }
+
+  /**
+   * Resolves once every chunk is in the cache: at once when it is, else as ensure() stores the frames
+   * (rejecting with ensure's error when it fails). A chunk no running ensure() will bring is a bug.
+   */
+  private async whenCached(refs: ArrayLike<ChunkRef>): Promise<void> {
+    const arrivals = this.arrivals;
+    for (let i = 0; i < refs.length; ) {
+      const ref = refs[i]!;
+      if (this.packs[packOf(ref)]!.has(entryOf(ref))) {
+        i++;
+        continue;
+      }
+      if (arrivals?.failure !== undefined) throw arrivals.failure;
+      if (arrivals === undefined || arrivals.ended) {
+        throw new CollectiveError(
+          "INTERNAL",
+          `chunk ${entryOf(ref)} of pack ${packOf(ref)} was read before it was fetched`,
+        );
+      }
+      await new Promise<void>((resolve) => arrivals.waiters.push(resolve));
     }
   }
 
@@ -215,8 +258,12 @@ export class ChunkSource {
     return total;
   }
 
-  /** Reads chunks (which must be in the cache) in the order given. */
+  /**
+   * Reads chunks in the order given. They must be in the cache, or be on their way there by a running
+   * ensure(): then the read waits for them.
+   */
   async read(refs: ArrayLike<ChunkRef>): Promise<Buffer[]> {
+    await this.whenCached(refs);
     const out = new Array<Buffer>(refs.length);
     const byPack = new Map<number, number[]>();
     for (let i = 0; i < refs.length; i++) {
@@ -339,6 +386,7 @@ export class ChunkSource {
         for (const raw of raws) this.options.onProgress?.(raw.length);
         raws = [];
         runBytes = 0;
+        this.wake(this.arrivals);
       };
       for (let i = 0; i < frames.length; i++) {
         const frame = frames[i]!;

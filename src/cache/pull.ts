@@ -1,7 +1,8 @@
 /**
  * Fetching a version of an appliance through the host cache and materializing its program disks:
- * verify the manifest, fetch every missing chunk (verified on arrival), then write the disks into a
- * temporary directory beside the destination and rename it into place. A failure at any point leaves the
+ * verify the manifest, fetch every missing chunk (verified on arrival) while writing the disks into a
+ * temporary directory beside the destination (block disks from the frames as they arrive, trees from the
+ * cache as their frames land there), and rename it into place. A failure at any point leaves the
  * destination untouched: nothing partially fetched or partially written is ever where a user looks.
  */
 import { randomBytes } from "node:crypto";
@@ -74,7 +75,8 @@ export async function pullVersion(
   let done = 0;
   let total = 0;
   const source = await ChunkSource.open(layout.packs, reader, manifest, {
-    // Block disks are written from frames as they arrive; trees are read back from the cache at once.
+    // Block disks are written from frames as they arrive; trees are read back from the cache right
+    // after each frame lands there (while it is still in the page cache).
     directCache: manifest.disks.every((disk) => disk.shape === "block"),
     onProgress: (bytes) => {
       done += bytes;
@@ -141,37 +143,50 @@ export async function pullVersion(
           : async (pack, first, raws) => {
               for (const { writer } of images) await writer.frames(pack, first, raws);
             };
-      await source.ensure(refs, options.signal, sink);
-      options.signal?.throwIfAborted();
+      // Trees are written while the fetch runs: their reads from the cache wait for frames still on the
+      // way (ChunkSource.read). A failure on either side stops the other before anything is cleaned up.
+      const stop = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+      const fetching = source.ensure(refs, signal, sink);
+      fetching.catch(() => undefined); // awaited below; a tree's write may fail first
       const trees = manifest.disks.filter((disk): disk is TreeDisk => disk.shape === "tree");
       const disks: PulledDisk[] = [];
       let report: TreeWriteReport | undefined;
-      let nextImage = 0;
-      for (const plan of plans) {
-        const { disk } = plan;
-        if (disk.shape === "block") {
-          await images[nextImage++]!.writer.finish();
-          disks.push({
-            name: disk.name,
-            shape: "block",
-            size: disk.size,
-            path: join(dest, `${disk.name}.img`),
-          });
-        } else {
-          const alone = trees.length === 1;
-          const root = alone ? temp : join(temp, disk.name);
-          if (!alone) await mkdir(root, { mode: 0o700 });
-          report = await writeTree(source, plan.entries!, plan.files!, root, {
-            readOnly: options.readOnly ?? false,
-          });
-          disks.push({
-            name: disk.name,
-            shape: "tree",
-            size: disk.size,
-            path: alone ? dest : join(dest, disk.name),
-          });
+      try {
+        let nextImage = 0;
+        for (const plan of plans) {
+          const { disk } = plan;
+          if (disk.shape === "block") {
+            await fetching;
+            await images[nextImage++]!.writer.finish();
+            disks.push({
+              name: disk.name,
+              shape: "block",
+              size: disk.size,
+              path: join(dest, `${disk.name}.img`),
+            });
+          } else {
+            const alone = trees.length === 1;
+            const root = alone ? temp : join(temp, disk.name);
+            if (!alone) await mkdir(root, { mode: 0o700 });
+            report = await writeTree(source, plan.entries!, plan.files!, root, {
+              readOnly: options.readOnly ?? false,
+            });
+            disks.push({
+              name: disk.name,
+              shape: "tree",
+              size: disk.size,
+              path: alone ? dest : join(dest, disk.name),
+            });
+          }
         }
+        await fetching;
+      } catch (error) {
+        stop.abort();
+        await fetching.catch(() => undefined); // nothing may still write into the cache or temp
+        throw error;
       }
+      options.signal?.throwIfAborted();
       // A VM's .vmx and CVL beside its images make the pull self-describing; a root filesystem stays pure.
       const files: string[] = [];
       if (trees.length !== 1) {

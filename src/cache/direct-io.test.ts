@@ -113,7 +113,7 @@ describe("direct I/O", () => {
       ["past the end of the buffer", [at(61440, 4096)], 8192, undefined, false],
       ["in an ordinary buffer", [Buffer.alloc(8192)], 8192, undefined, false],
       ["in two buffers", [at(0, 4096), alignedBuffer(4096).subarray(0, 4096)], 8192, undefined, false],
-    ])("%s: %s", (_, parts, length, offsets, found) => {
+    ])("%s", (_, parts, length, offsets, found) => {
       const view = alignedView(parts, length, offsets);
       expect(view !== undefined).toBe(found);
       if (view !== undefined) {

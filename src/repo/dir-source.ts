@@ -34,8 +34,9 @@ const smallFileBuffer = Buffer.allocUnsafe(SMALL_FILE + 1);
 
 /**
  * A small file's bytes, as a view of smallFileBuffer valid until the next call. `size` is what lstat
- * said: a read that returns exactly that, short of the buffer, reached the end (a regular file's read
- * is short only there), which saves the second read that would return 0 (a syscall per file).
+ * said: a first read that returns exactly that many bytes, short of the buffer, has the file as lstat saw
+ * it, so the read that would return 0 to confirm the end is skipped (a syscall per file). A file that
+ * grew since is read on, as before.
  */
 function readSmallFile(path: string, size: number): Buffer {
   const fd = openSync(path, "r");

@@ -302,7 +302,7 @@ export class RepoReader {
 export function badChunk(pack: PackIndex, entry: number, frameRaw: Buffer): string | undefined {
   const offset = pack.offsetInFrame(entry);
   const actual = hash("sha256", frameRaw.subarray(offset, offset + pack.rawLength(entry)), "buffer");
-  // Compared in place in the index: a view of the expected hash per chunk was measurable garbage.
+  // Compared in place in the index: no view of the expected hash per chunk (this runs for every chunk).
   const at = pack.hashOffset(entry);
   return actual.compare(pack.indexBytes, at, at + 32) === 0 ? undefined : pack.hashAt(entry).toString("hex");
 }

@@ -74,9 +74,7 @@ export class CachedPack {
     const indexPath = join(packsDir, `${id}.idx`);
     let bytes: Buffer | undefined = await readFile(indexPath).catch(() => undefined);
     if (bytes === undefined || sha256Hex(bytes) !== id) {
-      const fetched = await transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex });
-      // A view, not a copy (Buffer.from of a Uint8Array copies it byte by byte).
-      bytes = Buffer.from(fetched.buffer, fetched.byteOffset, fetched.byteLength);
+      bytes = await transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex });
       if (sha256Hex(bytes) !== id) {
         throw new CollectiveError(
           "PACK_INDEX_CORRUPT",

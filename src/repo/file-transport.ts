@@ -20,10 +20,7 @@ export class FileTransport implements RepoTransport {
     this.url = pathToFileURL(root).href;
   }
 
-  async readFile(
-    path: string,
-    options: { maxBytes?: number; signal?: AbortSignal } = {},
-  ): Promise<Uint8Array> {
+  async readFile(path: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     return this.withFile(path, async (handle, absolute) => {
       const { size } = await handle.stat();
       if (options.maxBytes !== undefined && size > options.maxBytes) {

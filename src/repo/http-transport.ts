@@ -90,10 +90,7 @@ export class HttpTransport implements RepoTransport {
     return new URL(segments.map(encodeURIComponent).join("/"), this.base);
   }
 
-  async readFile(
-    path: string,
-    options: { maxBytes?: number; signal?: AbortSignal } = {},
-  ): Promise<Uint8Array> {
+  async readFile(path: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     const url = this.fileUrl(path);
     const maxBytes = options.maxBytes ?? this.settings.maxFileBytes;
     let parts: Buffer[] = [];

@@ -146,11 +146,9 @@ export class RepoReader {
         "FILE_NOT_IN_VERSION",
         `${this.url} version ${manifest.version} has no file ${path}`,
       );
-    const bytes = Buffer.from(
-      await this.transport.readFile(paths.versionFile(manifest.version, path), {
-        maxBytes: readLimits.versionFile,
-      }),
-    );
+    const bytes = await this.transport.readFile(paths.versionFile(manifest.version, path), {
+      maxBytes: readLimits.versionFile,
+    });
     if (bytes.length !== entry.size || hash("sha256", bytes, "hex") !== entry.sha256) {
       throw new CollectiveError(
         "FILE_CORRUPT",
@@ -163,9 +161,7 @@ export class RepoReader {
   async packIndex(id: string): Promise<PackIndex> {
     let index = this.indexes.get(id);
     if (index === undefined) {
-      const bytes = Buffer.from(
-        await this.transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex }),
-      );
+      const bytes = await this.transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex });
       if (hash("sha256", bytes, "hex") !== id) {
         throw new CollectiveError(
           "PACK_INDEX_CORRUPT",

@@ -16,9 +16,10 @@ export interface RepoTransport {
   /**
    * Reads a whole file of the repository, by its path relative to the repository root ("repo.json").
    * Throws CollectiveError("REPO_NOT_FOUND") when absent, and other CollectiveErrors for I/O failures.
-   * maxBytes guards against a server answering with garbage of unbounded size.
+   * maxBytes guards against a server answering with garbage of unbounded size. A Buffer of its own (the
+   * caller may keep it; no copy is needed).
    */
-  readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Buffer>;
   /**
    * Reads byte ranges of one file; returns one buffer per range, in order: views of the buffers the
    * transport read into, which come from `options.allocate` when given (a caller that reuses its buffers

@@ -9,11 +9,10 @@
  * stopped instead of starting over. Content is not verified here: chunks and manifests are hashed and
  * signature-checked by the layers above.
  */
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "../fs-safety/entry-path.js";
+import { HttpClient } from "./http-connection.js";
 import {
   display,
   httpBadResponse,
@@ -66,22 +65,14 @@ export class HttpTransport implements RepoTransport {
   bytesReceived = 0;
   private readonly base: URL;
   private readonly settings: typeof defaults & { coalesce: CoalesceLimits };
-  private readonly agents: { http: HttpAgent; https: HttpsAgent };
+  private readonly client: HttpClient;
 
   constructor(url: string, options: HttpTransportOptions = {}) {
     const parsed = parseRepositoryUrl(url);
     this.base = new URL(parsed.href.endsWith("/") ? parsed.href : `${parsed.href}/`);
     this.url = this.base.href.replace(/\/$/, "");
     this.settings = { ...defaults, coalesce: defaultCoalesceLimits, ...withoutUndefined(options) };
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: this.settings.concurrency,
-      timeout: this.settings.idleTimeoutMs,
-    };
-    this.agents = {
-      http: new HttpAgent(agentOptions),
-      https: new HttpsAgent({ ...agentOptions, ...(options.ca === undefined ? {} : { ca: options.ca }) }),
-    };
+    this.client = new HttpClient({ maxIdlePerOrigin: this.settings.concurrency, ca: options.ca });
   }
 
   /** The URL of one file of the repository; the path is checked so it cannot leave the repository. */
@@ -94,6 +85,7 @@ export class HttpTransport implements RepoTransport {
     const url = this.fileUrl(path);
     const maxBytes = options.maxBytes ?? this.settings.maxFileBytes;
     let parts: Buffer[] = [];
+    let whole: Buffer | undefined;
     let received = 0;
     let expected: number | undefined;
     let validator: string | undefined;
@@ -118,6 +110,7 @@ export class HttpTransport implements RepoTransport {
           checkValidator(exchange, validator);
         } else if (exchange.status === 200) {
           parts = [];
+          whole = undefined;
           received = 0;
           expected = contentLength(exchange);
           validator = validatorOf(exchange);
@@ -128,12 +121,16 @@ export class HttpTransport implements RepoTransport {
             `unexpected HTTP ${exchange.status} to ${resuming ? "a resumed" : "a plain"} GET`,
           );
         }
-        for await (const chunk of exchange.chunks()) {
+        // With the size known the body is copied into place; else piece by piece, joined at the end.
+        whole ??= expected === undefined ? undefined : Buffer.allocUnsafe(expected);
+        await exchange.readBody((chunk) => {
           this.bytesReceived += chunk.length;
+          if (received + chunk.length > maxBytes) throw httpTooLarge(url, undefined, maxBytes);
+          if (whole !== undefined && received + chunk.length <= whole.length) whole.set(chunk, received);
+          else parts.push(Buffer.from(chunk));
           received += chunk.length;
-          if (received > maxBytes) throw httpTooLarge(url, undefined, maxBytes);
-          parts.push(chunk);
-        }
+          return undefined;
+        });
       } catch (error) {
         exchange.discard();
         if (!(error instanceof BrokenTransfer)) throw error;
@@ -146,7 +143,8 @@ export class HttpTransport implements RepoTransport {
         if (attempt >= this.settings.retries) throw httpTruncated(url, received, expected, attempt + 1);
         continue;
       }
-      return Buffer.concat(parts, received);
+      if (whole !== undefined && parts.length === 0) return whole.subarray(0, received);
+      return Buffer.concat(whole === undefined ? parts : [whole, ...parts], received);
     }
   }
 
@@ -181,8 +179,7 @@ export class HttpTransport implements RepoTransport {
 
   /** Closes idle keep-alive connections. The transport stays usable (new connections are opened). */
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.client.close();
   }
 
   /** Fetches bytes [offset, offset+length) exactly, resuming after breaks. */
@@ -213,11 +210,11 @@ export class HttpTransport implements RepoTransport {
         }
         if (attempt > 0) checkValidator(exchange, validator);
         validator ??= validatorOf(exchange);
-        for await (const chunk of exchange.chunks()) {
+        await exchange.readBody((chunk) => {
           this.bytesReceived += chunk.length;
           const useful = skip >= chunk.length ? undefined : chunk.subarray(skip);
           skip = Math.max(0, skip - chunk.length);
-          if (useful === undefined) continue;
+          if (useful === undefined) return undefined;
           const take = Math.min(useful.length, length - got);
           if (take < useful.length && exchange.status === 206) {
             throw httpBadResponse(
@@ -225,11 +222,11 @@ export class HttpTransport implements RepoTransport {
               `more bytes than the ${last - start + 1} requested from offset ${start}`,
             );
           }
-          useful.copy(out, got, 0, take);
+          out.set(take === useful.length ? useful : useful.subarray(0, take), got);
           got += take;
           // A server ignoring Range sends the whole file: stop reading once the span is complete.
-          if (got === length && exchange.status === 200) break;
-        }
+          return !(got === length && exchange.status === 200);
+        });
       } catch (error) {
         exchange.discard();
         if (!(error instanceof BrokenTransfer)) throw error;
@@ -251,11 +248,10 @@ export class HttpTransport implements RepoTransport {
   ): Promise<Exchange | undefined> {
     let exchange: Exchange;
     try {
-      exchange = await httpGet(url, {
+      exchange = await httpGet(this.client, url, {
         connectTimeoutMs: this.settings.connectTimeoutMs,
         idleTimeoutMs: this.settings.idleTimeoutMs,
         headers,
-        agents: this.agents,
         signal,
       });
     } catch (error) {

@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileTransport } from "../repo/file-transport.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import { prepareCache } from "./cache-dir.js";
-import { type ChunkRef, ChunkSource } from "./chunk-source.js";
+import { entryOf, packOf } from "./chunk-ref.js";
+import { type ChunkRef, ChunkSource, type ChunkSourceOptions } from "./chunk-source.js";
 import { makeTestRepo, type TestRepo } from "./test-repo.js";
 
 let scratch: string;
@@ -27,11 +28,18 @@ afterEach(async () => {
 });
 
 /** The version's chunk source over a new cache, and the image's chunks in block order. */
-async function openSource(): Promise<{ source: ChunkSource; refs: ChunkRef[] }> {
+async function openSource(
+  version = 1,
+  options: ChunkSourceOptions = {},
+  cache = "cache",
+): Promise<{ source: ChunkSource; refs: ChunkRef[] }> {
   const reader = new RepoReader(new FileTransport(repo.dir));
-  const manifest = await reader.manifest(1);
-  const layout = await prepareCache(join(scratch, "cache"));
-  const source = await ChunkSource.open(layout.packs, reader, manifest, { batchBytes: 256 * 1024 });
+  const manifest = await reader.manifest(version);
+  const layout = await prepareCache(join(scratch, cache));
+  const source = await ChunkSource.open(layout.packs, reader, manifest, {
+    batchBytes: 256 * 1024,
+    ...options,
+  });
   const disk = manifest.disks[0]!;
   if (disk.shape !== "block") throw new Error("expected a block disk");
   const refs = (await reader.blockMap(manifest, disk.blocks)).map((hash) => source.locate(hash));
@@ -76,4 +84,84 @@ describe("ChunkSource.read", () => {
       await source.close();
     }
   });
+});
+
+describe("frames decoded and checked on a second thread", () => {
+  /** Publishes version 2: 3 MiB of text-like blocks (compressed frames) and random ones (stored raw) by turns. */
+  async function publishMixed(): Promise<Buffer> {
+    const mixed = Buffer.alloc(768 * 4096);
+    for (let i = 0; i < 768; i++) {
+      const block = mixed.subarray(i * 4096, (i + 1) * 4096);
+      if (Math.floor(i / 40) % 2 === 0) block.fill(`block ${i} of a text-like image; `);
+      else randomBytes(4096).copy(block);
+    }
+    await writeFile(join(scratch, "sources", "mixed.img"), mixed);
+    await repo.publishImage(join(scratch, "sources", "mixed.img"));
+    return mixed;
+  }
+
+  it("gives the same chunks as the main thread, frames compressed and stored raw alike", async () => {
+    const mixed = await publishMixed();
+    const { source, refs } = await openSource(2, { threadFromBytes: 0 });
+    try {
+      await source.ensure(refs);
+      expect(Buffer.concat(await source.read(refs)).equals(mixed)).toBe(true);
+      expect(source.stats.fetchedChunks).toBeGreaterThan(0);
+    } finally {
+      await source.close();
+    }
+  });
+
+  for (const kind of ["compressed", "stored raw"] as const) {
+    it(`words a damaged frame ${kind} as the main thread does, and caches none of it`, async () => {
+      await publishMixed();
+      // Damage the middle of the first frame of that kind, in the repository's pack.
+      const probe = await openSource(2, {}, "probe");
+      let damaged: { pack: string; offset: number } | undefined;
+      for (let p = 0; p < probe.source.packCount && damaged === undefined; p++) {
+        const index = probe.source.packIndex(p);
+        for (let f = 0; f < index.frameCount; f++) {
+          const { offset, storedLength } = index.frameAt(f);
+          const raw = storedLength === index.frameRawLength(f);
+          if (raw === (kind === "stored raw")) {
+            damaged = { pack: index.id, offset: offset + Math.floor(storedLength / 2) };
+            break;
+          }
+        }
+      }
+      await probe.source.close();
+      if (damaged === undefined) throw new Error(`no frame ${kind} in the test image`);
+      const handle = await open(join(repo.dir, "packs", `${damaged.pack}.pack`), "r+");
+      await handle.write(Buffer.from("XXXXXXXXXXXXXXXX"), 0, 16, damaged.offset);
+      await handle.close();
+
+      const messages: string[] = [];
+      for (const threadFromBytes of [0, Number.POSITIVE_INFINITY]) {
+        const { source, refs } = await openSource(2, { threadFromBytes }, `cache-${threadFromBytes}`);
+        try {
+          const error = await source.ensure(refs).catch((e: unknown) => e);
+          expect(error).toMatchObject({ code: "CHUNK_CORRUPT" });
+          messages.push((error as Error).message);
+          // Nothing of the damaged frame entered the cache: reading its chunks is reading the unfetched.
+          const inDamaged = refs.filter((ref) => {
+            const index = source.packIndex(packOf(ref));
+            const { offset, storedLength } = index.frameAt(index.frameOf(entryOf(ref)));
+            return (
+              index.id === damaged.pack && offset <= damaged.offset && damaged.offset < offset + storedLength
+            );
+          });
+          expect(inDamaged.length).toBeGreaterThan(0);
+          await expect(source.read(inDamaged.slice(0, 1))).rejects.toMatchObject({ code: "INTERNAL" });
+        } finally {
+          await source.close();
+        }
+      }
+      expect(messages[0]).toBe(messages[1]);
+      expect(messages[0]).toMatch(
+        new RegExp(
+          `^file://${repo.dir} version 2: chunk [0-9a-f]{64} \\(pack ${damaged.pack}\\) (is corrupt: frame \\d+: cannot decompress|does not match its hash).* at offset \\d+$`,
+        ),
+      );
+    });
+  }
 });

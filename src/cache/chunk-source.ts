@@ -12,6 +12,7 @@ import type { RepoTransport } from "../repo/transport.js";
 import { CachedPack } from "./cached-pack.js";
 import { type ChunkRef, chunkRef, entryOf, packOf } from "./chunk-ref.js";
 import { alignedPool, alignUp } from "./direct-io.js";
+import { FrameVerifier } from "./frame-verifier.js";
 
 export type { ChunkRef } from "./chunk-ref.js";
 
@@ -42,6 +43,11 @@ export interface ChunkSourceOptions {
    * frames as they arrive (block disks) rather than reading them back at once (trees).
    */
   readonly directCache?: boolean;
+  /**
+   * Stored bytes to fetch from which frames are decoded and checked on a second thread
+   * (frame-verifier.ts; starting it costs tens of ms). Default 16 MiB; Infinity: never.
+   */
+  readonly threadFromBytes?: number;
 }
 
 /** Largest single write into the cache (larger staging buffers measured slower: more fresh memory). */
@@ -174,9 +180,16 @@ export class ChunkSource {
 
   /**
    * Makes sure every chunk is in the cache, fetching the frames that hold missing ones (each handed to
-   * `sink` too, once verified and stored). Duplicates are fine.
+   * `sink` too, once verified and stored). Duplicates are fine. With `commit` false, a successful fetch
+   * leaves making its frames durable to the next ensure() (a pull's metadata streams, fetched right
+   * before its disks: one fdatasync saved; a crash in between only costs fetching them again).
    */
-  async ensure(refs: ArrayLike<ChunkRef>, signal?: AbortSignal, sink?: FrameSink): Promise<void> {
+  async ensure(
+    refs: ArrayLike<ChunkRef>,
+    signal?: AbortSignal,
+    sink?: FrameSink,
+    commit = true,
+  ): Promise<void> {
     const chunks = new BitSets(this.packs, (pack) => pack.index.count);
     const frames = new BitSets(this.packs, (pack) => pack.index.frameCount);
     const missing: FrameRef[] = [];
@@ -198,26 +211,41 @@ export class ChunkSource {
     }
     const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };
     this.arrivals = arrivals;
+    const verifier = this.wantsVerifier(missing) ? new FrameVerifier() : undefined;
     try {
       await mapConcurrent(
         this.batch(missing),
         this.parallelBatches,
-        (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink),
+        (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink, verifier),
         signal,
       );
     } catch (error) {
       arrivals.failure = error;
       throw error;
     } finally {
+      await verifier?.close();
       try {
         // Keep what was verified and written, even when the fetch stopped half-way: a retry will not fetch it again.
-        for (const pack of this.packs) await pack.commit();
+        if (commit || arrivals.failure !== undefined) for (const pack of this.packs) await pack.commit();
       } finally {
         arrivals.ended = true;
         if (this.arrivals === arrivals) this.arrivals = undefined;
         this.wake(arrivals);
       }
     }
+  }
+
+  /** A second thread for decoding and hashing pays off (it takes tens of ms to start) for a large fetch. */
+  private wantsVerifier(missing: readonly FrameRef[]): boolean {
+    const threshold = this.options.threadFromBytes ?? 16 * 1024 * 1024;
+    if (missing.length === 0 || threshold === Number.POSITIVE_INFINITY) return false;
+    let bytes = 0;
+    for (const { pack, frame } of missing) {
+      const { index } = this.packs[pack]!;
+      if (!FrameVerifier.handles(index)) return false;
+      bytes += index.frameStoredLength(frame);
+    }
+    return bytes >= threshold;
   }
 
   private wake(arrivals: NonNullable<typeof this.arrivals> | undefined): void {
@@ -329,6 +357,7 @@ export class ChunkSource {
     batch: readonly FrameRef[],
     signal: AbortSignal,
     sink: FrameSink | undefined,
+    verifier: FrameVerifier | undefined,
   ): Promise<void> {
     const pack = this.packs[batch[0]!.pack]!;
     const frames = batch.map(({ frame }) => frame);
@@ -348,7 +377,7 @@ export class ChunkSource {
         }),
         { signal, allocate },
       );
-      await this.storeBatch(batch[0]!.pack, frames, stored, signal, sink);
+      await this.storeBatch(batch[0]!.pack, frames, stored, signal, sink, verifier);
     } finally {
       for (const buffer of borrowed) alignedPool.release(buffer);
     }
@@ -361,51 +390,112 @@ export class ChunkSource {
     stored: readonly Uint8Array[],
     signal: AbortSignal,
     sink: FrameSink | undefined,
+    verifier: FrameVerifier | undefined,
   ): Promise<void> {
     const pack = this.packs[packNumber]!;
-    // A run's frames are decoded into one reused aligned buffer (fresh memory is slow to touch:
+    // A run's frames are decoded into a reused aligned buffer (fresh memory is slow to touch:
     // direct-io.ts), laid out as in the cache file (each frame at an aligned offset), so the cache and
-    // often the destination write them from there with no copy. A run is written out before the next
-    // begins: the buffer holds one run, under runLimit plus one frame.
-    const decoded = alignedPool.acquire(runLimit + MAX_FRAME_RAW);
+    // often the destination write them from there with no copy. Two such buffers take turns: a run is
+    // decoded into one while the run before is written from the other. Each holds one run, under
+    // runLimit plus one frame.
+    const decoded = [
+      alignedPool.acquire(runLimit + MAX_FRAME_RAW),
+      alignedPool.acquire(runLimit + MAX_FRAME_RAW),
+    ];
+    let writing: Promise<void> = Promise.resolve();
     try {
-      // Runs of consecutive frames lie one after another in the cache file: one write each.
-      let first = -1;
-      let raws: Buffer[] = [];
-      let runBytes = 0;
-      const flush = async (): Promise<void> => {
+      for (let i = 0, turn = 0; i < frames.length; turn ^= 1) {
+        // A run: consecutive frames (one after another in the cache file: one write), under runLimit.
+        const start = i;
+        const offsets: number[] = [];
+        let runBytes = 0;
+        do {
+          offsets.push(runBytes);
+          runBytes = alignUp(runBytes + pack.index.frameRawLength(frames[i]!));
+          i++;
+        } while (i < frames.length && frames[i] === frames[i - 1]! + 1 && runBytes < runLimit);
+        const run = frames.slice(start, i);
+        // This buffer's previous run was written before the last run's writes began (awaited below).
+        const raws = await this.verifyRun(
+          pack,
+          run,
+          stored.slice(start, i),
+          decoded[turn]!,
+          offsets,
+          verifier,
+        );
+        for (let k = 0; k < run.length; k++) {
+          this.stats.fetchedChunks += pack.index.entriesOfFrame(run[k]!).length;
+          this.stats.fetchedBytes += stored[start + k]!.length;
+        }
+        await writing;
         signal.throwIfAborted();
-        // Into the cache and (a cold fetch) into the destination at once: both copy what they need
-        // before their first write, and the writes run on the thread pool side by side. Both settle
-        // before the frames' buffers can be given back.
-        const settled = await Promise.allSettled([
-          pack.storeFrames(first, raws),
-          sink?.(packNumber, first, raws),
-        ]);
-        for (const result of settled) if (result.status === "rejected") throw result.reason;
-        for (const raw of raws) this.options.onProgress?.(raw.length);
-        raws = [];
-        runBytes = 0;
-        this.wake(this.arrivals);
-      };
-      for (let i = 0; i < frames.length; i++) {
-        const frame = frames[i]!;
-        // The run so far goes out first, so that this frame's decoding cannot overwrite it.
-        if (raws.length > 0 && (frame !== first + raws.length || runBytes >= runLimit)) await flush();
-        const place = decoded.subarray(runBytes, runBytes + pack.index.frameRawLength(frame));
-        let raw = this.verify(pack, frame, stored[i]!, place);
-        if (raw.buffer !== place.buffer) raw = place.subarray(0, raw.copy(place)); // a frame stored raw
-        this.stats.fetchedChunks += pack.index.entriesOfFrame(frame).length;
-        this.stats.fetchedBytes += stored[i]!.length;
-        if (raws.length === 0) first = frame;
-        raws.push(raw);
-        runBytes = alignUp(runBytes + raw.length);
+        writing = this.storeRun(pack, packNumber, run[0]!, raws, sink);
+        writing.catch(() => {}); // awaited at the next run or below
       }
-      await flush();
+      await writing;
     } finally {
-      alignedPool.release(decoded);
+      await writing.catch(() => {}); // the buffers may be given back only when no write uses them
+      for (const buffer of decoded) alignedPool.release(buffer);
       if (pack.uncommittedBytes >= commitBytes) await pack.commit();
     }
+  }
+
+  /**
+   * Writes a verified run of frames into the cache and (a cold fetch) into the destination at once:
+   * both copy what they need before their first write, and the writes run on the thread pool side by
+   * side. Both settle before the run's buffer can be used again.
+   */
+  private async storeRun(
+    pack: CachedPack,
+    packNumber: number,
+    first: number,
+    raws: Buffer[],
+    sink: FrameSink | undefined,
+  ): Promise<void> {
+    const settled = await Promise.allSettled([
+      pack.storeFrames(first, raws),
+      sink?.(packNumber, first, raws),
+    ]);
+    for (const result of settled) if (result.status === "rejected") throw result.reason;
+    for (const raw of raws) this.options.onProgress?.(raw.length);
+    this.wake(this.arrivals);
+  }
+
+  /**
+   * Decodes and checks a run of frames into `decoded` (frame k at offsets[k]); returns their raw bytes.
+   * On the verification thread when there is one and it can see the bytes, else here.
+   */
+  private async verifyRun(
+    pack: CachedPack,
+    run: readonly number[],
+    stored: readonly Uint8Array[],
+    decoded: Buffer,
+    offsets: readonly number[],
+    verifier: FrameVerifier | undefined,
+  ): Promise<Buffer[]> {
+    const places = run.map((frame, k) =>
+      decoded.subarray(offsets[k]!, offsets[k]! + pack.index.frameRawLength(frame)),
+    );
+    if (verifier !== undefined && FrameVerifier.shareable(stored, decoded)) {
+      const failure = await verifier.verify(pack.index, run, stored, decoded, offsets);
+      if (failure !== undefined) {
+        const frame = run[failure.frameInRun]!;
+        throw this.corrupt(
+          pack,
+          frame,
+          failure.entry < 0
+            ? this.reader.frameCorrupt(this.manifest, pack.index, frame, failure.message)
+            : this.reader.chunkMismatch(this.manifest, pack.index, failure.entry),
+        );
+      }
+      return places;
+    }
+    return run.map((frame, k) => {
+      const place = places[k]!;
+      const raw = this.verify(pack, frame, stored[k]!, place);
+      return raw.buffer === place.buffer ? raw : place.subarray(0, raw.copy(place)); // a frame stored raw
+    });
   }
 
   private verify(pack: CachedPack, frame: number, stored: Uint8Array, into: Buffer): Buffer {
@@ -413,14 +503,15 @@ export class ChunkSource {
       return this.reader.openFrame(this.manifest, pack.index, frame, stored, into);
     } catch (error) {
       if (!isCollectiveError(error)) throw error;
-      throw new CollectiveError(
-        error.code,
-        `${error.message} at offset ${pack.index.frameAt(frame).offset}`,
-        {
-          hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
-        },
-      );
+      throw this.corrupt(pack, frame, error);
     }
+  }
+
+  /** A frame's verification error, located in the pack file. */
+  private corrupt(pack: CachedPack, frame: number, error: CollectiveError): CollectiveError {
+    return new CollectiveError(error.code, `${error.message} at offset ${pack.index.frameAt(frame).offset}`, {
+      hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
+    });
   }
 }
 

@@ -10,6 +10,7 @@ import { paths, readLimits } from "../repo/format.js";
 import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { chunkListEntries, decodeObject, ObjectType, sha256Hex } from "../repo/meta-object.js";
 import type { RepoTransport } from "../repo/transport.js";
+import { type ChunkRef, chunkRef } from "./chunk-ref.js";
 import type { ChunkSource } from "./chunk-source.js";
 
 export async function readStream(
@@ -31,8 +32,43 @@ export async function readStream(
   }
   const hashes = chunkListEntries(name, body);
   const refs = hashes.map((chunkHash) => source.locate(chunkHash));
-  await source.ensure(refs, signal);
-  return Buffer.concat(await source.read(refs));
+  // The stream is assembled in place: chunks fetched now are copied from their frames as they arrive
+  // (with O_DIRECT the cache's copy would be read back from the disk), the rest read from the cache.
+  const starts: number[] = [];
+  let total = 0;
+  const wanted = new Map<ChunkRef, number[]>();
+  refs.forEach((ref, k) => {
+    starts.push(total);
+    total += source.rawLength(ref);
+    const list = wanted.get(ref);
+    if (list === undefined) wanted.set(ref, [k]);
+    else list.push(k);
+  });
+  const stream = Buffer.allocUnsafe(total);
+  const filled = new Uint8Array(refs.length);
+  await source.ensure(
+    refs,
+    signal,
+    async (pack, first, raws) => {
+      const index = source.packIndex(pack);
+      raws.forEach((raw, i) => {
+        for (const entry of index.entriesOfFrame(first + i)) {
+          const offset = index.offsetInFrame(entry);
+          for (const k of wanted.get(chunkRef(pack, entry)) ?? []) {
+            raw.copy(stream, starts[k]!, offset, offset + index.rawLength(entry));
+            filled[k] = 1;
+          }
+        }
+      });
+    },
+    false, // the disks' fetch, which follows at once, commits these frames with its own
+  );
+  const rest = refs.flatMap((_, k) => (filled[k] === 1 ? [] : [k]));
+  const found = await source.read(rest.map((k) => refs[k]!));
+  rest.forEach((k, i) => {
+    found[i]!.copy(stream, starts[k]!);
+  });
+  return stream;
 }
 
 /** The stream index's body: from the cache when it has a valid copy, else fetched, verified and kept. */

@@ -12,15 +12,14 @@ const result = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.buil
 });
 if (result.status !== 0) process.exit(result.status ?? 1);
 
-// Assets: every .cvl and .json file under src/ that is not test data, and the worker threads' plain
-// JavaScript files (*-worker.js: node starts them as they are, from src/ under the tests as from dist/).
+// Assets: every .cvl and .json file under src/ that is not test data.
 function copyAssets(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {
       if (name === "testdata") continue;
       copyAssets(path);
-    } else if (/\.(cvl|json)$|-worker\.js$/.test(name)) {
+    } else if (/\.(cvl|json)$/.test(name)) {
       const target = join(root, "dist", relative(root, path));
       mkdirSync(dirname(target), { recursive: true });
       cpSync(path, target);

@@ -12,7 +12,6 @@ import type { RepoTransport } from "../repo/transport.js";
 import { CachedPack } from "./cached-pack.js";
 import { type ChunkRef, chunkRef, entryOf, packOf } from "./chunk-ref.js";
 import { alignedPool, alignUp } from "./direct-io.js";
-import { FrameVerifier } from "./frame-verifier.js";
 
 export type { ChunkRef } from "./chunk-ref.js";
 
@@ -43,11 +42,6 @@ export interface ChunkSourceOptions {
    * frames as they arrive (block disks) rather than reading them back at once (trees).
    */
   readonly directCache?: boolean;
-  /**
-   * Stored bytes to fetch from which frames are decoded and checked on a second thread
-   * (frame-verifier.ts; starting it costs tens of ms). Default 16 MiB; Infinity: never.
-   */
-  readonly threadFromBytes?: number;
 }
 
 /** Largest single write into the cache (larger staging buffers measured slower: more fresh memory). */
@@ -211,19 +205,17 @@ export class ChunkSource {
     }
     const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };
     this.arrivals = arrivals;
-    const verifier = this.wantsVerifier(missing) ? new FrameVerifier() : undefined;
     try {
       await mapConcurrent(
         this.batch(missing),
         this.parallelBatches,
-        (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink, verifier),
+        (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink),
         signal,
       );
     } catch (error) {
       arrivals.failure = error;
       throw error;
     } finally {
-      await verifier?.close();
       try {
         // Keep what was verified and written, even when the fetch stopped half-way: a retry will not fetch it again.
         if (commit || arrivals.failure !== undefined) for (const pack of this.packs) await pack.commit();
@@ -233,19 +225,6 @@ export class ChunkSource {
         this.wake(arrivals);
       }
     }
-  }
-
-  /** A second thread for decoding and hashing pays off (it takes tens of ms to start) for a large fetch. */
-  private wantsVerifier(missing: readonly FrameRef[]): boolean {
-    const threshold = this.options.threadFromBytes ?? 16 * 1024 * 1024;
-    if (missing.length === 0 || threshold === Number.POSITIVE_INFINITY) return false;
-    let bytes = 0;
-    for (const { pack, frame } of missing) {
-      const { index } = this.packs[pack]!;
-      if (!FrameVerifier.handles(index)) return false;
-      bytes += index.frameStoredLength(frame);
-    }
-    return bytes >= threshold;
   }
 
   private wake(arrivals: NonNullable<typeof this.arrivals> | undefined): void {
@@ -357,7 +336,6 @@ export class ChunkSource {
     batch: readonly FrameRef[],
     signal: AbortSignal,
     sink: FrameSink | undefined,
-    verifier: FrameVerifier | undefined,
   ): Promise<void> {
     const pack = this.packs[batch[0]!.pack]!;
     const frames = batch.map(({ frame }) => frame);
@@ -377,7 +355,7 @@ export class ChunkSource {
         }),
         { signal, allocate },
       );
-      await this.storeBatch(batch[0]!.pack, frames, stored, signal, sink, verifier);
+      await this.storeBatch(batch[0]!.pack, frames, stored, signal, sink);
     } finally {
       for (const buffer of borrowed) alignedPool.release(buffer);
     }
@@ -390,7 +368,6 @@ export class ChunkSource {
     stored: readonly Uint8Array[],
     signal: AbortSignal,
     sink: FrameSink | undefined,
-    verifier: FrameVerifier | undefined,
   ): Promise<void> {
     const pack = this.packs[packNumber]!;
     // A run's frames are decoded into a reused aligned buffer (fresh memory is slow to touch:
@@ -416,14 +393,7 @@ export class ChunkSource {
         } while (i < frames.length && frames[i] === frames[i - 1]! + 1 && runBytes < runLimit);
         const run = frames.slice(start, i);
         // This buffer's previous run was written before the last run's writes began (awaited below).
-        const raws = await this.verifyRun(
-          pack,
-          run,
-          stored.slice(start, i),
-          decoded[turn]!,
-          offsets,
-          verifier,
-        );
+        const raws = this.verifyRun(pack, run, stored.slice(start, i), decoded[turn]!, offsets);
         for (let k = 0; k < run.length; k++) {
           this.stats.fetchedChunks += pack.index.entriesOfFrame(run[k]!).length;
           this.stats.fetchedBytes += stored[start + k]!.length;
@@ -462,37 +432,16 @@ export class ChunkSource {
     this.wake(this.arrivals);
   }
 
-  /**
-   * Decodes and checks a run of frames into `decoded` (frame k at offsets[k]); returns their raw bytes.
-   * On the verification thread when there is one and it can see the bytes, else here.
-   */
-  private async verifyRun(
+  /** Decodes and checks a run of frames into `decoded` (frame k at offsets[k]); returns their raw bytes. */
+  private verifyRun(
     pack: CachedPack,
     run: readonly number[],
     stored: readonly Uint8Array[],
     decoded: Buffer,
     offsets: readonly number[],
-    verifier: FrameVerifier | undefined,
-  ): Promise<Buffer[]> {
-    const places = run.map((frame, k) =>
-      decoded.subarray(offsets[k]!, offsets[k]! + pack.index.frameRawLength(frame)),
-    );
-    if (verifier !== undefined && FrameVerifier.shareable(stored, decoded)) {
-      const failure = await verifier.verify(pack.index, run, stored, decoded, offsets);
-      if (failure !== undefined) {
-        const frame = run[failure.frameInRun]!;
-        throw this.corrupt(
-          pack,
-          frame,
-          failure.entry < 0
-            ? this.reader.frameCorrupt(this.manifest, pack.index, frame, failure.message)
-            : this.reader.chunkMismatch(this.manifest, pack.index, failure.entry),
-        );
-      }
-      return places;
-    }
+  ): Buffer[] {
     return run.map((frame, k) => {
-      const place = places[k]!;
+      const place = decoded.subarray(offsets[k]!, offsets[k]! + pack.index.frameRawLength(frame));
       const raw = this.verify(pack, frame, stored[k]!, place);
       return raw.buffer === place.buffer ? raw : place.subarray(0, raw.copy(place)); // a frame stored raw
     });
@@ -503,15 +452,14 @@ export class ChunkSource {
       return this.reader.openFrame(this.manifest, pack.index, frame, stored, into);
     } catch (error) {
       if (!isCollectiveError(error)) throw error;
-      throw this.corrupt(pack, frame, error);
+      throw new CollectiveError(
+        error.code,
+        `${error.message} at offset ${pack.index.frameAt(frame).offset}`,
+        {
+          hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
+        },
+      );
     }
-  }
-
-  /** A frame's verification error, located in the pack file. */
-  private corrupt(pack: CachedPack, frame: number, error: CollectiveError): CollectiveError {
-    return new CollectiveError(error.code, `${error.message} at offset ${pack.index.frameAt(frame).offset}`, {
-      hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
-    });
   }
 }
 

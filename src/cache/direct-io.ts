@@ -31,23 +31,16 @@ const mebibyte = 1024 * 1024;
 
 // The one part of WebAssembly used here (the project's TypeScript libraries do not declare it).
 declare const WebAssembly: {
-  Memory: new (descriptor: {
-    initial: number;
-    maximum: number;
-    shared: true;
-  }) => { readonly buffer: SharedArrayBuffer };
+  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };
 };
 
 /** The memory behind every aligned buffer made here, to recognise views of them (alignedView). */
 const alignedMemories = new WeakSet<ArrayBufferLike>();
 
-/**
- * A Buffer of `bytes` (rounded up to 64 KiB) whose address is aligned for O_DIRECT. Its memory is shared
- * (a SharedArrayBuffer), so that a worker thread can decode and hash in it (frame-verifier.ts).
- */
+/** A Buffer of `bytes` (rounded up to 64 KiB) whose address is aligned for O_DIRECT. */
 export function alignedBuffer(bytes: number): Buffer {
   const pages = Math.max(1, Math.ceil(bytes / wasmPage));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   alignedMemories.add(memory.buffer);
   return Buffer.from(memory.buffer);
 }

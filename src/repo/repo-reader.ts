@@ -245,41 +245,29 @@ export class RepoReader {
     stored: Uint8Array,
     into?: Buffer,
   ): Buffer {
+    const where = (chunk: string): string =>
+      `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${chunk} (pack ${pack.id})`;
     const entries = pack.entriesOfFrame(frame);
     let raw: Buffer;
     try {
       raw = decompressFrame(stored, pack.frameRawLength(frame), pack.compression, into);
     } catch (error) {
-      throw this.frameCorrupt(manifest, pack, frame, (error as Error).message);
+      // A frame that does not decompress loses all its chunks; the message names the first.
+      const first = entries.length > 0 ? pack.hashAt(entries[0]!).toString("hex") : "(none)";
+      throw new CollectiveError(
+        "CHUNK_CORRUPT",
+        `${where(first)} is corrupt: frame ${frame}: ${(error as Error).message}`,
+      );
     }
     for (const entry of entries) {
-      if (badChunk(pack, entry, raw) !== undefined) throw this.chunkMismatch(manifest, pack, entry);
+      const bad = badChunk(pack, entry, raw);
+      if (bad !== undefined) {
+        throw new CollectiveError("CHUNK_CORRUPT", `${where(bad)} does not match its hash`, {
+          hint: "the repository is damaged or was tampered with",
+        });
+      }
     }
     return raw;
-  }
-
-  /** The error for a frame that does not decode: it loses all its chunks; the message names the first. */
-  frameCorrupt(manifest: Manifest | undefined, pack: PackIndex, frame: number, why: string): CollectiveError {
-    const entries = pack.entriesOfFrame(frame);
-    const first = entries.length > 0 ? pack.hashAt(entries[0]!).toString("hex") : "(none)";
-    return new CollectiveError(
-      "CHUNK_CORRUPT",
-      `${this.chunkPlace(manifest, pack, first)} is corrupt: frame ${frame}: ${why}`,
-    );
-  }
-
-  /** The error for a chunk whose bytes do not match its hash. */
-  chunkMismatch(manifest: Manifest | undefined, pack: PackIndex, entry: number): CollectiveError {
-    const chunk = pack.hashAt(entry).toString("hex");
-    return new CollectiveError(
-      "CHUNK_CORRUPT",
-      `${this.chunkPlace(manifest, pack, chunk)} does not match its hash`,
-      { hint: "the repository is damaged or was tampered with" },
-    );
-  }
-
-  private chunkPlace(manifest: Manifest | undefined, pack: PackIndex, chunk: string): string {
-    return `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${chunk} (pack ${pack.id})`;
   }
 
   /** The hashes listed by a stream index object. */

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -220,6 +221,27 @@ describe("HttpClient", () => {
     await expect(reading).rejects.toBe(reason);
     await sleep(20);
     expect(server!.closedConnections).toBe(1);
+  });
+
+  it("reaches a server at an IPv6 literal, sending its bracketed host", async () => {
+    const v6 = createHttpServer((request, response) => {
+      response.writeHead(200, { "content-length": Buffer.byteLength(request.headers.host ?? "") });
+      response.end(request.headers.host);
+    });
+    await new Promise<void>((resolve) => v6.listen(0, "::1", resolve));
+    try {
+      const { port } = v6.address() as { port: number };
+      const response = await client.get(new URL(`http://[::1]:${port}/x`), options);
+      let body = "";
+      await response.readBody((bytes) => {
+        body += Buffer.from(bytes).toString();
+        return undefined;
+      });
+      expect(body).toBe(`[::1]:${port}`);
+    } finally {
+      client.close();
+      await new Promise<void>((resolve) => v6.close(() => resolve()));
+    }
   });
 
   it("gives up on a server that goes silent mid-body, naming the URL", async () => {

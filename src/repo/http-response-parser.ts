@@ -84,14 +84,10 @@ export class ResponseParser {
           if (problem !== undefined) return this.fail(problem);
           break;
         }
-        case State.Length: {
-          const take = Math.min(this.remaining, bytes.length - at);
-          this.events.body(bytes.subarray(at, at + take));
-          at += take;
-          this.remaining -= take;
+        case State.Length:
+          at = this.deliver(bytes, at);
           if (this.remaining === 0) this.finish();
           break;
-        }
         case State.ChunkSize: {
           const used = this.collect(bytes, at, maxChunkLine, "\r\n");
           if (typeof used === "string") return this.fail(`a chunk-size line ${used}`);
@@ -106,17 +102,13 @@ export class ResponseParser {
           if (this.state === State.Trailers) this.line = Buffer.from("\r\n"); // the empty line may come at once
           break;
         }
-        case State.ChunkData: {
-          const take = Math.min(this.remaining, bytes.length - at);
-          this.events.body(bytes.subarray(at, at + take));
-          at += take;
-          this.remaining -= take;
+        case State.ChunkData:
+          at = this.deliver(bytes, at);
           if (this.remaining === 0) {
             this.state = State.ChunkDataEnd;
-            this.remaining = 2;
+            this.remaining = 2; // the CRLF after the data
           }
           break;
-        }
         case State.ChunkDataEnd: {
           const expected = this.remaining === 2 ? CR : LF;
           if (bytes[at] !== expected) return this.fail("a chunk not followed by CRLF");
@@ -168,6 +160,14 @@ export class ResponseParser {
           : "in the middle of a chunked body";
     this.state = State.Failed;
     return `the connection closed ${missing}`;
+  }
+
+  /** Hands on up to `remaining` body bytes from `at`; returns where it stopped. */
+  private deliver(bytes: Uint8Array, at: number): number {
+    const take = Math.min(this.remaining, bytes.length - at);
+    this.events.body(bytes.subarray(at, at + take));
+    this.remaining -= take;
+    return at + take;
   }
 
   /**

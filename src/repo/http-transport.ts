@@ -2,10 +2,11 @@
  * RepoTransport over HTTP(S): any static web server that honours Range, or `cui repo serve`.
  *
  * What makes it safe to point at an untrusted or flaky server: timeouts on connecting and on silence
- * (http-exchange.ts), redirects only within the same origin, a size cap on whole-file reads, and lengths
- * checked against what was asked for (Content-Range, Content-Length, the bytes actually received). What
- * makes it fast: keep-alive connections, several requests in flight, and many small chunk ranges merged
- * into few requests (range-coalesce.ts). A transfer that breaks mid-body resumes from the byte where it
+ * (http-connection.ts), redirects only within the same origin (http-exchange.ts), a size cap on
+ * whole-file reads, and lengths checked against what was asked for (Content-Range, Content-Length, the
+ * bytes actually received). What makes it fast: keep-alive connections that read into one reused buffer
+ * each (http-connection.ts), several requests in flight, bodies copied straight into the caller's
+ * buffer, and many small chunk ranges merged into few requests (range-coalesce.ts). A transfer that breaks mid-body resumes from the byte where it
  * stopped instead of starting over. Content is not verified here: chunks and manifests are hashed and
  * signature-checked by the layers above.
  */

@@ -190,7 +190,9 @@ class Connection {
     this.socket.unref();
   }
 
+  /** Ends the connection (it carries no further request). */
   destroy(): void {
+    this.ended = true;
     this.socket.destroy();
   }
 
@@ -214,8 +216,7 @@ class Connection {
     const exchange = this.exchange;
     if (exchange === undefined) {
       // Bytes nobody asked for: the server broke the protocol; this connection is done.
-      this.ended = true;
-      this.socket.destroy();
+      this.destroy();
       return false;
     }
     return exchange.received(this.buffer.subarray(0, length));
@@ -239,12 +240,6 @@ class Connection {
 
   resume(): void {
     this.socket.resume();
-  }
-
-  /** Ends the connection (it cannot carry another request). */
-  drop(): void {
-    this.ended = true;
-    this.socket.destroy();
   }
 }
 
@@ -414,7 +409,7 @@ class ExchangeState {
     this.watchdog.stop();
     this.options.signal?.removeEventListener("abort", this.abort);
     this.connection.detach(this);
-    if (!reusable) this.connection.drop();
+    if (!reusable) this.connection.destroy();
     this.release(reusable);
   }
 }

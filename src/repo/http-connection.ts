@@ -234,10 +234,6 @@ class Connection {
     if (this.exchange === state) this.exchange = undefined;
   }
 
-  pause(): void {
-    this.socket.pause();
-  }
-
   resume(): void {
     this.socket.resume();
   }
@@ -299,11 +295,8 @@ class ExchangeState {
       this.settleBody();
       return true;
     }
-    if (this.sink === undefined && this.headSeen) {
-      this.connection.pause(); // until readBody() takes what arrived
-      return false;
-    }
-    return true;
+    // Returning false pauses the socket until readBody() takes what arrived (and resumes it).
+    return !(this.sink === undefined && this.headSeen);
   }
 
   lost(error: Error | undefined): void {

@@ -6,25 +6,15 @@
  * request into one answer or one clear error.
  */
 
-import type { BodySink, HttpClient, RequestOptions } from "./http-connection.js";
+import type { HttpClient, RequestOptions, Response } from "./http-connection.js";
 import { httpBadResponse, httpForeignRedirect } from "./http-errors.js";
 
 export { BrokenTransfer } from "./http-connection.js";
 
-export interface Exchange {
+/** An answer (http-connection.ts's Response: status, headers, the body lent to a sink) and where it came from. */
+export interface Exchange extends Response {
   /** The URL that answered, after same-origin redirects. */
   readonly url: URL;
-  readonly status: number;
-  readonly statusText: string;
-  /** Lower-case names. */
-  readonly headers: Readonly<Record<string, string>>;
-  /**
-   * Reads the body into `sink`, which sees each piece only during the call (copy what you keep);
-   * returning false stops. A connection lost mid-body rejects with BrokenTransfer. Once.
-   */
-  readBody(sink: BodySink): Promise<void>;
-  /** Drops the rest of the body (and the connection, unless the body had all arrived). */
-  discard(): void;
 }
 
 const maxRedirects = 5;

@@ -50,6 +50,8 @@ export class CachedPack {
     private readonly bitmapPath: string,
     /** Whether .frames was opened with O_DIRECT: then every transfer goes through aligned buffers. */
     private readonly direct: boolean,
+    /** The index's copy in the cache being written (open() fetched it), or done. */
+    private readonly indexSaved: Promise<void>,
   ) {
     this.frameOffsets = new Float64Array(index.frameCount);
     let at = 0;
@@ -73,6 +75,7 @@ export class CachedPack {
   ): Promise<CachedPack> {
     const indexPath = join(packsDir, `${id}.idx`);
     let bytes: Buffer | undefined = await readFile(indexPath).catch(() => undefined);
+    let indexSaved: Promise<void> = Promise.resolve();
     if (bytes === undefined || sha256Hex(bytes) !== id) {
       bytes = await transport.readFile(paths.packIndex(id), { maxBytes: readLimits.packIndex });
       if (sha256Hex(bytes) !== id) {
@@ -84,7 +87,20 @@ export class CachedPack {
           },
         );
       }
-      await writeFileAtomic(indexPath, bytes);
+      // Kept for later pulls, written (and synced: 20-30 ms for an image's) while this one goes on.
+      // commit() waits for it, so no frame is ever recorded present for a pack whose index is missing.
+      indexSaved = writeFileAtomic(indexPath, bytes).catch((error: unknown) => {
+        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        throw new CollectiveError(
+          "CACHE_DIR",
+          `cannot keep pack index ${id} in the cache (${indexPath}): ${code}`,
+          {
+            hint: "Free space in the cache's filesystem or let this user write there, or choose another cache with --cache DIR.",
+            cause: error,
+          },
+        );
+      });
+      indexSaved.catch(() => {}); // awaited by commit() and close()
     }
     const index = new PackIndex(id, bytes);
     const bitmapPath = join(packsDir, `${id}.present`);
@@ -99,7 +115,7 @@ export class CachedPack {
       0o644,
       direct,
     );
-    return new CachedPack(index, have, opened.handle, bitmapPath, opened.direct);
+    return new CachedPack(index, have, opened.handle, bitmapPath, opened.direct, indexSaved);
   }
 
   get id(): string {
@@ -172,8 +188,9 @@ export class CachedPack {
     this.uncommittedBytes += end - start;
   }
 
-  /** Makes the frames stored so far durable, then records them as present. */
+  /** Makes the frames stored so far durable, then records them as present (once the index is saved). */
   async commit(): Promise<void> {
+    await this.indexSaved;
     // One commit at a time (batches fetched in parallel commit the same pack), each saving the bitmap as
     // it was before its fdatasync: a bit set meanwhile waits for the next commit.
     const run = this.committing
@@ -250,7 +267,10 @@ export class CachedPack {
   }
 
   async close(): Promise<void> {
-    await this.commit();
-    await this.raw.close();
+    try {
+      await this.commit();
+    } finally {
+      await this.raw.close(); // also when the commit failed: no file left open
+    }
   }
 }

@@ -238,6 +238,23 @@ describe("what a pull refuses", () => {
     await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("fails, naming the file, when the cache cannot keep a pack index, and records no frame of it", async () => {
+    await repo.publishTree(await makeRootfs());
+    const [pack] = (await readdir(join(repo.dir, "packs"))).filter((n) => n.endsWith(".idx"));
+    // A directory where the index's copy goes: the copy is written while the pull goes on, and fails.
+    await mkdir(join(cacheDir, "packs", pack!, "in-the-way"), { recursive: true });
+    const dest = join(scratch, "out");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toMatchObject({
+      code: "CACHE_DIR",
+      message: expect.stringContaining(
+        `cannot keep pack index ${pack!.slice(0, -4)} in the cache (${join(cacheDir, "packs", pack!)})`,
+      ),
+    });
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+    const cached = await readdir(join(cacheDir, "packs"));
+    expect(cached.filter((n) => n.endsWith(".present"))).toEqual([]);
+  });
+
   it("resumes an interrupted pull without fetching again what it had", async () => {
     const seed = randomBytes(8 << 20);
     await repo.publishImage(await makeImage("big.img", 8192, () => true, seed));

@@ -58,12 +58,41 @@ describe("pack indexes", () => {
     expect(inFrame).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
   });
 
+  it("reads an index that lies inside a larger buffer, at an odd offset", () => {
+    const { bytes, hashes } = build(300);
+    const outer = Buffer.alloc(bytes.length + 13, 0xee);
+    bytes.copy(outer, 5);
+    const index = new PackIndex("inner", outer.subarray(5, 5 + bytes.length));
+    hashes.forEach((hash, i) => {
+      const position = index.indexOf(hash);
+      expect(index.hashAt(position).equals(hash)).toBe(true);
+      expect(index.frameOf(position)).toBe(Math.floor(i / 10));
+      expect(index.rawLength(position)).toBe(100);
+    });
+    expect(index.frameAt(29)).toEqual({ offset: 16 + 29 * 500, storedLength: 500, rawLength: 1000 });
+  });
+
+  it("tells hashes apart in their last bytes, high bits set (compared as unsigned words)", () => {
+    const low = Buffer.alloc(32, 0xff);
+    low[31] = 0xfe;
+    const high = Buffer.alloc(32, 0xff);
+    const index = new PackIndex("high", buildFrom([high, low]));
+    expect(index.indexOf(low)).toBe(0);
+    expect(index.indexOf(high)).toBe(1);
+    const between = Buffer.alloc(32, 0xff);
+    between[3] = 0x7f;
+    expect(index.indexOf(between)).toBe(-1);
+  });
+
   it("rejects entries out of order, chunks outside their frame and frames that are not back to back", () => {
     const { bytes } = build(30);
     const swapped = Buffer.from(bytes);
     bytes.copy(swapped, IDX_HEADER, IDX_HEADER + IDX_ENTRY, IDX_HEADER + 2 * IDX_ENTRY);
     bytes.copy(swapped, IDX_HEADER + IDX_ENTRY, IDX_HEADER, IDX_HEADER + IDX_ENTRY);
     expect(() => new PackIndex("x", swapped)).toThrow(/not sorted by hash/);
+    const twice = Buffer.from(bytes);
+    bytes.copy(twice, IDX_HEADER + IDX_ENTRY, IDX_HEADER, IDX_HEADER + 32); // entry 1's hash = entry 0's
+    expect(() => new PackIndex("x", twice)).toThrow(/not sorted by hash/);
     const outside = Buffer.from(bytes);
     outside.writeUInt32BE(950, IDX_HEADER + 36);
     expect(() => new PackIndex("x", outside)).toThrow(/does not lie inside its frame/);
@@ -71,6 +100,9 @@ describe("pack indexes", () => {
     const frames = IDX_HEADER + 30 * IDX_ENTRY;
     gap.writeBigUInt64BE(600n, frames + 16);
     expect(() => new PackIndex("x", gap)).toThrow(/is not where frame 0 ends/);
+    const far = Buffer.from(bytes);
+    far.writeUInt32BE(1, frames + 16); // the high word of frame 1's 64-bit offset
+    expect(() => new PackIndex("x", far)).toThrow(/is not where frame 0 ends/);
     const huge = Buffer.from(bytes);
     huge.writeUInt32BE(2 << 20, frames + 12);
     expect(() => new PackIndex("x", huge)).toThrow(/impossible lengths/);

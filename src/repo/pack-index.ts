@@ -57,6 +57,11 @@ export class PackIndex {
   readonly frameCount: number;
   readonly compression: number;
   private readonly framesAt: number;
+  /**
+   * The bytes as big-endian words: a DataView's getUint32 costs a fraction of Buffer.readUInt32BE's
+   * argument checks, which showed in every pull (the check below runs before the JIT has warmed up).
+   */
+  private readonly view: DataView;
   /** Where each 16-bit hash prefix's entries start (see indexOf); built on first use. */
   private buckets: Uint32Array | undefined;
   /** Entry positions grouped by frame (see entriesOfFrame); built on first use. */
@@ -78,6 +83,7 @@ export class PackIndex {
         id,
         `uses compression method ${this.compression}; this cui reads methods 0 to ${MAX_COMPRESSION} (none, deflate, brotli, zstd): a newer cui may have written it`,
       );
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     this.count = bytes.readUInt32BE(8);
     this.frameCount = bytes.readUInt32BE(12);
     this.framesAt = IDX_HEADER + this.count * IDX_ENTRY;
@@ -92,23 +98,26 @@ export class PackIndex {
    * numbers, so they are checked once here rather than trusted at each use.
    */
   private check(): void {
-    const b = this.bytes;
+    const view = this.view;
     let end = PACK_HEADER;
     for (let f = 0; f < this.frameCount; f++) {
-      const frame = this.frameAt(f);
-      if (frame.offset !== end) throw corrupt(this.id, `frame ${f} is not where frame ${f - 1} ends`);
-      if (frame.rawLength > MAX_FRAME_RAW || frame.storedLength > frame.rawLength)
-        throw corrupt(this.id, `frame ${f} has impossible lengths`);
-      end += frame.storedLength;
+      const at = this.framesAt + f * IDX_FRAME;
+      // The offset is a 64-bit field: its high word must be 0 for it to equal end (below 2^53 anyway).
+      const offset = view.getUint32(at) * 0x1_0000_0000 + view.getUint32(at + 4);
+      if (offset !== end) throw corrupt(this.id, `frame ${f} is not where frame ${f - 1} ends`);
+      const stored = view.getUint32(at + 8);
+      const raw = view.getUint32(at + 12);
+      if (raw > MAX_FRAME_RAW || stored > raw) throw corrupt(this.id, `frame ${f} has impossible lengths`);
+      end += stored;
     }
     for (let i = 0; i < this.count; i++) {
       const at = IDX_HEADER + i * IDX_ENTRY;
-      const frame = b.readUInt32BE(at + 32);
+      const frame = view.getUint32(at + 32);
       if (frame >= this.frameCount) throw corrupt(this.id, `entry ${i} names a frame it does not have`);
-      const frameRaw = b.readUInt32BE(this.framesAt + frame * IDX_FRAME + 12);
-      if (b.readUInt32BE(at + 36) + b.readUInt32BE(at + 40) > frameRaw)
+      const frameRaw = view.getUint32(this.framesAt + frame * IDX_FRAME + 12);
+      if (view.getUint32(at + 36) + view.getUint32(at + 40) > frameRaw)
         throw corrupt(this.id, `entry ${i} does not lie inside its frame`);
-      if (i > 0 && b.compare(b, at, at + 32, at - IDX_ENTRY, at - IDX_ENTRY + 32) >= 0)
+      if (i > 0 && compareHashes(view, at - IDX_ENTRY, at) >= 0)
         throw corrupt(this.id, `is not sorted by hash`);
     }
   }
@@ -128,15 +137,15 @@ export class PackIndex {
   }
 
   frameOf(i: number): number {
-    return this.bytes.readUInt32BE(IDX_HEADER + i * IDX_ENTRY + 32);
+    return this.view.getUint32(IDX_HEADER + i * IDX_ENTRY + 32);
   }
 
   offsetInFrame(i: number): number {
-    return this.bytes.readUInt32BE(IDX_HEADER + i * IDX_ENTRY + 36);
+    return this.view.getUint32(IDX_HEADER + i * IDX_ENTRY + 36);
   }
 
   rawLength(i: number): number {
-    return this.bytes.readUInt32BE(IDX_HEADER + i * IDX_ENTRY + 40);
+    return this.view.getUint32(IDX_HEADER + i * IDX_ENTRY + 40);
   }
 
   entryAt(i: number): PackEntry {
@@ -151,18 +160,18 @@ export class PackIndex {
   frameAt(f: number): PackFrame {
     const at = this.framesAt + f * IDX_FRAME;
     return {
-      offset: Number(this.bytes.readBigUInt64BE(at)),
-      storedLength: this.bytes.readUInt32BE(at + 8),
-      rawLength: this.bytes.readUInt32BE(at + 12),
+      offset: this.view.getUint32(at) * 0x1_0000_0000 + this.view.getUint32(at + 4),
+      storedLength: this.view.getUint32(at + 8),
+      rawLength: this.view.getUint32(at + 12),
     };
   }
 
   frameRawLength(f: number): number {
-    return this.bytes.readUInt32BE(this.framesAt + f * IDX_FRAME + 12);
+    return this.view.getUint32(this.framesAt + f * IDX_FRAME + 12);
   }
 
   frameStoredLength(f: number): number {
-    return this.bytes.readUInt32BE(this.framesAt + f * IDX_FRAME + 8);
+    return this.view.getUint32(this.framesAt + f * IDX_FRAME + 8);
   }
 
   /**
@@ -172,7 +181,7 @@ export class PackIndex {
    * allocate, and a 1 GiB image has 262,144 chunks.
    */
   indexOf(hashes: Uint8Array, at = 0): number {
-    const bytes = this.bytes;
+    const view = this.view;
     const buckets = this.prefixBuckets();
     const wanted = word(hashes, at);
     const prefix = wanted >>> 16;
@@ -181,10 +190,15 @@ export class PackIndex {
     while (low <= high) {
       const mid = (low + high) >>> 1;
       const entry = IDX_HEADER + mid * IDX_ENTRY;
-      let order = word(bytes, entry) - wanted;
-      for (let k = 4; k < 32 && order === 0; k += 4) order = word(bytes, entry + k) - word(hashes, at + k);
-      if (order === 0) return mid;
-      if (order < 0) low = mid + 1;
+      // Words compared, not subtracted: a difference of two words past 2^31 made V8 drop its optimised code.
+      let mine = view.getUint32(entry);
+      let theirs = wanted;
+      for (let k = 4; k < 32 && mine === theirs; k += 4) {
+        mine = view.getUint32(entry + k);
+        theirs = word(hashes, at + k);
+      }
+      if (mine === theirs) return mid;
+      if (mine < theirs) low = mid + 1;
       else high = mid - 1;
     }
     return -1;
@@ -196,7 +210,7 @@ export class PackIndex {
       const buckets = new Uint32Array(65537);
       let entry = 0;
       for (let p = 0; p <= 65536; p++) {
-        while (entry < this.count && this.bytes.readUInt16BE(IDX_HEADER + entry * IDX_ENTRY) < p) entry++;
+        while (entry < this.count && this.view.getUint16(IDX_HEADER + entry * IDX_ENTRY) < p) entry++;
         buckets[p] = entry;
       }
       this.buckets = buckets;
@@ -301,6 +315,16 @@ function sortByHash(records: Buffer, count: number): Uint32Array {
 }
 
 /** Four bytes as a big-endian unsigned number, without Buffer's argument checks (hot loops). */
+/** Compares the 32-byte hashes at offsets a and b of view, four bytes at a time (-1, 0 or 1). */
+function compareHashes(view: DataView, a: number, b: number): number {
+  for (let k = 0; k < 32; k += 4) {
+    const x = view.getUint32(a + k);
+    const y = view.getUint32(b + k);
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
 function word(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }

@@ -90,6 +90,31 @@ describe("pulling a tree", () => {
     expect(result.transfer.fetchedChunks).toBeGreaterThan(0);
   });
 
+  it("writes a tree of several read windows equal to its source: big files across windows, repeated contents", async () => {
+    // 21 MiB: more than two of the writer's 8 MiB windows, which are read into the same memory in turn.
+    const rootfs = join(sources, "many");
+    const expected = new Map<string, Buffer>();
+    const seed = randomBytes(1 << 20);
+    for (let i = 0; i < 240; i++) {
+      const size = 1000 + ((i * 7919) % 60_000);
+      // Every fifth file repeats an earlier one's bytes: its chunks come from frames fetched before.
+      const bytes = i % 5 === 4 ? expected.get(`d${(i - 4) % 9}/f${i - 4}`)! : randomBytes(size);
+      expected.set(`d${i % 9}/f${i}`, bytes);
+    }
+    expected.set("big/one", Buffer.concat(Array.from({ length: 6 }, () => randomBytes(1 << 20))));
+    expected.set("big/two", Buffer.concat([randomBytes(5 << 20), seed, randomBytes(3 << 20), seed]));
+    for (const [path, bytes] of expected) {
+      await mkdir(join(rootfs, path, ".."), { recursive: true });
+      await writeFile(join(rootfs, path), bytes);
+    }
+    await repo.publishTree(rootfs);
+    const dest = join(scratch, "out");
+    await pullVersion(new FileTransport(repo.dir), dest, { cacheDir });
+    for (const [path, bytes] of expected) {
+      expect((await readFile(join(dest, path))).equals(bytes), path).toBe(true);
+    }
+  });
+
   it("makes the cache's shared copies read-only when asked", async () => {
     await repo.publishTree(await makeRootfs());
     const dest = join(scratch, "shared");

@@ -93,5 +93,13 @@ describe("SafeDestination", () => {
     await expect(dest.writeFile("link/x", Buffer.from("x"))).rejects.toThrow(
       /refusing to write "link\/x" under .*: "link" on its way is a symlink/,
     );
+    await dest.writeFile("file", Buffer.from("x"));
+    await expect(dest.mkdir("file/sub")).rejects.toThrow(
+      /refusing to write "file\/sub" under .*: "file" on its way is not a directory/,
+    );
+    await expect(dest.mkdir("link")).rejects.toThrow(/"link" on its way is a symlink/);
+    await dest.mkdir("made");
+    // An existing real directory is fine, also for a writer that has not checked it yet.
+    await expect(new SafeDestination(root).mkdir("made")).resolves.toBe(join(root, "made"));
   });
 });

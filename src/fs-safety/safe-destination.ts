@@ -106,13 +106,17 @@ export class SafeDestination {
       const relative = segments.slice(0, depth).join("/");
       if (this.checkedDirectories.has(relative)) continue;
       const absolute = join(this.root, relative);
-      const info = lstatSync(absolute, { throwIfNoEntry: false });
-      if (info === undefined) {
+      // mkdir first: in a fresh destination the directory is new, and an lstat before every mkdir
+      // cost a syscall per directory. Whatever is there already (EEXIST) is looked at as before.
+      try {
         mkdirSync(absolute, { mode });
-      } else if (info.isSymbolicLink()) {
-        this.refuse(forPath, `${JSON.stringify(relative)} on its way is a symlink`);
-      } else if (!info.isDirectory()) {
-        this.refuse(forPath, `${JSON.stringify(relative)} on its way is not a directory`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        const info = lstatSync(absolute);
+        if (info.isSymbolicLink())
+          this.refuse(forPath, `${JSON.stringify(relative)} on its way is a symlink`);
+        if (!info.isDirectory())
+          this.refuse(forPath, `${JSON.stringify(relative)} on its way is not a directory`);
       }
       this.checkedDirectories.add(relative);
     }

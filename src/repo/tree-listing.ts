@@ -5,6 +5,7 @@
  */
 import { CollectiveError } from "../errors.js";
 import { normalizeEntryPath } from "../fs-safety/entry-path.js";
+import { comparePaths } from "./entry-path.js";
 import { isHash, type TreeEntry, type TreeEntryType } from "./format.js";
 
 const types = new Set<TreeEntryType>(["file", "dir", "symlink", "hardlink", "char", "block", "fifo"]);
@@ -16,14 +17,13 @@ export function parseTreeListing(bytes: Buffer, where: string): TreeEntry[] {
   const lines = text.split("\n");
   lines.pop();
   const entries: TreeEntry[] = [];
-  let previous: Buffer | undefined;
+  let previous: string | undefined;
   lines.forEach((line, i) => {
-    const entry = parseLine(line, `${where}, listing line ${i + 1}`);
-    const key = Buffer.from(entry.path);
+    const entry = parseLine(line, where, i + 1);
     if (
       i === 0
         ? entry.path !== "." || entry.type !== "dir"
-        : previous !== undefined && Buffer.compare(previous, key) >= 0
+        : previous !== undefined && comparePaths(previous, entry.path) >= 0
     ) {
       throw invalid(
         where,
@@ -32,51 +32,53 @@ export function parseTreeListing(bytes: Buffer, where: string): TreeEntry[] {
           : `line ${i + 1} (${JSON.stringify(entry.path)}) is out of order or repeated`,
       );
     }
-    previous = key;
+    previous = entry.path;
     entries.push(entry);
   });
   if (entries.length === 0) throw invalid(where, "the listing is empty");
   return entries;
 }
 
-function parseLine(line: string, where: string): TreeEntry {
+function parseLine(line: string, where: string, lineNumber: number): TreeEntry {
+  // The place is named only for an error: a string per line cost more than the checks.
+  const at = (): string => `${where}, listing line ${lineNumber}`;
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch {
-    throw invalid(where, "not JSON");
+    throw invalid(at(), "not JSON");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw invalid(where, "not an object");
+    throw invalid(at(), "not an object");
   const e = value as Record<string, unknown>;
   const path = e.path;
-  if (typeof path !== "string") throw invalid(where, "no path");
+  if (typeof path !== "string") throw invalid(at(), "no path");
   if (path !== "." && normalizeEntryPath(path, "listing path") !== path)
-    throw invalid(where, `path ${JSON.stringify(path)} is not normalized`);
-  if (!types.has(e.type as TreeEntryType)) throw invalid(where, `unknown type ${JSON.stringify(e.type)}`);
+    throw invalid(at(), `path ${JSON.stringify(path)} is not normalized`);
+  if (!types.has(e.type as TreeEntryType)) throw invalid(at(), `unknown type ${JSON.stringify(e.type)}`);
   for (const field of ["mode", "uid", "gid", "mtime", "mtimeNsec"]) {
-    if (!Number.isSafeInteger(e[field]) || (e[field] as number) < 0) throw invalid(where, `bad ${field}`);
+    if (!Number.isSafeInteger(e[field]) || (e[field] as number) < 0) throw invalid(at(), `bad ${field}`);
   }
   if ((e.mode as number) > 0o7777 || (e.mtimeNsec as number) > 999_999_999)
-    throw invalid(where, "mode or mtimeNsec out of range");
+    throw invalid(at(), "mode or mtimeNsec out of range");
   const entry = e as unknown as TreeEntry;
   switch (entry.type) {
     case "file":
       if (!Number.isSafeInteger(entry.size) || entry.size! < 0)
-        throw invalid(where, "a file without a valid size");
+        throw invalid(at(), "a file without a valid size");
       if (entry.chunks !== undefined && (!Array.isArray(entry.chunks) || !entry.chunks.every(isHash))) {
-        throw invalid(where, "chunks are not a list of SHA-256 hashes");
+        throw invalid(at(), "chunks are not a list of SHA-256 hashes");
       }
       if ((entry.chunks?.length ?? 0) === 0 && entry.size! > 0)
-        throw invalid(where, "a non-empty file without chunks");
+        throw invalid(at(), "a non-empty file without chunks");
       break;
     case "symlink":
       if (typeof entry.target !== "string" || entry.target === "" || entry.target.includes("\0")) {
-        throw invalid(where, "a symlink without a valid target");
+        throw invalid(at(), "a symlink without a valid target");
       }
       break;
     case "hardlink":
-      if (typeof entry.link !== "string") throw invalid(where, "a hard link without a link path");
+      if (typeof entry.link !== "string") throw invalid(at(), "a hard link without a link path");
       normalizeEntryPath(entry.link, "hard link target");
       break;
     case "char":
@@ -86,7 +88,7 @@ function parseLine(line: string, where: string): TreeEntry {
         entry.rdev.length !== 2 ||
         !entry.rdev.every((n) => Number.isSafeInteger(n) && n >= 0)
       ) {
-        throw invalid(where, "a device without [major, minor]");
+        throw invalid(at(), "a device without [major, minor]");
       }
       break;
     case "dir":

@@ -10,7 +10,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startRepoServer } from "../../src/repo/serve.js";
+import { startCountingServer } from "./counting-server.js";
 import type { Measured } from "./measure.js";
 import { makeBigImage } from "./sources.js";
 import { runOurs, trashOf } from "./tools.js";
@@ -24,24 +24,7 @@ async function main(): Promise<void> {
   const dir = join(projectRoot, "bench", "out", "repo");
   const newInformationBytes = Number(await readFile(join(dir, "new-information-bytes"), "utf8"));
   const pair = { dir, newInformationBytes };
-  let counted = 0;
-  const server = await startRepoServer({
-    root: dir,
-    host: "127.0.0.1",
-    port: 0,
-    log: (line) => {
-      counted += Number(line.split(" ")[4] ?? 0);
-    },
-  });
-  const counter = {
-    url: server.url,
-    reset: () => {
-      counted = 0;
-    },
-    get bytes() {
-      return counted;
-    },
-  };
+  const server = await startCountingServer(dir);
   const rate = (bytes: number, run: Measured | undefined): string =>
     run === undefined
       ? "-"
@@ -54,7 +37,7 @@ async function main(): Promise<void> {
         for (const build of builds) {
           const [label, cui] = build.split("=") as [string, string];
           const load = (await readFile("/proc/loadavg", "utf8")).split(" ")[0];
-          const context = { pair, cui: resolve(cui), server: counter };
+          const context = { pair, cui: resolve(cui), server };
           const result =
             form === "big"
               ? await runOurs(context, "image", (await makeBigImage(pair)).slice(dir.length + 1))
@@ -82,7 +65,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await server.close(1000);
+    await server.close();
     await emptyTrash(trashOf(pair));
   }
 }

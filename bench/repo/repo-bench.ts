@@ -9,19 +9,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startRepoServer } from "../../src/repo/serve.js";
+import { startCountingServer } from "./counting-server.js";
 import { bigImageLine, resultsTable } from "./report.js";
 import { makeBigImage, makePair } from "./sources.js";
-import {
-  type ByteCounter,
-  type Context,
-  runCasync,
-  runOurs,
-  runRestic,
-  runRsync,
-  type ToolResult,
-  trashOf,
-} from "./tools.js";
+import { type Context, runCasync, runOurs, runRestic, runRsync, type ToolResult, trashOf } from "./tools.js";
 import { emptyTrash, settle } from "./trash.js";
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -41,25 +32,8 @@ async function main(): Promise<void> {
   await emptyTrash(trashOf(pair));
   process.stderr.write("waiting 35 s: ext4 creates files slowly right after many were deleted (trash.ts)\n");
   await settle();
-  let counted = 0;
-  const server = await startRepoServer({
-    root: out,
-    host: "127.0.0.1",
-    port: 0,
-    log: (line) => {
-      counted += Number(line.split(" ")[4] ?? 0);
-    },
-  });
-  const counter: ByteCounter = {
-    url: server.url,
-    reset: () => {
-      counted = 0;
-    },
-    get bytes() {
-      return counted;
-    },
-  };
-  const context: Context = { pair, cui: join(projectRoot, "bin", "cui.js"), server: counter };
+  const server = await startCountingServer(out);
+  const context: Context = { pair, cui: join(projectRoot, "bin", "cui.js"), server };
   const results: ToolResult[] = [];
   try {
     for (const form of ["tree", "image"] as const) {
@@ -81,7 +55,7 @@ async function main(): Promise<void> {
         `${resultsTable(results, pair.newInformationBytes)}\n\n${bigImageLine(big)}\n`,
     );
   } finally {
-    await server.close(1000);
+    await server.close();
     await emptyTrash(trashOf(pair));
   }
 }

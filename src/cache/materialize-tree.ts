@@ -109,6 +109,8 @@ export async function writeTree(
     await file.utimes(timeOf(entry), timeOf(entry));
   };
   const contents = new Map(files.map((file) => [file.entry.path, file]));
+  // Where every window of file contents is read (each is written out before the next is read).
+  const arena: ReadArena = { buffer: Buffer.allocUnsafe(0) };
   const pending: FilePiece[] = [];
   for (const entry of entries) {
     if (entry.path === ".") continue;
@@ -123,7 +125,7 @@ export async function writeTree(
         await destination.symlink(entry.path, entry.target!);
         break;
       case "hardlink":
-        await writeFiles(source, destination, pending.splice(0), fileMetadata);
+        await writeFiles(source, destination, pending.splice(0), fileMetadata, arena);
         await destination.hardlink(entry.path, entry.link!);
         break;
       case "char":
@@ -134,7 +136,7 @@ export async function writeTree(
         break;
     }
   }
-  await writeFiles(source, destination, pending, fileMetadata);
+  await writeFiles(source, destination, pending, fileMetadata, arena);
   // The rest, deepest first: a directory's own mode and times are set after everything inside it.
   // Synchronous calls: three thread-pool round trips per directory and symlink cost more than the calls.
   for (let i = entries.length - 1; i >= 0; i--) {
@@ -163,9 +165,9 @@ async function writeFiles(
   destination: SafeDestination,
   files: readonly FilePiece[],
   metadata: (entry: TreeEntry, file: FileHandle | number) => Promise<void>,
+  arena: ReadArena,
 ): Promise<void> {
   const open = new Map<number, { handle: FileHandle; position: number }>();
-  const arena: ReadArena = { buffer: Buffer.allocUnsafe(0) };
   let file = 0;
   let chunk = 0;
   try {

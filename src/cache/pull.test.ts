@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
+  link,
   lstat,
   mkdir,
   mkdtemp,
@@ -90,7 +91,7 @@ describe("pulling a tree", () => {
     expect(result.transfer.fetchedChunks).toBeGreaterThan(0);
   });
 
-  it("writes a tree of several read windows equal to its source: big files across windows, repeated contents", async () => {
+  it("writes a tree of several read windows equal to its source: big files across windows, repeated contents, hard links", async () => {
     // 21 MiB: more than two of the writer's 8 MiB windows, which are read into the same memory in turn.
     const rootfs = join(sources, "many");
     const expected = new Map<string, Buffer>();
@@ -107,12 +108,18 @@ describe("pulling a tree", () => {
       await mkdir(join(rootfs, path, ".."), { recursive: true });
       await writeFile(join(rootfs, path), bytes);
     }
+    // Hard links: the writer writes the files before each one, and then goes on with the next windows.
+    await mkdir(join(rootfs, "hard"));
+    await link(join(rootfs, "big/one"), join(rootfs, "hard/one"));
+    await link(join(rootfs, "d0/f0"), join(rootfs, "hard/two"));
     await repo.publishTree(rootfs);
     const dest = join(scratch, "out");
     await pullVersion(new FileTransport(repo.dir), dest, { cacheDir });
     for (const [path, bytes] of expected) {
       expect((await readFile(join(dest, path))).equals(bytes), path).toBe(true);
     }
+    expect((await stat(join(dest, "hard/one"))).ino).toBe((await stat(join(dest, "big/one"))).ino);
+    expect((await stat(join(dest, "hard/two"))).ino).toBe((await stat(join(dest, "d0/f0"))).ino);
   });
 
   it("makes the cache's shared copies read-only when asked", async () => {

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { median } from "./median.js";
 
 // ---------- the generated file ----------
 
@@ -261,12 +262,6 @@ function run(argv: readonly string[]): Promise<{ result: ChildResult; wallMs: nu
       } else resolve({ result: JSON.parse(line) as ChildResult, wallMs });
     });
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const fmt = (n: number, digits = 0) => n.toFixed(digits);

@@ -19,17 +19,12 @@ import type { MachineSpec } from "../../src/agent/driver.js";
 import { Runc } from "../../src/agent/runc.js";
 import { buildBusyboxRootfs } from "../../src/agent/test-support/busybox-rootfs.js";
 import { forceCleanup } from "../../src/agent/test-support/host-snapshot.js";
+import { median } from "../median.js";
 
 const runsArg = process.argv.indexOf("--runs");
 const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 20;
 const prefix = `cvb-${randomBytes(3).toString("hex")}`;
 const runcRoot = `/run/${prefix}/runc`;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 function runcRunDetached(bundle: string, id: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median } from "../median.js";
 import { startCountingServer } from "./counting-server.js";
 import { type Measured, measure, run, treeBytes } from "./measure.js";
 import { runOurs, trashOf } from "./tools.js";
@@ -57,11 +58,6 @@ async function timePipeline(
 }
 
 const wall = (measured: Measured): number => measured.wallSeconds;
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const seconds = (values: readonly number[]): string =>
   values.length === 0
     ? "n/a"

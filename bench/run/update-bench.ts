@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StatusJson } from "../../src/manager/manager.js";
 import type { UpdateResult, UpdateTimings } from "../../src/manager/update-operation.js";
+import { median } from "../median.js";
 import { type Run, removeBenchLeftovers, runProcess } from "./run-kit.js";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
@@ -50,12 +51,6 @@ const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(", ");
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** The file of test/e2e/update.test.ts: www follows the web repository, blog stays at version 1. */
 function source(): string {

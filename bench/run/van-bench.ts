@@ -4,6 +4,7 @@ import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { median } from "../median.js";
 import { type Run, removeBenchLeftovers, runProcess } from "./run-kit.js";
 
 const root = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
@@ -74,11 +75,6 @@ function get(host: string, port: number): Promise<number> {
   });
 }
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const fmt = (values: readonly number[]) =>
   `${median(values).toFixed(0)} ms (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
 

@@ -8,7 +8,12 @@ import { isCollectiveError } from "../errors.js";
 import { commandModules } from "./commands/index.js";
 import { ExitCode } from "./output.js";
 
-export function buildProgram(): Command {
+/**
+ * The program with the commands `argv` can run: only the named command's modules when argv names one
+ * (each module loaded costs about a millisecond of every run), all of them for help, a version, a
+ * mistyped command (so commander can suggest the right one) or none.
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command("cui")
     .description(
       "Collective: publish virtual appliances as immutable versions, compose them in CVL, and run and update them without losing data.",
@@ -18,6 +23,9 @@ export function buildProgram(): Command {
       "--state-dir <dir>",
       "the utility's state directory (default /var/lib/collective, or COLLECTIVE_STATE_DIR)",
     )
+    // `cui pull --version N` is the paper's syntax: without positional options, commander would take
+    // --version after a subcommand as the program's own -V/--version and print cui's version instead.
+    .enablePositionalOptions()
     .showHelpAfterError("(run 'cui help <command>' for its options)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
     .exitOverride();
@@ -31,14 +39,29 @@ Files and exit status:
 Documentation: README.md (a tour), docs/cvl.md (the language), docs/repositories.md (publishing),
 docs/utility.md (running appliances), docs/appliances.md (what an appliance sees).`,
   );
-  for (const register of commandModules) register(program);
+  const name = commandNamed(argv);
+  const modules = commandModules.filter((module) => module.name === name);
+  const registers = await Promise.all((modules.length > 0 ? modules : commandModules).map((m) => m.load()));
+  for (const register of registers) register(program);
   return program;
+}
+
+/** The top-level command argv runs: its first word after the program's own options, if any. */
+function commandNamed(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === "--state-dir")
+      i++; // the option's value
+    else if (!word.startsWith("-")) return word;
+    else if (!word.startsWith("--state-dir=")) return undefined; // -h, -V, or a mistake: all commands
+  }
+  return undefined;
 }
 
 /** Runs the CLI with argv (without node and script) and returns the exit status. Never throws. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync([...argv], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (error) {

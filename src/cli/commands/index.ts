@@ -1,66 +1,44 @@
 /**
- * The list of command modules, in the order `cui --help` shows them. Each exports `register(program)`.
- * Add a command by writing commands/<name>.ts and listing it here.
+ * The command modules, in the order `cui --help` shows them. Each exports `register(program)`; `name` is
+ * the top-level command it adds, so that running one command loads only its module (main.ts: loading all
+ * of them took 35-40 ms of every run). Add a command by writing commands/<name>.ts and listing it here.
  */
 import type { Command } from "commander";
-import { registerAgent } from "./agent.js";
-import { registerAttic } from "./attic.js";
-import { registerAutoupdate } from "./autoupdate.js";
-import { registerBlacklist } from "./blacklist.js";
-import { registerChannel } from "./channel.js";
-import { registerCheck } from "./check.js";
-import { registerCreate } from "./create.js";
-import { registerDaemon } from "./daemon.js";
-import { registerDoctor } from "./doctor.js";
-import { registerEval } from "./eval.js";
-import { registerFmt } from "./fmt.js";
-import { registerHistory } from "./history.js";
-import { registerHost } from "./host.js";
-import { registerLogs } from "./logs.js";
-import { registerPlan } from "./plan.js";
-import { registerPool } from "./pool.js";
-import { registerPublish } from "./publish.js";
-import { registerPull } from "./pull.js";
-import { registerRepoServe } from "./repo-serve.js";
-import { registerRepoVerify } from "./repo-verify.js";
-import { registerRepoWithdraw } from "./repo-withdraw.js";
-import { registerRollback } from "./rollback.js";
-import { registerSecret } from "./secret.js";
-import { registerSnapshots } from "./snapshots.js";
-import { registerStart } from "./start.js";
-import { registerStatus } from "./status.js";
-import { registerStop } from "./stop.js";
-import { registerUpdate } from "./update.js";
-import { registerVersions } from "./versions.js";
 
-export const commandModules: ReadonlyArray<(program: Command) => void> = [
-  registerCheck,
-  registerEval,
-  registerFmt,
-  registerCreate,
-  registerPublish,
-  registerVersions,
-  registerRepoVerify,
-  registerRepoWithdraw,
-  registerRepoServe,
-  registerPull,
-  registerChannel,
-  registerPlan,
-  registerStart,
-  registerStop,
-  registerUpdate,
-  registerRollback,
-  registerHistory,
-  registerAutoupdate,
-  registerStatus,
-  registerLogs,
-  registerSnapshots,
-  registerAttic,
-  registerAgent,
-  registerSecret,
-  registerPool,
-  registerHost,
-  registerBlacklist,
-  registerDaemon,
-  registerDoctor,
+export interface CommandModule {
+  /** The top-level command the module registers (several modules may add subcommands to one). */
+  readonly name: string;
+  readonly load: () => Promise<(program: Command) => void>;
+}
+
+export const commandModules: readonly CommandModule[] = [
+  { name: "check", load: async () => (await import("./check.js")).registerCheck },
+  { name: "eval", load: async () => (await import("./eval.js")).registerEval },
+  { name: "fmt", load: async () => (await import("./fmt.js")).registerFmt },
+  { name: "create", load: async () => (await import("./create.js")).registerCreate },
+  { name: "publish", load: async () => (await import("./publish.js")).registerPublish },
+  { name: "versions", load: async () => (await import("./versions.js")).registerVersions },
+  { name: "repo", load: async () => (await import("./repo-verify.js")).registerRepoVerify },
+  { name: "repo", load: async () => (await import("./repo-withdraw.js")).registerRepoWithdraw },
+  { name: "repo", load: async () => (await import("./repo-serve.js")).registerRepoServe },
+  { name: "pull", load: async () => (await import("./pull.js")).registerPull },
+  { name: "channel", load: async () => (await import("./channel.js")).registerChannel },
+  { name: "plan", load: async () => (await import("./plan.js")).registerPlan },
+  { name: "start", load: async () => (await import("./start.js")).registerStart },
+  { name: "stop", load: async () => (await import("./stop.js")).registerStop },
+  { name: "update", load: async () => (await import("./update.js")).registerUpdate },
+  { name: "rollback", load: async () => (await import("./rollback.js")).registerRollback },
+  { name: "history", load: async () => (await import("./history.js")).registerHistory },
+  { name: "autoupdate", load: async () => (await import("./autoupdate.js")).registerAutoupdate },
+  { name: "status", load: async () => (await import("./status.js")).registerStatus },
+  { name: "logs", load: async () => (await import("./logs.js")).registerLogs },
+  { name: "snapshots", load: async () => (await import("./snapshots.js")).registerSnapshots },
+  { name: "attic", load: async () => (await import("./attic.js")).registerAttic },
+  { name: "agent", load: async () => (await import("./agent.js")).registerAgent },
+  { name: "secret", load: async () => (await import("./secret.js")).registerSecret },
+  { name: "pool", load: async () => (await import("./pool.js")).registerPool },
+  { name: "host", load: async () => (await import("./host.js")).registerHost },
+  { name: "blacklist", load: async () => (await import("./blacklist.js")).registerBlacklist },
+  { name: "daemon", load: async () => (await import("./daemon.js")).registerDaemon },
+  { name: "doctor", load: async () => (await import("./doctor.js")).registerDoctor },
 ];

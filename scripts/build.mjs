@@ -12,14 +12,15 @@ const result = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.buil
 });
 if (result.status !== 0) process.exit(result.status ?? 1);
 
-// Assets: every .cvl and .json file under src/ that is not test data.
+// Assets: every .cvl, .json and .cjs file under src/ that is not test data (.cjs: worker threads' code,
+// run as it is from src/ by the tests and from dist/ by the CLI).
 function copyAssets(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {
       if (name === "testdata") continue;
       copyAssets(path);
-    } else if (/\.(cvl|json)$/.test(name)) {
+    } else if (/\.(cvl|json|cjs)$/.test(name)) {
       const target = join(root, "dist", relative(root, path));
       mkdirSync(dirname(target), { recursive: true });
       cpSync(path, target);

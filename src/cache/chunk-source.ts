@@ -3,7 +3,7 @@
  * the manifest lists, fetches the frames the cache lacks (batched into few Range requests, every chunk
  * verified before a frame enters the cache), and reads chunks back from the cache in any order.
  */
-import { CollectiveError, isCollectiveError } from "../errors.js";
+import { CollectiveError } from "../errors.js";
 import { type Manifest, paths } from "../repo/format.js";
 import { mapConcurrent } from "../repo/map-concurrent.js";
 import { MAX_FRAME_RAW, type PackIndex } from "../repo/pack-index.js";
@@ -12,6 +12,12 @@ import type { RepoTransport } from "../repo/transport.js";
 import { CachedPack } from "./cached-pack.js";
 import { type ChunkRef, chunkRef, entryOf, packOf } from "./chunk-ref.js";
 import { alignedPool, alignUp } from "./direct-io.js";
+import {
+  InlineFrameVerifier,
+  ThreadFrameVerifier,
+  verifierThreadStarted,
+  verifyThreadEnabled,
+} from "./frame-verifier.js";
 
 export type { ChunkRef } from "./chunk-ref.js";
 
@@ -31,12 +37,14 @@ export interface TransferStats {
 }
 
 export interface ChunkSourceOptions {
-  /** Stored bytes fetched per batch (one readRanges call). */
+  /** Stored bytes fetched per batch (one readRanges call); by default chosen per fetch (batching()). */
   readonly batchBytes?: number;
-  /** Batches in flight at once (one verifies while the next downloads). */
+  /** Batches in flight at once (some download while others are checked and written); default 4. */
   readonly parallelBatches?: number;
   /** Called with raw bytes as frames become available (fetched or found), for progress output. */
   readonly onProgress?: (rawBytes: number) => void;
+  /** Called as each ensure() starts: the raw bytes of the distinct chunks it was asked for (progress's end). */
+  readonly onTotal?: (rawBytes: number) => void;
   /**
    * Keep the cache's frames out of the page cache (O_DIRECT: direct-io.ts), for a fetch that uses its
    * frames as they arrive (block disks) rather than reading them back at once (trees).
@@ -44,6 +52,7 @@ export interface ChunkSourceOptions {
   readonly directCache?: boolean;
 }
 
+const mebibyte = 1024 * 1024;
 /** Largest single write into the cache (larger staging buffers measured slower: more fresh memory). */
 const runLimit = 1024 * 1024;
 /**
@@ -52,10 +61,33 @@ const runLimit = 1024 * 1024;
  * commits what it had.
  */
 const commitBytes = 64 * 1024 * 1024;
+/** A buffer runs of frames are decoded into (storeBatch): one run, under runLimit plus one frame. */
+const decodeBytes = runLimit + MAX_FRAME_RAW;
 /** Largest single read from the cache. */
 const readLimit = 8 * 1024 * 1024;
 /** Bytes between two wanted chunks that one read rather reads over than splits at. */
 const readGap = 64 * 1024;
+/** Stored bytes a fetch needs before verification moves to a thread of its own (frame-verifier.ts). */
+const threadMinBytes = 2 * mebibyte;
+/** Stored bytes from which a fetch takes bigger batches (batching()). */
+const bigFetchBytes = 256 * mebibyte;
+
+/**
+ * How a fetch of `missingBytes` stored bytes is cut: four batches in flight, so that while some
+ * download, others are checked and written (with two, the main thread sat idle 44% of a 1 GiB fetch).
+ * Each batch's download lands in its own buffer, and fresh memory is slow to touch here (about 3 ms a
+ * MiB: direct-io.ts), so a fetch under bigFetchBytes takes batches half the size. Measured in
+ * docs/benchmarks.md (ninth pass).
+ */
+function batching(
+  options: ChunkSourceOptions,
+  missingBytes: number,
+): { batchBytes: number; parallelBatches: number } {
+  return {
+    batchBytes: options.batchBytes ?? (missingBytes >= bigFetchBytes ? 8 * mebibyte : 4 * mebibyte),
+    parallelBatches: options.parallelBatches ?? 4,
+  };
+}
 
 /**
  * Receives verified frames as they arrive, before ensure() returns: consecutive frames from `first` on
@@ -72,8 +104,6 @@ interface FrameRef {
 
 export class ChunkSource {
   readonly stats: TransferStats = { fetchedChunks: 0, fetchedBytes: 0, reusedChunks: 0, reusedBytes: 0 };
-  private readonly batchBytes: number;
-  private readonly parallelBatches: number;
 
   readonly context: FetchContext;
   private readonly transport: RepoTransport;
@@ -82,17 +112,19 @@ export class ChunkSource {
    * written while its frames download), woken after every run of frames stored and when it ends.
    */
   private arrivals: { waiters: Array<() => void>; ended: boolean; failure?: unknown } | undefined;
+  private readonly inlineVerifier: InlineFrameVerifier;
+  /** Set by the first fetch big enough, or once the process's thread is up (useVerifierThread). */
+  private threadVerifier: ThreadFrameVerifier | undefined;
 
   private constructor(
-    private readonly reader: RepoReader,
-    private readonly manifest: Manifest,
+    reader: RepoReader,
+    manifest: Manifest,
     private readonly packs: readonly CachedPack[],
     private readonly options: ChunkSourceOptions,
   ) {
     this.transport = reader.transport;
     this.context = { repository: reader.url, version: manifest.version };
-    this.batchBytes = options.batchBytes ?? 8 * 1024 * 1024;
-    this.parallelBatches = options.parallelBatches ?? 2;
+    this.inlineVerifier = new InlineFrameVerifier(reader, manifest);
   }
 
   /** The chunks of a verified manifest's packs, read through `reader` (which verifies each chunk). */
@@ -187,28 +219,37 @@ export class ChunkSource {
     const chunks = new BitSets(this.packs, (pack) => pack.index.count);
     const frames = new BitSets(this.packs, (pack) => pack.index.frameCount);
     const missing: FrameRef[] = [];
+    let totalBytes = 0;
+    let reusedBytes = 0;
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i]!;
       const p = packOf(ref);
       const entry = entryOf(ref);
       if (!chunks.add(p, entry)) continue;
       const pack = this.packs[p]!;
+      const raw = pack.rawLength(entry);
+      totalBytes += raw;
       const frame = pack.index.frameOf(entry);
       if (!pack.hasFrame(frame)) {
         if (frames.add(p, frame)) missing.push({ pack: p, frame });
         continue;
       }
-      const raw = pack.rawLength(entry);
       this.stats.reusedChunks++;
       this.stats.reusedBytes += raw;
-      this.options.onProgress?.(raw);
+      reusedBytes += raw;
     }
+    this.options.onTotal?.(totalBytes);
+    if (reusedBytes > 0) this.options.onProgress?.(reusedBytes); // what the cache has is there at once
+    let missingBytes = 0;
+    for (const { pack, frame } of missing) missingBytes += this.packs[pack]!.index.frameStoredLength(frame);
+    this.useVerifierThread(missingBytes);
+    const { batchBytes, parallelBatches } = batching(this.options, missingBytes);
     const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };
     this.arrivals = arrivals;
     try {
       await mapConcurrent(
-        this.batch(missing),
-        this.parallelBatches,
+        this.batch(missing, batchBytes),
+        parallelBatches,
         (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink),
         signal,
       );
@@ -252,17 +293,6 @@ export class ChunkSource {
       }
       await new Promise<void>((resolve) => arrivals.waiters.push(resolve));
     }
-  }
-
-  /** Raw bytes of the distinct chunks among refs: what ensure() will report as progress. */
-  uniqueRawBytes(refs: ArrayLike<ChunkRef>): number {
-    const seen = new BitSets(this.packs, (pack) => pack.index.count);
-    let total = 0;
-    for (let i = 0; i < refs.length; i++) {
-      const ref = refs[i]!;
-      if (seen.add(packOf(ref), entryOf(ref))) total += this.rawLength(ref);
-    }
-    return total;
   }
 
   /**
@@ -329,18 +359,18 @@ export class ChunkSource {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.packs.map((pack) => pack.close()));
+    await Promise.all([...this.packs.map((pack) => pack.close()), this.threadVerifier?.close()]);
   }
 
   /** Frames in pack order, cut into batches of about batchBytes stored bytes, one pack per batch. */
-  private batch(frames: FrameRef[]): FrameRef[][] {
+  private batch(frames: FrameRef[], batchBytes: number): FrameRef[][] {
     frames.sort((a, b) => a.pack - b.pack || a.frame - b.frame);
     const batches: FrameRef[][] = [];
     let current: FrameRef[] = [];
     let bytes = 0;
     for (const frame of frames) {
       const stored = this.packs[frame.pack]!.index.frameStoredLength(frame.frame);
-      if (current.length > 0 && (bytes + stored > this.batchBytes || current[0]!.pack !== frame.pack)) {
+      if (current.length > 0 && (bytes + stored > batchBytes || current[0]!.pack !== frame.pack)) {
         batches.push(current);
         current = [];
         bytes = 0;
@@ -395,10 +425,7 @@ export class ChunkSource {
     // often the destination write them from there with no copy. Two such buffers take turns: a run is
     // decoded into one while the run before is written from the other. Each holds one run, under
     // runLimit plus one frame.
-    const decoded = [
-      alignedPool.acquire(runLimit + MAX_FRAME_RAW),
-      alignedPool.acquire(runLimit + MAX_FRAME_RAW),
-    ];
+    const decoded = [alignedPool.acquire(decodeBytes), alignedPool.acquire(decodeBytes)];
     let writing: Promise<void> = Promise.resolve();
     try {
       for (let i = 0, turn = 0; i < frames.length; turn ^= 1) {
@@ -413,7 +440,7 @@ export class ChunkSource {
         } while (i < frames.length && frames[i] === frames[i - 1]! + 1 && runBytes < runLimit);
         const run = frames.slice(start, i);
         // This buffer's previous run was written before the last run's writes began (awaited below).
-        const raws = this.verifyRun(pack, run, stored.slice(start, i), decoded[turn]!, offsets);
+        const raws = await this.verifyRun(pack, run, stored.slice(start, i), decoded[turn]!, offsets);
         for (let k = 0; k < run.length; k++) {
           this.stats.fetchedChunks += pack.index.entriesOfFrame(run[k]!).length;
           this.stats.fetchedBytes += stored[start + k]!.length;
@@ -459,26 +486,25 @@ export class ChunkSource {
     stored: readonly Uint8Array[],
     decoded: Buffer,
     offsets: readonly number[],
-  ): Buffer[] {
-    return run.map((frame, k) => {
-      const place = decoded.subarray(offsets[k]!, offsets[k]! + pack.index.frameRawLength(frame));
-      const raw = this.verify(pack, frame, stored[k]!, place);
-      return raw.buffer === place.buffer ? raw : place.subarray(0, raw.copy(place)); // a frame stored raw
-    });
+  ): Promise<Buffer[]> {
+    const places = run.map((frame, k) =>
+      decoded.subarray(offsets[k]!, offsets[k]! + pack.index.frameRawLength(frame)),
+    );
+    const verifier = this.threadVerifier ?? this.inlineVerifier;
+    return verifier.verify({ pack: pack.index, frames: run, stored, places });
   }
 
-  private verify(pack: CachedPack, frame: number, stored: Uint8Array, into: Buffer): Buffer {
+  /**
+   * Verification moves to the process's verifier thread when it is already up (a pull starts it early),
+   * or once a fetch is big enough to repay starting it (about 60 ms of a second core).
+   */
+  private useVerifierThread(missingBytes: number): void {
+    if (this.threadVerifier !== undefined || !verifyThreadEnabled()) return;
+    if (missingBytes < threadMinBytes && !verifierThreadStarted()) return;
     try {
-      return this.reader.openFrame(this.manifest, pack.index, frame, stored, into);
-    } catch (error) {
-      if (!isCollectiveError(error)) throw error;
-      throw new CollectiveError(
-        error.code,
-        `${error.message} at offset ${pack.index.frameAt(frame).offset}`,
-        {
-          hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
-        },
-      );
+      this.threadVerifier = new ThreadFrameVerifier(this.inlineVerifier);
+    } catch {
+      // No thread to be had (a limit on threads or memory): every run is checked inline, as before.
     }
   }
 }

@@ -10,6 +10,7 @@ import {
   alignedView,
   alignUp,
   openMaybeDirect,
+  pooledBuffers,
   writeFully,
 } from "./direct-io.js";
 
@@ -90,15 +91,20 @@ describe("direct I/O", () => {
     expect(pool.acquire(100)).toBe(big);
   });
 
-  it("keeps at most eight buffers, dropping the smallest", () => {
+  it(`keeps at most ${pooledBuffers} buffers, dropping the smallest`, () => {
     const pool = new AlignedPool();
     const small = pool.acquire(1);
-    const others = Array.from({ length: 8 }, () => pool.acquire(2 * 1024 * 1024));
+    const others = Array.from({ length: pooledBuffers }, () => pool.acquire(2 * 1024 * 1024));
     pool.release(small);
     for (const buffer of others) pool.release(buffer);
-    const taken = Array.from({ length: 9 }, () => pool.acquire(1));
+    const taken = Array.from({ length: pooledBuffers + 1 }, () => pool.acquire(1));
     expect(taken).not.toContain(small);
-    expect(taken.filter((buffer) => others.includes(buffer))).toHaveLength(8);
+    expect(taken.filter((buffer) => others.includes(buffer))).toHaveLength(pooledBuffers);
+  });
+
+  it("makes buffers of shared memory, which the verifier thread can decode into", () => {
+    expect(alignedBuffer(4096).buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(new AlignedPool().acquire(1).buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
   describe("alignedView: parts already where one aligned write wants them", () => {

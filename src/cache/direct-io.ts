@@ -9,7 +9,9 @@
  *
  * O_DIRECT needs the buffer's address, the file offset and the length aligned to the device's block.
  * Node cannot ask for an aligned Buffer, but a WebAssembly.Memory is allocated on a 64 KiB boundary, so
- * aligned buffers are views of one. Filesystems without O_DIRECT (tmpfs on older kernels, some FUSE
+ * aligned buffers are views of one. They are shared memory (a shared WebAssembly.Memory: a
+ * SharedArrayBuffer), so the thread that verifies fetched frames (frame-verifier.ts) decodes into them
+ * where they lie. Filesystems without O_DIRECT (tmpfs on older kernels, some FUSE
  * filesystems) get a buffered file instead, and the caller learns which it got (OpenedFile.direct).
  */
 import { constants } from "node:fs";
@@ -31,16 +33,22 @@ const mebibyte = 1024 * 1024;
 
 // The one part of WebAssembly used here (the project's TypeScript libraries do not declare it).
 declare const WebAssembly: {
-  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };
+  Memory: new (descriptor: {
+    initial: number;
+    maximum?: number;
+    shared?: boolean;
+  }) => {
+    readonly buffer: SharedArrayBuffer;
+  };
 };
 
 /** The memory behind every aligned buffer made here, to recognise views of them (alignedView). */
 const alignedMemories = new WeakSet<ArrayBufferLike>();
 
-/** A Buffer of `bytes` (rounded up to 64 KiB) whose address is aligned for O_DIRECT. */
+/** A Buffer of `bytes` (rounded up to 64 KiB) whose address is aligned for O_DIRECT, in shared memory. */
 export function alignedBuffer(bytes: number): Buffer {
   const pages = Math.max(1, Math.ceil(bytes / wasmPage));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   alignedMemories.add(memory.buffer);
   return Buffer.from(memory.buffer);
 }
@@ -70,6 +78,9 @@ export function alignedView(
   return new Uint8Array(head.buffer, head.byteOffset, length);
 }
 
+/** Free buffers an AlignedPool keeps (see release()). */
+export const pooledBuffers = 16;
+
 /**
  * Aligned buffers to borrow and give back: a fetch needs a few at a time, and each WebAssembly.Memory
  * reserves address space (and is freed only by garbage collection), so they are reused, not made per call.
@@ -92,11 +103,11 @@ export class AlignedPool {
   }
 
   release(buffer: Buffer): void {
-    // Keep the pool small: a handful of buffers covers the requests a fetch has in flight (two batches
-    // of downloads, their staging for the cache, reads for the destination). When full, the smallest
-    // goes: a big buffer serves every request, a small one only some.
+    // Keep the pool small: a dozen buffers covers the requests a fetch has in flight (four batches of
+    // downloads and two decoding buffers each, staging for the cache, reads for the destination). When
+    // full, the smallest goes: a big buffer serves every request, a small one only some.
     this.free.push(buffer);
-    if (this.free.length > 8) {
+    if (this.free.length > pooledBuffers) {
       let smallest = 0;
       for (let i = 1; i < this.free.length; i++)
         if (this.free[i]!.length < this.free[smallest]!.length) smallest = i;

@@ -17,7 +17,7 @@ import type { RepoTransport } from "../repo/transport.js";
 import { parseTreeListing } from "../repo/tree-listing.js";
 import { prepareCache } from "./cache-dir.js";
 import { ChunkSource, type FrameSink, type TransferStats } from "./chunk-source.js";
-import { openMaybeDirect } from "./direct-io.js";
+import { alignedPool, openMaybeDirect } from "./direct-io.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
 import { BlockDiskWriter, type BlockPlan, blockDiskAligned, planBlockDisk } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
@@ -74,6 +74,7 @@ export async function pullVersion(
   const layout = await prepareCache(options.cacheDir);
   let done = 0;
   let total = 0;
+  let fetchingDisks = false;
   const source = await ChunkSource.open(layout.packs, reader, manifest, {
     // Block disks are written from frames as they arrive; trees are read back from the cache right
     // after each frame lands there (while it is still in the page cache).
@@ -81,6 +82,12 @@ export async function pullVersion(
     onProgress: (bytes) => {
       done += bytes;
       options.onProgress?.(done, total);
+    },
+    // Progress is the disks' fetch (the metadata streams' before it are quick): counted from there.
+    onTotal: (bytes) => {
+      if (!fetchingDisks) return;
+      done = 0;
+      total = bytes;
     },
   });
   try {
@@ -93,14 +100,22 @@ export async function pullVersion(
     }> = [];
     for (const disk of manifest.disks) {
       if (disk.shape === "block") {
-        plans.push({
-          disk,
-          block: planBlockDisk(
+        // The block map (32 bytes a block) is only needed for planning: it is read into a pooled buffer
+        // that the fetch's downloads reuse right after, instead of fresh memory (slow to touch: direct-io.ts).
+        let pooled: Buffer | undefined;
+        try {
+          const blockMap = await readStream(
+            layout.objects,
+            transport,
             source,
-            disk,
-            await readStream(layout.objects, transport, source, disk.blocks, options.signal),
-          ),
-        });
+            disk.blocks,
+            options.signal,
+            (length) => (pooled = alignedPool.acquire(length)),
+          );
+          plans.push({ disk, block: planBlockDisk(source, disk, blockMap) });
+        } finally {
+          if (pooled !== undefined) alignedPool.release(pooled);
+        }
       } else {
         const listing = await readStream(layout.objects, transport, source, disk.listing, options.signal);
         const entries = parseTreeListing(listing, `${transport.url} version ${version} disk ${disk.name}`);
@@ -110,13 +125,8 @@ export async function pullVersion(
     const lists = plans.map((plan) =>
       plan.block !== undefined ? plan.block.refs : plan.files!.flatMap((file) => file.refs),
     );
-    const refs = new Float64Array(lists.reduce((sum, list) => sum + list.length, 0));
-    lists.reduce((at, list) => {
-      refs.set(list, at);
-      return at + list.length;
-    }, 0);
-    done = 0;
-    total = source.uniqueRawBytes(refs);
+    // One disk's list as it is (a copy would be more fresh memory to touch: direct-io.ts).
+    const refs = lists.length === 1 ? lists[0]! : concatenate(lists);
     // Everything is written into a temporary sibling of dest, renamed into place at the end. Block disks
     // are written while their frames arrive (and finished from the cache); trees once all is cached.
     const temp = join(dirname(dest), `.${basename(dest)}.partial-${randomBytes(4).toString("hex")}`);
@@ -147,6 +157,7 @@ export async function pullVersion(
       // way (ChunkSource.read). A failure on either side stops the other before anything is cleaned up.
       const stop = new AbortController();
       const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+      fetchingDisks = true;
       const fetching = source.ensure(refs, signal, sink);
       fetching.catch(() => undefined); // awaited below; a tree's write may fail first
       const trees = manifest.disks.filter((disk): disk is TreeDisk => disk.shape === "tree");
@@ -215,6 +226,16 @@ export async function pullVersion(
   } finally {
     await source.close();
   }
+}
+
+function concatenate(lists: ReadonlyArray<ArrayLike<number>>): Float64Array {
+  const all = new Float64Array(lists.reduce((sum, list) => sum + list.length, 0));
+  let at = 0;
+  for (const list of lists) {
+    all.set(list, at);
+    at += list.length;
+  }
+  return all;
 }
 
 /** Closes the images' files, each once (a second close() of a FileHandle throws). */

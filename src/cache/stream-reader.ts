@@ -19,6 +19,8 @@ export async function readStream(
   source: ChunkSource,
   name: string,
   signal?: AbortSignal,
+  /** Where the stream is assembled (at least `length` bytes; the result is a view of it), if not new memory. */
+  allocate?: (length: number) => Buffer,
 ): Promise<Buffer> {
   let body: Buffer;
   try {
@@ -44,7 +46,7 @@ export async function readStream(
     if (list === undefined) wanted.set(ref, [k]);
     else list.push(k);
   });
-  const stream = Buffer.allocUnsafe(total);
+  const stream = (allocate?.(total) ?? Buffer.allocUnsafe(total)).subarray(0, total);
   const filled = new Uint8Array(refs.length);
   await source.ensure(
     refs,

@@ -245,29 +245,44 @@ export class RepoReader {
     stored: Uint8Array,
     into?: Buffer,
   ): Buffer {
-    const where = (chunk: string): string =>
-      `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${chunk} (pack ${pack.id})`;
-    const entries = pack.entriesOfFrame(frame);
     let raw: Buffer;
     try {
       raw = decompressFrame(stored, pack.frameRawLength(frame), pack.compression, into);
     } catch (error) {
-      // A frame that does not decompress loses all its chunks; the message names the first.
-      const first = entries.length > 0 ? pack.hashAt(entries[0]!).toString("hex") : "(none)";
-      throw new CollectiveError(
-        "CHUNK_CORRUPT",
-        `${where(first)} is corrupt: frame ${frame}: ${(error as Error).message}`,
-      );
+      throw this.frameError(manifest, pack, frame, { detail: (error as Error).message });
     }
-    for (const entry of entries) {
-      const bad = badChunk(pack, entry, raw);
-      if (bad !== undefined) {
-        throw new CollectiveError("CHUNK_CORRUPT", `${where(bad)} does not match its hash`, {
-          hint: "the repository is damaged or was tampered with",
-        });
-      }
+    for (const entry of pack.entriesOfFrame(frame)) {
+      if (badChunk(pack, entry, raw) !== undefined) throw this.frameError(manifest, pack, frame, { entry });
     }
     return raw;
+  }
+
+  /**
+   * What openFrame throws for a fetched frame that does not decode (`detail` says why: all its chunks
+   * are lost, the message names the first) or that holds a chunk (`entry`) not matching its hash. Also
+   * used by a verifier checking frames on another thread (cache/frame-verifier.ts), so the two agree.
+   */
+  frameError(
+    manifest: Manifest | undefined,
+    pack: PackIndex,
+    frame: number,
+    failure: { readonly detail: string } | { readonly entry: number },
+  ): CollectiveError {
+    const where = (chunk: string): string =>
+      `${this.url}${manifest ? ` version ${manifest.version}` : ""}: chunk ${chunk} (pack ${pack.id})`;
+    if ("entry" in failure) {
+      return new CollectiveError(
+        "CHUNK_CORRUPT",
+        `${where(pack.hashAt(failure.entry).toString("hex"))} does not match its hash`,
+        { hint: "the repository is damaged or was tampered with" },
+      );
+    }
+    const entries = pack.entriesOfFrame(frame);
+    const first = entries.length > 0 ? pack.hashAt(entries[0]!).toString("hex") : "(none)";
+    return new CollectiveError(
+      "CHUNK_CORRUPT",
+      `${where(first)} is corrupt: frame ${frame}: ${failure.detail}`,
+    );
   }
 
   /** The hashes listed by a stream index object. */

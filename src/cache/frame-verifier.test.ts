@@ -1,0 +1,195 @@
+import { hash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isCollectiveError } from "../errors.js";
+import { FileTransport } from "../repo/file-transport.js";
+import { type Manifest, paths } from "../repo/format.js";
+import type { PackIndex } from "../repo/pack-index.js";
+import { RepoReader } from "../repo/repo-reader.js";
+import { alignedBuffer, alignUp } from "./direct-io.js";
+import {
+  type FetchedRun,
+  type FrameVerifier,
+  InlineFrameVerifier,
+  startVerifierThread,
+  ThreadFrameVerifier,
+} from "./frame-verifier.js";
+import { makeTestRepo } from "./test-repo.js";
+
+let scratch: string;
+let reader: RepoReader;
+let manifest: Manifest;
+let pack: PackIndex;
+let packBytes: Buffer;
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "collective-frame-verifier-"));
+  const repo = await makeTestRepo(scratch);
+  // Half text-like (its frames are zstd-compressed), half random (its frames are stored raw).
+  const text = Buffer.from(
+    Array.from({ length: 20000 }, (_, i) => `line ${i} of the appliance's configuration\n`).join(""),
+  );
+  const image = Buffer.concat([text.subarray(0, 512 * 1024), randomBytes(512 * 1024)]);
+  await writeFile(join(scratch, "sources", "disk.img"), image);
+  await repo.publishImage(join(scratch, "sources", "disk.img"));
+  reader = new RepoReader(new FileTransport(repo.dir));
+  manifest = await reader.manifest(1);
+  pack = await reader.packIndex(manifest.packs[0]!);
+  packBytes = await readFile(join(repo.dir, paths.pack(pack.id)));
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** Frames `first..first+count-1` as a fetch has them: stored bytes and places in shared aligned memory. */
+function fetchedRun(first: number, count: number, shared = true): FetchedRun {
+  const frames = Array.from({ length: count }, (_, k) => first + k);
+  const make = (bytes: number): Buffer => (shared ? alignedBuffer(bytes) : Buffer.alloc(bytes));
+  const storedMemory = make(frames.reduce((sum, f) => sum + alignUp(pack.frameStoredLength(f)), 0));
+  const placeMemory = make(frames.reduce((sum, f) => sum + alignUp(pack.frameRawLength(f)), 0));
+  let storedAt = 0;
+  let placeAt = 0;
+  const stored: Uint8Array[] = [];
+  const places: Buffer[] = [];
+  for (const frame of frames) {
+    const { offset, storedLength, rawLength } = pack.frameAt(frame);
+    packBytes.copy(storedMemory, storedAt, offset, offset + storedLength);
+    stored.push(storedMemory.subarray(storedAt, storedAt + storedLength));
+    places.push(placeMemory.subarray(placeAt, placeAt + rawLength));
+    storedAt += alignUp(storedLength);
+    placeAt += alignUp(rawLength);
+  }
+  return { pack, frames, stored, places };
+}
+
+/** Whether every chunk of the frames hashes to what the pack's index says. */
+function chunksGenuine(run: FetchedRun, raws: readonly Buffer[]): boolean {
+  return run.frames.every((frame, k) =>
+    [...pack.entriesOfFrame(frame)].every((entry) => {
+      const at = pack.offsetInFrame(entry);
+      const digest = hash("sha256", raws[k]!.subarray(at, at + pack.rawLength(entry)), "buffer");
+      return digest.equals(pack.hashAt(entry));
+    }),
+  );
+}
+
+async function failureOf(verifier: FrameVerifier, run: FetchedRun): Promise<string> {
+  try {
+    await verifier.verify(run);
+  } catch (error) {
+    if (!isCollectiveError(error)) throw error;
+    return `${error.code}: ${error.message}`;
+  }
+  throw new Error("the run was accepted");
+}
+
+/** A frame stored compressed and one stored raw (the image holds both kinds). */
+function framesOfBothKinds(): { compressed: number; raw: number } {
+  const frames = Array.from({ length: pack.frameCount }, (_, f) => f);
+  const compressed = frames.find((f) => pack.frameStoredLength(f) < pack.frameRawLength(f));
+  const raw = frames.find((f) => pack.frameStoredLength(f) === pack.frameRawLength(f));
+  if (compressed === undefined || raw === undefined) throw new Error("the test image lacks a kind of frame");
+  return { compressed, raw };
+}
+
+const implementations: Array<[string, () => Promise<FrameVerifier>]> = [
+  ["InlineFrameVerifier", async () => new InlineFrameVerifier(reader, manifest)],
+  [
+    "ThreadFrameVerifier",
+    async () => {
+      startVerifierThread();
+      const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+      await verifier.whenReady();
+      expect(verifier.running).toBe(true); // else this suite would only test the inline fallback
+      return verifier;
+    },
+  ],
+];
+
+describe.each(implementations)("%s (the FrameVerifier contract)", (_name, make) => {
+  it("decodes every frame into its place and accepts chunks that match their hashes", async () => {
+    const verifier = await make();
+    const run = fetchedRun(0, pack.frameCount);
+    const raws = await verifier.verify(run);
+    expect(raws).toHaveLength(pack.frameCount);
+    raws.forEach((raw, k) => {
+      expect(raw.buffer).toBe(run.places[k]!.buffer); // in place, not a copy elsewhere
+      expect(raw.byteOffset).toBe(run.places[k]!.byteOffset);
+      expect(raw.length).toBe(pack.frameRawLength(k));
+    });
+    expect(chunksGenuine(run, raws)).toBe(true);
+  });
+
+  it("rejects a frame that does not decode, naming the repository, version, first chunk and offset", async () => {
+    const verifier = await make();
+    const { compressed } = framesOfBothKinds();
+    const run = fetchedRun(compressed, 1);
+    run.stored[0]!.set(randomBytes(run.stored[0]!.length));
+    const message = await failureOf(verifier, run);
+    const first = pack.hashAt(pack.entriesOfFrame(compressed)[0]!).toString("hex");
+    expect(message).toContain(`CHUNK_CORRUPT: ${reader.url} version 1: chunk ${first} (pack ${pack.id})`);
+    expect(message).toContain(`is corrupt: frame ${compressed}: cannot decompress a frame`);
+    expect(message).toContain(`at offset ${pack.frameAt(compressed).offset}`);
+  });
+
+  it("rejects a chunk whose bytes do not match its hash, naming that chunk", async () => {
+    const verifier = await make();
+    const { raw } = framesOfBothKinds();
+    expect(raw).toBeGreaterThan(0); // so the bad chunk is not the run's first frame's: its place is counted right
+    const run = fetchedRun(0, raw + 1);
+    const second = pack.entriesOfFrame(raw)[1]!;
+    const at = pack.offsetInFrame(second);
+    run.stored[raw]![at] = run.stored[raw]![at]! ^ 0xff;
+    const message = await failureOf(verifier, run);
+    expect(message).toBe(
+      `CHUNK_CORRUPT: ${reader.url} version 1: chunk ${pack.hashAt(second).toString("hex")} (pack ${pack.id}) does not match its hash at offset ${pack.frameAt(raw).offset}`,
+    );
+  });
+
+  it("rejects a run for its first bad frame, even when the frames before it are good", async () => {
+    const verifier = await make();
+    const run = fetchedRun(0, pack.frameCount);
+    const last = pack.frameCount - 1;
+    run.stored[last]!.fill(0);
+    const message = await failureOf(verifier, run);
+    expect(message).toMatch(new RegExp(`at offset ${pack.frameAt(last).offset}$`));
+  });
+});
+
+describe("ThreadFrameVerifier", () => {
+  it("checks runs in memory it cannot share on the calling thread, with the same result", async () => {
+    startVerifierThread();
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await verifier.whenReady();
+    const run = fetchedRun(0, pack.frameCount, false);
+    const raws = await verifier.verify(run);
+    expect(chunksGenuine(run, raws)).toBe(true);
+    const { raw } = framesOfBothKinds();
+    const bad = fetchedRun(raw, 1, false);
+    bad.stored[0]!.fill(7);
+    expect(await failureOf(verifier, bad)).toContain("does not match its hash");
+  });
+
+  it("finishes runs the thread still had when it stopped, then works on without it", async () => {
+    startVerifierThread();
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await verifier.whenReady();
+    const runs = Array.from({ length: 8 }, () => fetchedRun(0, pack.frameCount));
+    const pending = runs.map((run) => verifier.verify(run));
+    await verifier.terminateThread();
+    const results = await Promise.all(pending);
+    results.forEach((raws, k) => {
+      expect(chunksGenuine(runs[k]!, raws)).toBe(true);
+    });
+    expect(verifier.running).toBe(false);
+    const after = fetchedRun(0, pack.frameCount);
+    expect(chunksGenuine(after, await verifier.verify(after))).toBe(true);
+    // The next verifier gets a new thread.
+    const next = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await next.whenReady();
+    expect(next.running).toBe(true);
+  });
+});

@@ -1,0 +1,296 @@
+/**
+ * Verifying fetched frames before anything uses them: decode each frame into its place and check every
+ * chunk in it against its SHA-256. Two implementations of one contract (frame-verifier.test.ts runs the
+ * same suite on both):
+ *
+ * - InlineFrameVerifier, on the calling thread (RepoReader.openFrame);
+ * - ThreadFrameVerifier, on a worker thread (verify-worker.cjs). Hashing and decoding are a third of a
+ *   cold fetch's CPU time on the main thread; there they ran one after the other with receiving and
+ *   writing, here they run on a second core beside them. The worker reads and writes the fetch's
+ *   buffers in place: they are shared memory (direct-io.ts), so nothing is copied to or from it.
+ *
+ * The thread verifier falls back to the inline one for what it cannot take (frames in memory that is not
+ * shared, deflate or brotli packs, the moments before the thread is up, a thread that died), so a caller
+ * never has to care which one ran. Either way a failure is the same CollectiveError, naming the
+ * repository, the version, the chunk and the frame's offset in its pack.
+ */
+import { Worker } from "node:worker_threads";
+import { CollectiveError, isCollectiveError } from "../errors.js";
+import { Compression } from "../repo/compression.js";
+import type { Manifest } from "../repo/format.js";
+import type { PackIndex } from "../repo/pack-index.js";
+import type { RepoReader } from "../repo/repo-reader.js";
+
+/** Consecutive frames of one pack, as fetched, and where each one's raw bytes are to go. */
+export interface FetchedRun {
+  readonly pack: PackIndex;
+  readonly frames: readonly number[];
+  readonly stored: readonly Uint8Array[];
+  /** One per frame: exactly the frame's raw length, in memory no one else uses until this resolves. */
+  readonly places: readonly Buffer[];
+}
+
+export interface FrameVerifier {
+  /**
+   * The frames' raw bytes (views of their places), once every chunk in them matched its hash; else a
+   * CHUNK_CORRUPT error for the first frame that failed.
+   */
+  verify(run: FetchedRun): Promise<Buffer[]>;
+  /** Releases what this verifier holds (the thread is the process's and stays). Idempotent. */
+  close(): Promise<void>;
+}
+
+export class InlineFrameVerifier implements FrameVerifier {
+  constructor(
+    private readonly reader: RepoReader,
+    private readonly manifest: Manifest,
+  ) {}
+
+  async verify(run: FetchedRun): Promise<Buffer[]> {
+    return this.verifyNow(run);
+  }
+
+  /** verify() without the promise: the thread verifier's fallback runs it synchronously. */
+  verifyNow(run: FetchedRun): Buffer[] {
+    const { pack, frames, stored, places } = run;
+    return frames.map((frame, k) => {
+      const place = places[k]!;
+      let raw: Buffer;
+      try {
+        raw = this.reader.openFrame(this.manifest, pack, frame, stored[k]!, place);
+      } catch (error) {
+        throw atOffset(error, pack, frame);
+      }
+      return raw.buffer === place.buffer ? raw : place.subarray(0, raw.copy(place)); // a frame stored raw
+    });
+  }
+
+  /** The error for a frame the thread found bad, worded as verifyNow's. */
+  failure(run: FetchedRun, k: number, failure: { detail: string } | { chunk: number }): CollectiveError {
+    const { pack } = run;
+    const frame = run.frames[k]!;
+    const reason =
+      "chunk" in failure ? { entry: pack.entriesOfFrame(frame)[failure.chunk]! } : { detail: failure.detail };
+    return atOffset(
+      this.reader.frameError(this.manifest, pack, frame, reason),
+      pack,
+      frame,
+    ) as CollectiveError;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A frame's error with where the frame lies in its pack, and what to do. */
+function atOffset(error: unknown, pack: PackIndex, frame: number): unknown {
+  if (!isCollectiveError(error)) return error;
+  return new CollectiveError(error.code, `${error.message} at offset ${pack.frameAt(frame).offset}`, {
+    hint: "The repository is damaged or the server altered the data; nothing of it was cached. Run `cui repo verify` on the repository.",
+  });
+}
+
+/** What the thread found wrong with a run: which frame, and a chunk in it or why it did not decode. */
+interface ThreadFailure {
+  /** The frame's position in the run; -1 when the thread itself failed (the run is checked here instead). */
+  readonly frame: number;
+  readonly chunk?: number;
+  readonly message?: string;
+}
+
+interface WorkerReply {
+  readonly id?: number;
+  readonly ready?: boolean;
+  readonly failure?: ThreadFailure;
+}
+
+/** The thread exited before it answered: the run is checked on the calling thread. */
+const lostRun = Symbol("lost");
+
+/**
+ * The process's verifier thread, shared by every fetch (a daemon runs several): started by the first
+ * fetch big enough, or earlier by startVerifierThread(). It keeps the process alive only while runs are
+ * in flight. A thread that fails is replaced by the next fetch that asks.
+ */
+class VerifierThread {
+  private static current: VerifierThread | undefined;
+
+  static shared(): VerifierThread {
+    if (VerifierThread.current === undefined || VerifierThread.current.stopped)
+      VerifierThread.current = new VerifierThread();
+    return VerifierThread.current;
+  }
+
+  /** Whether a thread is up or on its way (without starting one). */
+  static get started(): boolean {
+    return VerifierThread.current !== undefined && !VerifierThread.current.stopped;
+  }
+
+  private readonly worker: Worker;
+  private ready = false;
+  private stopped = false;
+  private nextId = 0;
+  private readonly pending = new Map<number, (reply: ThreadFailure | undefined | typeof lostRun) => void>();
+  /** Settles when the thread is up or gone. */
+  readonly started: Promise<void>;
+  private markStarted: () => void = () => {};
+
+  private constructor() {
+    this.started = new Promise((resolve) => {
+      this.markStarted = resolve;
+    });
+    this.worker = new Worker(new URL("./verify-worker.cjs", import.meta.url));
+    this.worker.unref();
+    this.worker.on("message", (reply: WorkerReply) => this.received(reply));
+    // After an error the thread is on its way out; its runs are given back once it has exited (before
+    // then it might still write into a run's memory).
+    this.worker.on("error", () => {
+      this.stopped = true;
+    });
+    this.worker.on("exit", () => this.exited());
+  }
+
+  get running(): boolean {
+    return this.ready && !this.stopped;
+  }
+
+  /** Decodes and checks a run on the thread. */
+  check(run: FetchedRun): Promise<ThreadFailure | undefined | typeof lostRun> {
+    const id = this.nextId++;
+    const job = workerJob(id, run);
+    return new Promise((resolve) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, resolve);
+      this.worker.postMessage(job);
+    });
+  }
+
+  /** Stops the thread; runs in flight are then checked by their callers. For tests. */
+  async terminate(): Promise<void> {
+    this.stopped = true;
+    await this.worker.terminate();
+  }
+
+  private received(reply: WorkerReply): void {
+    if (reply.ready === true) {
+      this.ready = true;
+      this.markStarted();
+      return;
+    }
+    const settle = reply.id === undefined ? undefined : this.pending.get(reply.id);
+    if (settle === undefined) return;
+    this.pending.delete(reply.id!);
+    if (this.pending.size === 0) this.worker.unref();
+    settle(reply.failure);
+  }
+
+  private exited(): void {
+    this.stopped = true;
+    this.markStarted();
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const settle of waiting) settle(lostRun);
+  }
+}
+
+/**
+ * Starts the process's verifier thread ahead of a fetch, so it comes up (about 60 ms of a second core)
+ * while the caller loads its modules and reads the manifest, not while frames wait. `cui pull` calls it
+ * first thing. Does nothing when COLLECTIVE_VERIFY_THREAD=0.
+ */
+export function startVerifierThread(): void {
+  if (!verifyThreadEnabled()) return;
+  try {
+    VerifierThread.shared();
+  } catch {
+    // No thread to be had: fetches check their frames inline.
+  }
+}
+
+/** Whether the process's verifier thread is up or on its way. */
+export function verifierThreadStarted(): boolean {
+  return VerifierThread.started;
+}
+
+/** Checks runs on the process's verifier thread when it is up, else on the calling thread. */
+export class ThreadFrameVerifier implements FrameVerifier {
+  private readonly thread = VerifierThread.shared();
+
+  constructor(private readonly inline: InlineFrameVerifier) {}
+
+  /** Whether runs go to the thread now (else verify() works inline); for tests. */
+  get running(): boolean {
+    return this.thread.running;
+  }
+
+  /** Resolves once the thread is up, or has failed to come up; for tests. */
+  whenReady(): Promise<void> {
+    return this.thread.started;
+  }
+
+  /** Stops the thread under this verifier (later runs are checked inline); for tests. */
+  terminateThread(): Promise<void> {
+    return this.thread.terminate();
+  }
+
+  async verify(run: FetchedRun): Promise<Buffer[]> {
+    if (!this.thread.running || !takes(run)) return this.inline.verifyNow(run);
+    const failure = await this.thread.check(run);
+    if (failure === undefined) return [...run.places];
+    // The thread died, or failed on its own account: the run is checked here, as if it never went there.
+    if (failure === lostRun || failure.frame < 0) return this.inline.verifyNow(run);
+    throw this.inline.failure(
+      run,
+      failure.frame,
+      failure.chunk !== undefined ? { chunk: failure.chunk } : { detail: failure.message ?? "" },
+    );
+  }
+
+  /** The thread is the process's: it stays for the next fetch. */
+  async close(): Promise<void> {}
+}
+
+/** Frames the thread can decode (zstd or stored raw), in memory it can reach (shared). */
+function takes(run: FetchedRun): boolean {
+  const { pack, stored, places } = run;
+  for (let k = 0; k < stored.length; k++) {
+    if (
+      !(stored[k]!.buffer instanceof SharedArrayBuffer) ||
+      !(places[k]!.buffer instanceof SharedArrayBuffer)
+    )
+      return false;
+    if (stored[k]!.length !== places[k]!.length && pack.compression !== Compression.zstd) return false;
+  }
+  return true;
+}
+
+/**
+ * The message for the worker: the frames' views (their shared memory travels with them, not copied), and
+ * per chunk its offset and length in its frame and the hash it must have, copied from the pack's index.
+ */
+function workerJob(id: number, run: FetchedRun): unknown {
+  const { pack, frames, stored, places } = run;
+  let total = 0;
+  for (const frame of frames) total += pack.entriesOfFrame(frame).length;
+  const chunks = new Uint32Array(2 * total);
+  const hashes = new Uint8Array(32 * total);
+  const index = pack.indexBytes;
+  let c = 0;
+  const described = frames.map((frame, k) => {
+    const entries = pack.entriesOfFrame(frame);
+    const first = c;
+    for (let e = 0; e < entries.length; e++, c++) {
+      const entry = entries[e]!;
+      chunks[2 * c] = pack.offsetInFrame(entry);
+      chunks[2 * c + 1] = pack.rawLength(entry);
+      const at = pack.hashOffset(entry);
+      hashes.set(index.subarray(at, at + 32), 32 * c);
+    }
+    return { stored: stored[k]!, place: places[k]!, method: pack.compression, first, count: entries.length };
+  });
+  return { id, frames: described, chunks, hashes };
+}
+
+/** `COLLECTIVE_VERIFY_THREAD=0` keeps verification on the main thread (for comparing, or debugging). */
+export function verifyThreadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.COLLECTIVE_VERIFY_THREAD !== "0";
+}

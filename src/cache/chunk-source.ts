@@ -46,10 +46,13 @@ export interface ChunkSourceOptions {
   /** Called as each ensure() starts: the raw bytes of the distinct chunks it was asked for (progress's end). */
   readonly onTotal?: (rawBytes: number) => void;
   /**
-   * Keep the cache's frames out of the page cache (O_DIRECT: direct-io.ts), for a fetch that uses its
-   * frames as they arrive (block disks) rather than reading them back at once (trees).
+   * The fetch uses its frames as they arrive (a sink writes block disks from them) rather than reading
+   * them back from the cache at once (trees). Such a fetch keeps the cache's frames out of the page
+   * cache (O_DIRECT: direct-io.ts), has four batches in flight and checks its frames on a second thread
+   * (batching(), useVerifierThread()): measured faster for images, not for trees, whose writer reads
+   * the cache in file order and keeps the second core busy creating files (docs/benchmarks.md).
    */
-  readonly directCache?: boolean;
+  readonly framesOnArrival?: boolean;
 }
 
 const mebibyte = 1024 * 1024;
@@ -73,16 +76,19 @@ const threadMinBytes = 2 * mebibyte;
 const bigFetchBytes = 256 * mebibyte;
 
 /**
- * How a fetch of `missingBytes` stored bytes is cut: four batches in flight, so that while some
- * download, others are checked and written (with two, the main thread sat idle 44% of a 1 GiB fetch).
- * Each batch's download lands in its own buffer, and fresh memory is slow to touch here (about 3 ms a
- * MiB: direct-io.ts), so a fetch under bigFetchBytes takes batches half the size. Measured in
- * docs/benchmarks.md (ninth pass).
+ * How a fetch of `missingBytes` stored bytes is cut. One whose frames are used as they arrive (images)
+ * has four batches in flight, so that while some download, others are checked and written (with two, the
+ * main thread sat idle 44% of a 1 GiB fetch); each batch's download lands in its own buffer, and fresh
+ * memory is slow to touch here (about 3 ms a MiB: direct-io.ts), so a fetch under bigFetchBytes takes
+ * batches half the size. A tree's fetch keeps two of 8 MiB: its writer reads the cache in file order,
+ * and more batches only brought frames in a less useful order. Measured in docs/benchmarks.md (ninth pass).
  */
 function batching(
   options: ChunkSourceOptions,
   missingBytes: number,
 ): { batchBytes: number; parallelBatches: number } {
+  if (!options.framesOnArrival)
+    return { batchBytes: options.batchBytes ?? 8 * mebibyte, parallelBatches: options.parallelBatches ?? 2 };
   return {
     batchBytes: options.batchBytes ?? (missingBytes >= bigFetchBytes ? 8 * mebibyte : 4 * mebibyte),
     parallelBatches: options.parallelBatches ?? 4,
@@ -137,7 +143,7 @@ export class ChunkSource {
     const packs: CachedPack[] = [];
     try {
       for (const id of manifest.packs)
-        packs.push(await CachedPack.open(packsDir, id, reader.transport, options.directCache ?? false));
+        packs.push(await CachedPack.open(packsDir, id, reader.transport, options.framesOnArrival ?? false));
     } catch (error) {
       await Promise.all(packs.map((pack) => pack.close()));
       throw error;
@@ -495,11 +501,12 @@ export class ChunkSource {
   }
 
   /**
-   * Verification moves to the process's verifier thread when it is already up (a pull starts it early),
-   * or once a fetch is big enough to repay starting it (about 60 ms of a second core).
+   * A fetch whose frames are used as they arrive has them checked on the process's verifier thread, when
+   * it is already up (a pull starts it early) or once a fetch is big enough to repay starting it (about
+   * 60 ms of a second core).
    */
   private useVerifierThread(missingBytes: number): void {
-    if (this.threadVerifier !== undefined || !verifyThreadEnabled()) return;
+    if (this.threadVerifier !== undefined || !this.options.framesOnArrival || !verifyThreadEnabled()) return;
     if (missingBytes < threadMinBytes && !verifierThreadStarted()) return;
     try {
       this.threadVerifier = new ThreadFrameVerifier(this.inlineVerifier);

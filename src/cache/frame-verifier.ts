@@ -194,8 +194,8 @@ class VerifierThread {
 
 /**
  * Starts the process's verifier thread ahead of a fetch, so it comes up (about 60 ms of a second core)
- * while the caller loads its modules and reads the manifest, not while frames wait. `cui pull` calls it
- * first thing. Does nothing when COLLECTIVE_VERIFY_THREAD=0.
+ * while the caller reads the pack indexes and block maps, not while frames wait: pullVersion calls it
+ * once the manifest says the disks are images. Does nothing when COLLECTIVE_VERIFY_THREAD=0.
  */
 export function startVerifierThread(): void {
   if (!verifyThreadEnabled()) return;

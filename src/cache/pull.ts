@@ -18,6 +18,7 @@ import { parseTreeListing } from "../repo/tree-listing.js";
 import { prepareCache } from "./cache-dir.js";
 import { ChunkSource, type FrameSink, type TransferStats } from "./chunk-source.js";
 import { alignedPool, openMaybeDirect } from "./direct-io.js";
+import { startVerifierThread } from "./frame-verifier.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
 import { BlockDiskWriter, type BlockPlan, blockDiskAligned, planBlockDisk } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
@@ -71,6 +72,9 @@ export async function pullVersion(
   }
   const manifest = await reader.manifest(version, options.pinnedKey);
   checkManifestForFetch(manifest, transport.url);
+  const framesOnArrival = manifest.disks.every((disk) => disk.shape === "block");
+  // Its frames will be checked on a second thread: started now, it is up by the time they come.
+  if (framesOnArrival) startVerifierThread();
   const layout = await prepareCache(options.cacheDir);
   let done = 0;
   let total = 0;
@@ -78,7 +82,7 @@ export async function pullVersion(
   const source = await ChunkSource.open(layout.packs, reader, manifest, {
     // Block disks are written from frames as they arrive; trees are read back from the cache right
     // after each frame lands there (while it is still in the page cache).
-    directCache: manifest.disks.every((disk) => disk.shape === "block"),
+    framesOnArrival,
     onProgress: (bytes) => {
       done += bytes;
       options.onProgress?.(done, total);

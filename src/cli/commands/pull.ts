@@ -35,9 +35,9 @@ SHA-256 before they enter the cache. The manifest's signature is checked against
 interrupted pull leaves <dest> untouched, and the next pull resumes from what the cache already holds.
 
 A VM's disks, and the cache's copy of their chunks, are written with O_DIRECT (around the page cache)
-where the filesystem allows it; COLLECTIVE_DIRECT_IO=0 turns that off. Fetched data is decompressed and
-checked on a second thread while the first receives and writes; COLLECTIVE_VERIFY_THREAD=0 keeps it all
-on one thread.
+where the filesystem allows it; COLLECTIVE_DIRECT_IO=0 turns that off. Their fetched data is
+decompressed and checked on a second thread while the first receives and writes;
+COLLECTIVE_VERIFY_THREAD=0 keeps it all on one thread.
 
 Progress is shown on stderr when it is a terminal. The summary says how many bytes crossed the network
 and how many were reused from the cache.
@@ -50,9 +50,6 @@ Examples:
   cui pull http://127.0.0.1:7080/dns --cache ~/.cache/collective --json /tmp/dns`,
     )
     .action(async (url: string, dest: string, flags: PullFlags) => {
-      // The thread that checks fetched frames comes up on a second core while the rest loads.
-      const { startVerifierThread } = await import("../../cache/frame-verifier.js");
-      startVerifierThread();
       const version =
         flags.version === undefined
           ? undefined

@@ -365,7 +365,7 @@ export class ChunkSource {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.packs.map((pack) => pack.close()), this.threadVerifier?.close()]);
+    await Promise.all(this.packs.map((pack) => pack.close()));
   }
 
   /** Frames in pack order, cut into batches of about batchBytes stored bytes, one pack per batch. */

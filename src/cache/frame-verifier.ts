@@ -36,8 +36,6 @@ export interface FrameVerifier {
    * CHUNK_CORRUPT error for the first frame that failed.
    */
   verify(run: FetchedRun): Promise<Buffer[]>;
-  /** Releases what this verifier holds (the thread is the process's and stays). Idempotent. */
-  close(): Promise<void>;
 }
 
 export class InlineFrameVerifier implements FrameVerifier {
@@ -77,8 +75,6 @@ export class InlineFrameVerifier implements FrameVerifier {
       frame,
     ) as CollectiveError;
   }
-
-  async close(): Promise<void> {}
 }
 
 /** A frame's error with where the frame lies in its pack, and what to do. */
@@ -211,7 +207,10 @@ export function verifierThreadStarted(): boolean {
   return VerifierThread.started;
 }
 
-/** Checks runs on the process's verifier thread when it is up, else on the calling thread. */
+/**
+ * Checks runs on the process's verifier thread when it is up, else on the calling thread. Nothing to
+ * close: the thread is the process's, idle (and not keeping the process alive) between fetches.
+ */
 export class ThreadFrameVerifier implements FrameVerifier {
   private readonly thread = VerifierThread.shared();
 
@@ -244,9 +243,6 @@ export class ThreadFrameVerifier implements FrameVerifier {
       failure.chunk !== undefined ? { chunk: failure.chunk } : { detail: failure.message ?? "" },
     );
   }
-
-  /** The thread is the process's: it stays for the next fetch. */
-  async close(): Promise<void> {}
 }
 
 /** Frames the thread can decode (zstd or stored raw), in memory it can reach (shared). */

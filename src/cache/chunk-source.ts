@@ -39,7 +39,7 @@ export interface TransferStats {
 export interface ChunkSourceOptions {
   /** Stored bytes fetched per batch (one readRanges call); by default chosen per fetch (batching()). */
   readonly batchBytes?: number;
-  /** Batches in flight at once (some download while others are checked and written); default 4. */
+  /** Batches in flight at once (some download while others are checked and written); by default batching()'s. */
   readonly parallelBatches?: number;
   /** Called with raw bytes as frames become available (fetched or found), for progress output. */
   readonly onProgress?: (rawBytes: number) => void;
@@ -227,6 +227,7 @@ export class ChunkSource {
     const missing: FrameRef[] = [];
     let totalBytes = 0;
     let reusedBytes = 0;
+    let missingBytes = 0; // stored bytes of the missing frames
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i]!;
       const p = packOf(ref);
@@ -237,7 +238,10 @@ export class ChunkSource {
       totalBytes += raw;
       const frame = pack.index.frameOf(entry);
       if (!pack.hasFrame(frame)) {
-        if (frames.add(p, frame)) missing.push({ pack: p, frame });
+        if (frames.add(p, frame)) {
+          missing.push({ pack: p, frame });
+          missingBytes += pack.index.frameStoredLength(frame);
+        }
         continue;
       }
       this.stats.reusedChunks++;
@@ -246,8 +250,6 @@ export class ChunkSource {
     }
     this.options.onTotal?.(totalBytes);
     if (reusedBytes > 0) this.options.onProgress?.(reusedBytes); // what the cache has is there at once
-    let missingBytes = 0;
-    for (const { pack, frame } of missing) missingBytes += this.packs[pack]!.index.frameStoredLength(frame);
     this.useVerifierThread(missingBytes);
     const { batchBytes, parallelBatches } = batching(this.options, missingBytes);
     const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };

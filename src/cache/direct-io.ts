@@ -65,9 +65,7 @@ export function alignedView(
   offsets?: (k: number) => number,
 ): Uint8Array | undefined {
   const head = parts[0];
-  if (head === undefined || !alignedMemories.has(head.buffer)) return undefined;
-  if (head.byteOffset % directAlign !== 0 || length % directAlign !== 0) return undefined;
-  if (head.byteOffset + length > head.buffer.byteLength) return undefined;
+  if (head === undefined) return undefined;
   let expected = head.byteOffset;
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!;
@@ -75,7 +73,22 @@ export function alignedView(
     if (part.buffer !== head.buffer || part.byteOffset !== at) return undefined;
     expected = at + part.length;
   }
-  return new Uint8Array(head.buffer, head.byteOffset, length);
+  return alignedSpan(head.buffer, head.byteOffset, length);
+}
+
+/**
+ * The view of `length` bytes from `byteOffset` of `memory` when memory is an aligned buffer's and the
+ * view can be written with O_DIRECT as it is (aligned start and length, inside the memory), else undefined.
+ */
+export function alignedSpan(
+  memory: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): Uint8Array | undefined {
+  if (!alignedMemories.has(memory)) return undefined;
+  if (byteOffset % directAlign !== 0 || length % directAlign !== 0) return undefined;
+  if (byteOffset + length > memory.byteLength) return undefined;
+  return new Uint8Array(memory, byteOffset, length);
 }
 
 /** Free buffers an AlignedPool keeps (see release()). */

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileTransport } from "../repo/file-transport.js";
-import { paths } from "../repo/format.js";
+import { type Manifest, paths } from "../repo/format.js";
 import { HttpTransport } from "../repo/http-transport.js";
 import { type RepoServer, startRepoServer } from "../repo/serve.js";
 import { pullVersion } from "./pull.js";
@@ -285,6 +285,41 @@ describe("what a pull refuses", () => {
     await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
     const cached = await readdir(join(cacheDir, "packs"));
     expect(cached.filter((n) => n.endsWith(".present"))).toEqual([]);
+  });
+
+  it("names the repository and version of a corrupt block map index, and caches nothing of it", async () => {
+    await repo.publishImage(await makeImage("small.img", 64, (i) => i % 2 === 0, randomBytes(1 << 16)));
+    const manifest = JSON.parse(await readFile(join(repo.dir, paths.manifest(1)), "utf8")) as Manifest;
+    const blocks = (manifest.disks[0] as { blocks: string }).blocks;
+    const object = join(repo.dir, paths.object(blocks));
+    const bytes = await readFile(object);
+    bytes[bytes.length - 1]! ^= 1;
+    await writeFile(object, bytes);
+    const dest = join(scratch, "out");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toMatchObject({
+      code: "OBJECT_CORRUPT",
+      message: expect.stringMatching(new RegExp(`${blocks}.*\\(in file://${repo.dir} version 1\\)$`)),
+    });
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(lstat(join(cacheDir, "objects", blocks))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("fails, naming the file, when the cache cannot keep a block map index, and leaves nothing behind", async () => {
+    await repo.publishImage(await makeImage("small.img", 64, (i) => i % 2 === 0, randomBytes(1 << 16)));
+    const manifest = JSON.parse(await readFile(join(repo.dir, paths.manifest(1)), "utf8")) as Manifest;
+    const blocks = (manifest.disks[0] as { blocks: string }).blocks;
+    // A directory where the index's copy goes: the copy is written while the pull goes on, and fails.
+    await mkdir(join(cacheDir, "objects", blocks, "in-the-way"), { recursive: true });
+    const dest = join(scratch, "out");
+    await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toMatchObject({
+      code: "CACHE_DIR",
+      message: expect.stringContaining(
+        `cannot keep stream index ${blocks} in the cache (${join(cacheDir, "objects", blocks)})`,
+      ),
+    });
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await readdir(scratch)).filter((n) => n.includes("partial"))).toEqual([]);
+    expect((await readdir(join(cacheDir, "objects"))).filter((n) => n.endsWith(".tmp"))).toEqual([]);
   });
 
   it("resumes an interrupted pull without fetching again what it had", async () => {

@@ -22,7 +22,7 @@ import { startVerifierThread } from "./frame-verifier.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
 import { BlockDiskWriter, type BlockPlan, blockDiskAligned, planBlockDisk } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
-import { readStream } from "./stream-reader.js";
+import { readStream, readStreamIndex } from "./stream-reader.js";
 
 export interface PullOptions {
   readonly cacheDir: string;
@@ -79,21 +79,43 @@ export async function pullVersion(
   let done = 0;
   let total = 0;
   let fetchingDisks = false;
-  const source = await ChunkSource.open(layout.packs, reader, manifest, {
-    // Block disks are written from frames as they arrive; trees are read back from the cache right
-    // after each frame lands there (while it is still in the page cache).
-    framesOnArrival,
-    onProgress: (bytes) => {
-      done += bytes;
-      options.onProgress?.(done, total);
-    },
-    // Progress is the disks' fetch (the metadata streams' before it are quick): counted from there.
-    onTotal: (bytes) => {
-      if (!fetchingDisks) return;
-      done = 0;
-      total = bytes;
-    },
-  });
+  // The disks' metadata stream indexes need only the manifest: read while the packs' indexes come.
+  const context = { repository: reader.url, version: manifest.version };
+  const streamIndexes = manifest.disks.map((disk) =>
+    readStreamIndex(
+      layout.objects,
+      transport,
+      context,
+      disk.shape === "block" ? disk.blocks : disk.listing,
+      options.signal,
+    ),
+  );
+  for (const read of streamIndexes) read.catch(() => undefined); // awaited below
+  // Nothing may still write into the cache when the pull returns or throws: awaited in every case.
+  const streamIndexesSettled = async (): Promise<void> => {
+    await Promise.allSettled(streamIndexes.map((read) => read.then((index) => index.kept)));
+  };
+  let source: ChunkSource;
+  try {
+    source = await ChunkSource.open(layout.packs, reader, manifest, {
+      // Block disks are written from frames as they arrive; trees are read back from the cache right
+      // after each frame lands there (while it is still in the page cache).
+      framesOnArrival,
+      onProgress: (bytes) => {
+        done += bytes;
+        options.onProgress?.(done, total);
+      },
+      // Progress is the disks' fetch (the metadata streams' before it are quick): counted from there.
+      onTotal: (bytes) => {
+        if (!fetchingDisks) return;
+        done = 0;
+        total = bytes;
+      },
+    });
+  } catch (error) {
+    await streamIndexesSettled();
+    throw error;
+  }
   try {
     // First the plans: the disks' metadata streams (verified, cached) and the chunks they need.
     const plans: Array<{
@@ -102,17 +124,16 @@ export async function pullVersion(
       entries?: TreeEntry[];
       files?: ReturnType<typeof planTreeFiles>;
     }> = [];
-    for (const disk of manifest.disks) {
+    for (const [d, disk] of manifest.disks.entries()) {
+      const streamIndex = await streamIndexes[d]!;
       if (disk.shape === "block") {
         // The block map (32 bytes a block) is only needed for planning: it is read into a pooled buffer
         // that the fetch's downloads reuse right after, instead of fresh memory (slow to touch: direct-io.ts).
         let pooled: Buffer | undefined;
         try {
           const blockMap = await readStream(
-            layout.objects,
-            transport,
             source,
-            disk.blocks,
+            streamIndex,
             options.signal,
             (length) => (pooled = alignedPool.acquire(length)),
           );
@@ -121,7 +142,7 @@ export async function pullVersion(
           if (pooled !== undefined) alignedPool.release(pooled);
         }
       } else {
-        const listing = await readStream(layout.objects, transport, source, disk.listing, options.signal);
+        const listing = await readStream(source, streamIndex, options.signal);
         const entries = parseTreeListing(listing, `${transport.url} version ${version} disk ${disk.name}`);
         plans.push({ disk, entries, files: planTreeFiles(source, entries) });
       }
@@ -228,6 +249,7 @@ export async function pullVersion(
       throw error;
     }
   } finally {
+    await streamIndexesSettled();
     await source.close();
   }
 }

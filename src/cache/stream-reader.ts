@@ -11,28 +11,75 @@ import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { chunkListEntries, decodeObject, ObjectType, sha256Hex } from "../repo/meta-object.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { type ChunkRef, chunkRef } from "./chunk-ref.js";
-import type { ChunkSource } from "./chunk-source.js";
+import type { ChunkSource, FetchContext } from "./chunk-source.js";
 
-export async function readStream(
+/** A metadata stream's index object: the list of the stream's chunks. */
+export interface StreamIndex {
+  readonly name: string;
+  /** The object's body (32-byte chunk hashes), verified against its name. */
+  readonly body: Buffer;
+  /**
+   * Settles once a fetched index is kept in the cache (at once for one read from there). Kept in the
+   * background: the fsync took 10-15 ms in the way of a pull's block map (docs/benchmarks.md, tenth pass).
+   */
+  readonly kept: Promise<void>;
+}
+
+/**
+ * A stream's index object: from the cache when it has a valid copy, else fetched, verified and kept
+ * (see StreamIndex.kept). Needs only the manifest, so a pull reads it while the packs' indexes come.
+ */
+export async function readStreamIndex(
   objectsDir: string,
   transport: RepoTransport,
-  source: ChunkSource,
+  context: FetchContext,
   name: string,
+  signal?: AbortSignal,
+): Promise<StreamIndex> {
+  try {
+    const cachedPath = join(objectsDir, name);
+    const cached = await readFile(cachedPath).catch(() => undefined);
+    if (cached !== undefined && sha256Hex(cached) === name)
+      return { name, body: decodeObject(name, cached, ObjectType.streamIndex), kept: Promise.resolve() };
+    const fetched = await transport.readFile(paths.object(name), {
+      maxBytes: readLimits.object,
+      ...(signal ? { signal } : {}),
+    });
+    const body = decodeObject(name, fetched, ObjectType.streamIndex);
+    const kept = writeFileAtomic(cachedPath, fetched).catch((error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CollectiveError(
+        "CACHE_DIR",
+        `cannot keep stream index ${name} in the cache (${cachedPath}): ${code}`,
+        {
+          hint: "Free space in the cache's filesystem or let this user write there, or choose another cache with --cache DIR.",
+          cause: error,
+        },
+      );
+    });
+    kept.catch(() => undefined); // awaited by readStream
+    return { name, body, kept };
+  } catch (error) {
+    if (!isCollectiveError(error) || error.code !== "OBJECT_CORRUPT") throw error;
+    throw new CollectiveError(
+      "OBJECT_CORRUPT",
+      `${error.message} (in ${context.repository} version ${context.version})`,
+      {
+        hint: "The repository is damaged or the server altered it; nothing was cached. Run `cui repo verify` on it.",
+      },
+    );
+  }
+}
+
+/** The stream `index` lists, assembled from its chunks (fetched, verified and cached when missing). */
+export async function readStream(
+  source: ChunkSource,
+  index: StreamIndex,
   signal?: AbortSignal,
   /** Where the stream is assembled (at least `length` bytes; the result is a view of it), if not new memory. */
   allocate?: (length: number) => Buffer,
 ): Promise<Buffer> {
-  let body: Buffer;
-  try {
-    body = await readStreamIndex(objectsDir, transport, name, signal);
-  } catch (error) {
-    if (!isCollectiveError(error) || error.code !== "OBJECT_CORRUPT") throw error;
-    const { repository, version } = source.context;
-    throw new CollectiveError("OBJECT_CORRUPT", `${error.message} (in ${repository} version ${version})`, {
-      hint: "The repository is damaged or the server altered it; nothing was cached. Run `cui repo verify` on it.",
-    });
-  }
-  const hashes = chunkListEntries(name, body);
+  const hashes = chunkListEntries(index.name, index.body);
   const refs = hashes.map((chunkHash) => source.locate(chunkHash));
   // The stream is assembled in place: chunks fetched now are copied from their frames as they arrive
   // (with O_DIRECT the cache's copy would be read back from the disk), the rest read from the cache.
@@ -52,12 +99,12 @@ export async function readStream(
     refs,
     signal,
     async (pack, first, raws) => {
-      const index = source.packIndex(pack);
+      const packIndex = source.packIndex(pack);
       raws.forEach((raw, i) => {
-        for (const entry of index.entriesOfFrame(first + i)) {
-          const offset = index.offsetInFrame(entry);
+        for (const entry of packIndex.entriesOfFrame(first + i)) {
+          const offset = packIndex.offsetInFrame(entry);
           for (const k of wanted.get(chunkRef(pack, entry)) ?? []) {
-            raw.copy(stream, starts[k]!, offset, offset + index.rawLength(entry));
+            raw.copy(stream, starts[k]!, offset, offset + packIndex.rawLength(entry));
             filled[k] = 1;
           }
         }
@@ -70,25 +117,6 @@ export async function readStream(
   rest.forEach((k, i) => {
     found[i]!.copy(stream, starts[k]!);
   });
+  await index.kept;
   return stream;
-}
-
-/** The stream index's body: from the cache when it has a valid copy, else fetched, verified and kept. */
-async function readStreamIndex(
-  objectsDir: string,
-  transport: RepoTransport,
-  name: string,
-  signal: AbortSignal | undefined,
-): Promise<Buffer> {
-  const cachedPath = join(objectsDir, name);
-  const cached = await readFile(cachedPath).catch(() => undefined);
-  if (cached !== undefined && sha256Hex(cached) === name)
-    return decodeObject(name, cached, ObjectType.streamIndex);
-  const fetched = await transport.readFile(paths.object(name), {
-    maxBytes: readLimits.object,
-    ...(signal ? { signal } : {}),
-  });
-  const body = decodeObject(name, fetched, ObjectType.streamIndex);
-  await writeFileAtomic(cachedPath, fetched);
-  return body;
 }

@@ -22,6 +22,16 @@ function zstdDecoder() {
 }
 
 /**
+ * Whether the SHA-256 of `data` is the 32 bytes of `expected` at `at`: repo/sha256.ts's sha256Matches
+ * (the digest as a latin1 string, whose character codes are its bytes: no Buffer allocated per chunk).
+ */
+function sha256Matches(data, expected, at) {
+  const digest = hash("sha256", data, "binary");
+  for (let k = 0; k < 32; k++) if (digest.charCodeAt(k) !== expected[at + k]) return false;
+  return true;
+}
+
+/**
  * One run: frames[k] is { stored, place, method, first, count }: the fetched bytes, where its raw bytes
  * go (exactly the frame's raw length), and its chunks' slice of `chunks` (offset and length pairs in the
  * frame) and `hashes` (32 bytes each). Returns undefined when every chunk matches, else the failure.
@@ -44,11 +54,10 @@ function verifyRun(job) {
     } else {
       return { frame: k, message: `compression method ${method} is not decoded here` };
     }
-    const view = Buffer.from(place.buffer, place.byteOffset, place.length);
     for (let c = first; c < first + count; c++) {
       const offset = chunks[2 * c];
-      const digest = hash("sha256", view.subarray(offset, offset + chunks[2 * c + 1]), "buffer");
-      if (digest.compare(hashes, 32 * c, 32 * c + 32) !== 0) return { frame: k, chunk: c - first };
+      const chunk = new Uint8Array(place.buffer, place.byteOffset + offset, chunks[2 * c + 1]);
+      if (!sha256Matches(chunk, hashes, 32 * c)) return { frame: k, chunk: c - first };
     }
   }
   return undefined;

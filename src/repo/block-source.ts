@@ -176,7 +176,9 @@ async function readBlockImage(input: BlockInput, store: ChunkStore): Promise<Blo
       block.length === chunkSize
         ? block.equals(zeroBlock)
         : block.equals(zeroBlock.subarray(0, block.length));
-    (zero ? ZERO_HASH : await store.putDigest(block)).copy(map, 32 * entry++);
+    if (zero) ZERO_HASH.copy(map, 32 * entry);
+    else await store.putDigestInto(block, map, 32 * entry);
+    entry++;
   };
   for await (const piece of createReadStream(raw, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     let data = carry.length > 0 ? Buffer.concat([carry, piece]) : piece;

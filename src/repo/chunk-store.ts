@@ -14,6 +14,7 @@ import { writeFileAtomic } from "./fs-atomic.js";
 import { encodeObject, ObjectType } from "./meta-object.js";
 import { PackIndex } from "./pack-index.js";
 import { type PackRef, PackWriter } from "./pack-writer.js";
+import { sha256Into } from "./sha256.js";
 
 /** Packs are cut at this size so that no single file grows without bound. */
 const PACK_LIMIT = 1 << 30;
@@ -38,6 +39,8 @@ export class ChunkStore {
   private packSerial = 0;
   /** reuse() decodes each hex hash into this: a Buffer per hash was most of an unchanged publish's garbage. */
   private readonly scratch = new Uint8Array(32);
+  /** put() hashes each chunk into this and returns it as hex. */
+  private readonly digest = Buffer.allocUnsafe(32);
   readonly stats: StoreStats = { chunks: 0, newChunks: 0, newBytes: 0 };
 
   private constructor(
@@ -122,24 +125,35 @@ export class ChunkStore {
 
   /** Stores a chunk unless present; returns its hex hash. */
   async put(chunk: Uint8Array): Promise<string> {
-    return (await this.putDigest(chunk)).toString("hex");
+    await this.putDigestInto(chunk, this.digest);
+    return this.digest.toString("hex");
   }
 
   /** Stores a chunk unless present; returns its hash as bytes. */
   async putDigest(chunk: Uint8Array): Promise<Buffer> {
-    const digest = hash("sha256", chunk, "buffer");
+    const digest = Buffer.allocUnsafe(32);
+    await this.putDigestInto(chunk, digest);
+    return digest;
+  }
+
+  /**
+   * Stores a chunk unless present; writes its hash into `out` at `at` (a block map: no Buffer per block,
+   * which cost more than hashing a 1 KiB block: sha256.ts).
+   */
+  async putDigestInto(chunk: Uint8Array, out: Uint8Array, at = 0): Promise<void> {
+    sha256Into(chunk, out, at);
     this.stats.chunks++;
-    const existing = this.known.get(digest);
+    const existing = this.known.get(out, at);
     if (existing >= 0) {
       this.use(this.packs[existing]!);
-      return digest;
+      return;
     }
+    const digest = out.subarray(at, at + 32);
     const writer = await this.currentWriter();
     await writer.add(digest, chunk);
     this.stats.newChunks++;
     this.known.add(digest, this.writerNumber);
     this.use(writer.ref);
-    return digest;
   }
 
   private async currentWriter(): Promise<PackWriter> {

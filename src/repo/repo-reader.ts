@@ -18,6 +18,7 @@ import { verifyManifest } from "./manifest.js";
 import { chunkListEntries, decodeObject, ObjectType, ZERO_HASH } from "./meta-object.js";
 import { PackIndex } from "./pack-index.js";
 import { parseDescriptor } from "./repo-layout.js";
+import { sha256Matches } from "./sha256.js";
 import type { RepoTransport } from "./transport.js";
 import { parseTreeListing } from "./tree-listing.js";
 import { verifyWithdrawal } from "./withdraw.js";
@@ -312,10 +313,14 @@ export class RepoReader {
 /** The hex hash of entry when its bytes in the frame's raw bytes do not match it, else undefined. */
 export function badChunk(pack: PackIndex, entry: number, frameRaw: Buffer): string | undefined {
   const offset = pack.offsetInFrame(entry);
-  const actual = hash("sha256", frameRaw.subarray(offset, offset + pack.rawLength(entry)), "buffer");
   // Compared in place in the index: no view of the expected hash per chunk (this runs for every chunk).
-  const at = pack.hashOffset(entry);
-  return actual.compare(pack.indexBytes, at, at + 32) === 0 ? undefined : pack.hashAt(entry).toString("hex");
+  return sha256Matches(
+    frameRaw.subarray(offset, offset + pack.rawLength(entry)),
+    pack.indexBytes,
+    pack.hashOffset(entry),
+  )
+    ? undefined
+    : pack.hashAt(entry).toString("hex");
 }
 
 export function isHole(entry: Uint8Array): boolean {

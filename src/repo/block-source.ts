@@ -138,7 +138,7 @@ export async function addBlockImage(input: BlockInput, store: ChunkStore): Promi
   if (
     known !== undefined &&
     (await exists(join(store.objectsDir, known.blocks))) &&
-    store.reusePacks(known.packs, known.chunks)
+    (await store.reusePacks(known.packs, known.chunks))
   ) {
     input.progress?.(Number(info.size));
     input.quick!.record(info, withoutPacks(known), usage.packs);

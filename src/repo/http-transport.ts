@@ -23,6 +23,7 @@ import {
   httpUnreachable,
 } from "./http-errors.js";
 import { BrokenTransfer, type Exchange, httpGet } from "./http-exchange.js";
+import { repositoryBase } from "./http-url.js";
 import { mapConcurrent } from "./map-concurrent.js";
 import {
   type CoalesceLimits,
@@ -69,8 +70,7 @@ export class HttpTransport implements RepoTransport {
   private readonly client: HttpClient;
 
   constructor(url: string, options: HttpTransportOptions = {}) {
-    const parsed = parseRepositoryUrl(url);
-    this.base = new URL(parsed.href.endsWith("/") ? parsed.href : `${parsed.href}/`);
+    this.base = repositoryBase(url);
     this.url = this.base.href.replace(/\/$/, "");
     this.settings = { ...defaults, coalesce: defaultCoalesceLimits, ...withoutUndefined(options) };
     this.client = new HttpClient({ maxIdlePerOrigin: this.settings.concurrency, ca: options.ca });
@@ -272,32 +272,6 @@ export class HttpTransport implements RepoTransport {
   private async pause(attempt: number, signal: AbortSignal | undefined): Promise<void> {
     await sleep(this.settings.retryDelayMs * 2 ** attempt, undefined, signal ? { signal } : {});
   }
-}
-
-function parseRepositoryUrl(url: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new CollectiveError("REPO_BAD_URL", `not a repository URL: ${JSON.stringify(url)}`, {
-      hint: "Use http://host[:port]/path or https://host[:port]/path.",
-    });
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new CollectiveError("REPO_BAD_URL", `not an http(s) URL: ${JSON.stringify(url)}`, {
-      hint: "The HTTP transport takes http:// and https:// URLs; use a path or file:// for local repositories.",
-    });
-  }
-  if (parsed.search !== "" || parsed.hash !== "") {
-    throw new CollectiveError(
-      "REPO_BAD_URL",
-      `a repository URL has no query or fragment: ${JSON.stringify(url)}`,
-      {
-        hint: "Remove the part from ? or # on.",
-      },
-    );
-  }
-  return parsed;
 }
 
 /** Checks a 206 answer's Content-Range against the request; `last` undefined means "to the end". */

@@ -11,11 +11,11 @@ import { CollectiveError } from "../errors.js";
 import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
 import type { ChunkStore } from "./chunk-store.js";
 import { decompressed, sniffCompression } from "./compressed-stream.js";
-import { addDirectory } from "./dir-source.js";
+import { addDirectory, directoryFingerprint } from "./dir-source.js";
 import type { ImageConfig } from "./format.js";
 import { LayerStack } from "./layer-apply.js";
 import { addImage } from "./oci-image.js";
-import type { QuickCheck } from "./quick-check.js";
+import type { QuickCheck, StoredTree } from "./quick-check.js";
 import { isTarHeader, readTar } from "./tar-reader.js";
 import type { TreeBuilder } from "./tree-builder.js";
 
@@ -51,12 +51,25 @@ export interface ImageInput {
   readonly quick?: QuickCheck;
 }
 
-/** Adds the image at input.path to the tree; returns the image's defaults (for OCI and docker images). */
+/** What addContainerImage found. */
+export interface AddedImage {
+  /** The image's defaults (for OCI and docker images). */
+  readonly config?: ImageConfig;
+  /** A root filesystem directory's fingerprint (dir-source.ts), for the quick-check record. */
+  readonly fingerprint?: string;
+  /**
+   * A root filesystem directory unchanged since its last publish into this repository: what was stored
+   * then, which the version uses as it is (nothing was added to the tree).
+   */
+  readonly unchanged?: StoredTree;
+}
+
+/** Adds the image at input.path to the tree (unless it is a directory stored before: AddedImage.unchanged). */
 export async function addContainerImage(
   input: ImageInput,
   store: ChunkStore,
   tree: TreeBuilder,
-): Promise<ImageConfig | undefined> {
+): Promise<AddedImage> {
   const { path, progress } = input;
   let info: Awaited<ReturnType<typeof stat>>;
   try {
@@ -73,9 +86,19 @@ export async function addContainerImage(
   if (info.isDirectory()) {
     const blobs = new DirectoryBlobs(path, path);
     if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
-      return addImage(blobs, store, tree, progress);
+      return optionalConfig(await addImage(blobs, store, tree, progress));
+    const fingerprint = directoryFingerprint(path);
+    const known = input.quick?.unchangedTree(fingerprint);
+    if (
+      known !== undefined &&
+      (await exists(join(store.objectsDir, known.listing))) &&
+      (await store.reusePacks(known.packs, known.chunks))
+    ) {
+      progress?.(known.size);
+      return { fingerprint, unchanged: known };
+    }
     await addDirectory(path, store, tree, progress, input.quick);
-    return undefined;
+    return { fingerprint };
   }
   if (!info.isFile())
     throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);
@@ -99,8 +122,19 @@ export async function addContainerImage(
       archive = join(input.tempDir, "image-archive.tar");
       await pipeline(open(), createWriteStream(archive));
     }
-    return addImage(await TarBlobs.scan(archive, path), store, tree, progress);
+    return optionalConfig(await addImage(await TarBlobs.scan(archive, path), store, tree, progress));
   }
   await new LayerStack(tree, store, progress).apply(readTar(open(), path), path, { whiteouts: false });
-  return undefined;
+  return {};
+}
+
+function optionalConfig(config: ImageConfig | undefined): AddedImage {
+  return config === undefined ? {} : { config };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileTransport } from "./file-transport.js";
-import { HttpTransport } from "./http-transport.js";
+import { serveBytes, startTestServer } from "./http-test-server.js";
 import { openTransport } from "./open-transport.js";
 
 let scratch: string;
@@ -22,16 +22,35 @@ afterAll(async () => {
 
 describe("openTransport", () => {
   it("picks the transport by the location's form", () => {
-    const http = openTransport("https://apps.example.org/dns");
-    expect(http).toBeInstanceOf(HttpTransport);
-    expect(http.url).toBe("https://apps.example.org/dns");
-    (http as HttpTransport).close();
+    expect(openTransport("https://apps.example.org/dns/").url).toBe("https://apps.example.org/dns");
     expect(openTransport(pathToFileURL(join(scratch, "dns")).href)).toBeInstanceOf(FileTransport);
     const relative = openTransport("dns", { baseDir: scratch });
     expect(relative.url).toBe(pathToFileURL(join(scratch, "dns")).href);
   });
 
+  it("reads an http repository's files and ranges, counting the bytes received", async () => {
+    const body = Buffer.from("0123456789");
+    const server = await startTestServer((request, response) => serveBytes(body, request, response));
+    try {
+      const http = openTransport(`${server.url}/dns`);
+      expect(http.url).toBe(`${server.url}/dns`);
+      expect(http.bytesReceived).toBe(0);
+      expect((await http.readFile("packs/p.pack")).toString()).toBe("0123456789");
+      const parts = await http.readRanges("packs/p.pack", [{ offset: 8, length: 2 }]);
+      expect(parts.map((part) => Buffer.from(part).toString())).toEqual(["89"]);
+      expect(http.bytesReceived).toBe(12);
+      expect(server.requests.map((request) => request.url)).toEqual([
+        "/dns/packs/p.pack",
+        "/dns/packs/p.pack",
+      ]);
+      await expect(http.readFile("../secret")).rejects.toThrow(/unsafe repository file path/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it.each([
+    ["http://", /not a repository URL/],
     ["ftp://example.org/dns", /the scheme ftp: is not supported/],
     ["", /it is empty/],
     ["http://example.org/dns?x=1", /a repository URL has no query or fragment/],

@@ -7,8 +7,9 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
 import { FileTransport } from "./file-transport.js";
-import { HttpTransport, type HttpTransportOptions } from "./http-transport.js";
-import type { RepoTransport } from "./transport.js";
+import type { HttpTransportOptions } from "./http-transport.js";
+import { repositoryBase } from "./http-url.js";
+import type { ByteRange, ReadRangesOptions, RepoTransport } from "./transport.js";
 
 export interface OpenTransportOptions {
   /** Directory that relative paths are resolved against (default: the current directory). */
@@ -20,7 +21,7 @@ export function openTransport(
   location: string,
   options: OpenTransportOptions = {},
 ): RepoTransport & { bytesReceived: number } {
-  if (/^https?:\/\//i.test(location)) return new HttpTransport(location, options.http);
+  if (/^https?:\/\//i.test(location)) return new DeferredHttpTransport(location, options.http);
   if (/^file:/i.test(location)) {
     let path: string;
     try {
@@ -43,4 +44,46 @@ function badLocation(location: string, why: string): CollectiveError {
   return new CollectiveError("REPO_BAD_URL", `cannot open repository ${JSON.stringify(location)}: ${why}`, {
     hint: "Use a path, file:///path, http://host/path or https://host/path.",
   });
+}
+
+/**
+ * An http(s) repository whose HTTP client is loaded at the first read: node:net and node:tls took 20-30
+ * ms to load, and most commands that name repositories (a publish resolving a CVL file's imports from
+ * local paths) never read one over HTTP. The URL is checked at once, as HttpTransport checks it.
+ */
+class DeferredHttpTransport implements RepoTransport {
+  readonly url: string;
+  private loading: Promise<RepoTransport & { bytesReceived: number }> | undefined;
+  private loaded: (RepoTransport & { bytesReceived: number }) | undefined;
+
+  constructor(
+    private readonly location: string,
+    private readonly options: HttpTransportOptions | undefined,
+  ) {
+    this.url = repositoryBase(location).href.replace(/\/$/, "");
+  }
+
+  get bytesReceived(): number {
+    return this.loaded?.bytesReceived ?? 0;
+  }
+
+  async readFile(path: string, options?: { maxBytes?: number; signal?: AbortSignal }): Promise<Buffer> {
+    return (await this.transport()).readFile(path, options);
+  }
+
+  async readRanges(
+    path: string,
+    ranges: readonly ByteRange[],
+    options?: ReadRangesOptions,
+  ): Promise<Uint8Array[]> {
+    return (await this.transport()).readRanges(path, ranges, options);
+  }
+
+  private transport(): Promise<RepoTransport & { bytesReceived: number }> {
+    this.loading ??= import("./http-transport.js").then(({ HttpTransport }) => {
+      this.loaded = new HttpTransport(this.location, this.options);
+      return this.loaded;
+    });
+    return this.loading;
+  }
 }

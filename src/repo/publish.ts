@@ -29,7 +29,7 @@ import { addContainerImage } from "./image-source.js";
 import { loadPublisherKey, type Publisher } from "./keys.js";
 import { encodeManifest, signManifest } from "./manifest.js";
 import { withPublishLock } from "./publish-lock.js";
-import { QuickCheck } from "./quick-check.js";
+import { QuickCheck, type StoredTree } from "./quick-check.js";
 import { localVersions, readLocalDescriptor } from "./repo-layout.js";
 import { relativeInside, resolveInside } from "./safe-path.js";
 import { serializeListing, TreeBuilder } from "./tree-builder.js";
@@ -92,21 +92,24 @@ async function storeDisks(
     const image = await resolveInside(root, root, definition.image!, `${cvlPath}: image`);
     const tree = new TreeBuilder(image);
     const quick = await QuickCheck.load(repoDir, image);
-    const config = await addContainerImage(
+    const usage = store.track();
+    const { config, fingerprint, unchanged } = await addContainerImage(
       { path: image, tempDir, quick, ...(progress ? { progress } : {}) },
       store,
       tree,
     );
-    const entries = tree.finish();
-    const listing = await store.putStream(serializeListing(entries));
-    const disk: Disk = {
-      name: "root",
-      shape: "tree",
-      size: tree.size,
-      entries: entries.length,
-      listing,
-      ...(config ? { config } : {}),
-    };
+    let stored: Omit<StoredTree, "packs">;
+    if (unchanged !== undefined) {
+      const { size, entries, listing, chunks } = unchanged;
+      stored = { size, entries, listing, chunks };
+    } else {
+      const entries = tree.finish();
+      const listing = await store.putStream(serializeListing(entries));
+      stored = { size: tree.size, entries: entries.length, listing, chunks: usage.chunks() };
+    }
+    if (fingerprint !== undefined) quick.recordTree(fingerprint, stored, usage.packs);
+    const { size, entries, listing } = stored;
+    const disk: Disk = { name: "root", shape: "tree", size, entries, listing, ...(config ? { config } : {}) };
     return { disks: [disk], files, quick: [quick] };
   }
   if (definition.kind === "vm") {

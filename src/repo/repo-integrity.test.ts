@@ -1,10 +1,14 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
+  rmSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -14,6 +18,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CollectiveError } from "../errors.js";
 import { FileTransport } from "./file-transport.js";
+import type { TreeEntry } from "./format.js";
 import { loadOrCreatePublisherKey } from "./keys.js";
 import { materializeVersion } from "./materialize.js";
 import { publish } from "./publish.js";
@@ -101,6 +106,76 @@ describe("republishing a directory", () => {
         readFileSync(victim),
       ),
     ).toBe(true);
+  });
+});
+
+describe("republishing an unchanged directory", () => {
+  const rootOf = (app: string): string => join(app, "rootfs");
+  const quickCheckFiles = (repo: string): string[] => readdirSync(join(repo, "tmp", "quick-check"));
+
+  it("takes the whole tree from the last publish's record, without looking at a file", async () => {
+    const { repo, keyPath, cvl } = await setup();
+    const v1 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    const v2 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    expect(v2.manifest.disks).toEqual(v1.manifest.disks);
+    expect(v2.manifest.packs).toEqual(v1.manifest.packs);
+    expect(v2.manifest.stats.chunks).toBe(v1.manifest.stats.chunks);
+    expect(v2.manifest.stats.newChunks).toBe(0);
+    // The record is what the version is made from: a size written into it shows in the next version.
+    const [treeRecord] = quickCheckFiles(repo).filter((name) => name.endsWith(".tree.json"));
+    const path = join(repo, "tmp", "quick-check", treeRecord!);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), size: 12345 }));
+    const v3 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    expect(v3.manifest.disks[0]!.size).toBe(12345);
+  });
+
+  it("does not take the record when a pack or the listing it names is gone: the tree is stored again", async () => {
+    const { repo, keyPath, cvl } = await setup();
+    const v1 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    const listing = (v1.manifest.disks[0] as { listing: string }).listing;
+    const objects = join(repo, "objects");
+    const saved = readFileSync(join(objects, listing));
+    rmSync(join(objects, listing));
+    const v2 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    expect(v2.manifest.disks).toEqual(v1.manifest.disks);
+    expect(readFileSync(join(objects, listing)).equals(saved)).toBe(true); // stored again
+  });
+
+  it.each<[string, string, (root: string) => void, (entry: TreeEntry | undefined) => void]>([
+    [
+      "a file renamed",
+      "d1/g1",
+      (root) => renameSync(join(root, "d1", "f1"), join(root, "d1", "g1")),
+      (entry) => expect(entry?.type).toBe("file"),
+    ],
+    [
+      "a file added",
+      "d1/g1",
+      (root) => writeFileSync(join(root, "d1", "g1"), "new\n"),
+      (entry) => expect(entry?.size).toBe(4),
+    ],
+    [
+      "a mode changed",
+      "d1/f2",
+      (root) => chmodSync(join(root, "d1", "f2"), 0o600),
+      (entry) => expect(entry?.mode).toBe(0o600),
+    ],
+    [
+      "an extended attribute set",
+      "d1/f2",
+      (root) => execFileSync("setfattr", ["-n", "user.color", "-v", "blue", join(root, "d1", "f2")]),
+      (entry) => expect(entry?.xattrs).toEqual({ "user.color": Buffer.from("blue").toString("base64") }),
+    ],
+  ])("stores the tree again after %s", async (_, path, change, check) => {
+    const { app, repo, keyPath, cvl } = await setup();
+    const v1 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    await publish({ repoDir: repo, cvlPath: cvl, keyPath }); // the records are in place, and used
+    change(rootOf(app));
+    const v3 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    expect(v3.manifest.disks).not.toEqual(v1.manifest.disks);
+    const reader = new RepoReader(new FileTransport(repo));
+    const listing = (v3.manifest.disks[0] as { listing: string }).listing;
+    check((await reader.treeListing(v3.manifest, listing)).find((entry) => entry.path === path));
   });
 });
 

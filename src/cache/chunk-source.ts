@@ -255,12 +255,16 @@ export class ChunkSource {
     const arrivals: NonNullable<typeof this.arrivals> = { waiters: [], ended: false };
     this.arrivals = arrivals;
     try {
-      await mapConcurrent(
+      const fetching = mapConcurrent(
         this.batch(missing, batchBytes),
         parallelBatches,
         (batch, batchSignal) => this.fetchBatch(batch, batchSignal, sink),
         signal,
       );
+      // Built while the first batches download (their requests are on their way by then), not when their
+      // frames arrive: every arriving run looks its chunks up by frame.
+      if (missing.length > 0) setImmediate(() => this.packs[missing[0]!.pack]!.index.frameTable());
+      await fetching;
     } catch (error) {
       arrivals.failure = error;
       throw error;

@@ -17,26 +17,64 @@ export interface BlockPlan {
   readonly refs: Float64Array;
 }
 
-export function planBlockDisk(source: ChunkSource, disk: BlockDisk, blockMap: Buffer): BlockPlan {
-  const count = Math.ceil(disk.size / disk.chunkSize);
-  if (blockMap.length !== count * 32) {
-    throw new CollectiveError(
-      "MANIFEST_INVALID",
-      `the block map of disk ${disk.name} in ${source.context.repository} version ${source.context.version} has ${blockMap.length / 32} entries, expected ${count} for ${disk.size} bytes in ${disk.chunkSize}-byte chunks`,
-      { hint: "The repository is damaged; run `cui repo verify` on it." },
-    );
+/**
+ * Plans a block disk from its block map, as much as has arrived: a pull feeds it the map's leading bytes
+ * while the rest downloads (readStream's onAssembled), so that planning fills the wait for the map's
+ * last frames instead of following it (about 50 ms for an image of 250,000 blocks).
+ */
+export class BlockPlanner {
+  private readonly count: number;
+  /** Typed arrays sized for every block, trimmed at the end: no object or array element per block. */
+  private readonly blocks: Uint32Array;
+  private readonly refs: Float64Array;
+  /** The map as 32-bit words (holes are 8 zero words): a third of the time of a byte loop. */
+  private readonly words: Int32Array | undefined;
+  private present = 0;
+  /** The first block not planned yet. */
+  private next = 0;
+
+  constructor(
+    private readonly source: ChunkSource,
+    private readonly disk: BlockDisk,
+    private readonly blockMap: Buffer,
+  ) {
+    this.count = Math.ceil(disk.size / disk.chunkSize);
+    if (blockMap.length !== this.count * 32) {
+      throw new CollectiveError(
+        "MANIFEST_INVALID",
+        `the block map of disk ${disk.name} in ${source.context.repository} version ${source.context.version} has ${blockMap.length / 32} entries, expected ${this.count} for ${disk.size} bytes in ${disk.chunkSize}-byte chunks`,
+        { hint: "The repository is damaged; run `cui repo verify` on it." },
+      );
+    }
+    this.blocks = new Uint32Array(this.count);
+    this.refs = new Float64Array(this.count);
+    this.words =
+      blockMap.byteOffset % 4 === 0
+        ? new Int32Array(blockMap.buffer, blockMap.byteOffset, blockMap.length / 4)
+        : undefined;
   }
-  // Typed arrays sized for every block, trimmed at the end: no object or array element per block.
-  const blocks = new Uint32Array(count);
-  const refs = new Float64Array(count);
-  let present = 0;
-  for (let i = 0; i < count; i++) {
-    if (isZeroHash(blockMap, i * 32)) continue; // a hole
-    blocks[present] = i;
-    refs[present++] = source.locate(blockMap, i * 32); // no view per block: 262,144 of them for 1 GiB
+
+  /** Plans the blocks whose entries lie in the map's first `bytes` bytes (those bytes are final). */
+  advance(bytes: number): void {
+    const end = Math.min(this.count, Math.floor(bytes / 32));
+    const { blocks, refs, words, blockMap, source } = this;
+    let present = this.present;
+    for (let i = this.next; i < end; i++) {
+      if (words === undefined ? isZeroHash(blockMap, i * 32) : isZeroWords(words, i * 8)) continue; // a hole
+      blocks[present] = i;
+      refs[present++] = source.locate(blockMap, i * 32); // no view per block: 262,144 of them for 1 GiB
+    }
+    this.present = present;
+    this.next = Math.max(this.next, end);
   }
-  // Views, not copies: a copy would be more fresh memory to touch (slow here: direct-io.ts).
-  return { disk, blocks: blocks.subarray(0, present), refs: refs.subarray(0, present) };
+
+  /** The plan, once the whole map has arrived. */
+  finish(): BlockPlan {
+    this.advance(this.count * 32);
+    // Views, not copies: a copy would be more fresh memory to touch (slow here: direct-io.ts).
+    const { disk, blocks, refs, present } = this;
+    return { disk, blocks: blocks.subarray(0, present), refs: refs.subarray(0, present) };
+  }
 }
 
 /** Largest piece of the image read from the cache and written at once. */
@@ -279,6 +317,12 @@ function inPlanOrder(positions: readonly number[]): Uint32Array {
 /** Whether the 32 bytes at `at` are zero: a byte loop that stops at the first non-zero byte (the first, for a real hash). */
 function isZeroHash(map: Buffer, at: number): boolean {
   for (let k = at; k < at + 32; k++) if (map[k] !== 0) return false;
+  return true;
+}
+
+/** isZeroHash over the map's 32-bit words, the entry starting at word `at`. */
+function isZeroWords(words: Int32Array, at: number): boolean {
+  for (let k = at; k < at + 8; k++) if (words[k] !== 0) return false;
   return true;
 }
 

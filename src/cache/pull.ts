@@ -20,7 +20,7 @@ import { ChunkSource, type FrameSink, type TransferStats } from "./chunk-source.
 import { alignedPool, openMaybeDirect } from "./direct-io.js";
 import { startVerifierThread } from "./frame-verifier.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
-import { BlockDiskWriter, type BlockPlan, blockDiskAligned, planBlockDisk } from "./materialize-block.js";
+import { BlockDiskWriter, type BlockPlan, BlockPlanner, blockDiskAligned } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
 import { readStream, readStreamIndex } from "./stream-reader.js";
 
@@ -129,15 +129,22 @@ export async function pullVersion(
       if (disk.shape === "block") {
         // The block map (32 bytes a block) is only needed for planning: it is read into a pooled buffer
         // that the fetch's downloads reuse right after, instead of fresh memory (slow to touch: direct-io.ts).
+        // It is planned as it arrives: the planner takes the map's leading bytes while the rest downloads.
         let pooled: Buffer | undefined;
+        let planner: BlockPlanner | undefined;
         try {
-          const blockMap = await readStream(
+          await readStream(
             source,
             streamIndex,
             options.signal,
-            (length) => (pooled = alignedPool.acquire(length)),
+            (length) => {
+              pooled = alignedPool.acquire(length);
+              planner = new BlockPlanner(source, disk, pooled.subarray(0, length));
+              return pooled;
+            },
+            (bytes) => planner!.advance(bytes),
           );
-          plans.push({ disk, block: planBlockDisk(source, disk, blockMap) });
+          plans.push({ disk, block: planner!.finish() });
         } finally {
           if (pooled !== undefined) alignedPool.release(pooled);
         }

@@ -78,6 +78,11 @@ export async function readStream(
   signal?: AbortSignal,
   /** Where the stream is assembled (at least `length` bytes; the result is a view of it), if not new memory. */
   allocate?: (length: number) => Buffer,
+  /**
+   * Called as the stream's leading bytes are complete, with how many (they will not change): while its
+   * chunks arrive, and with the whole length at the end. A caller can use them before the rest arrives.
+   */
+  onAssembled?: (bytes: number) => void,
 ): Promise<Buffer> {
   const hashes = chunkListEntries(index.name, index.body);
   const refs = hashes.map((chunkHash) => source.locate(chunkHash));
@@ -95,6 +100,7 @@ export async function readStream(
   });
   const stream = (allocate?.(total) ?? Buffer.allocUnsafe(total)).subarray(0, total);
   const filled = new Uint8Array(refs.length);
+  let leading = 0; // chunks from the start that are in place
   await source.ensure(
     refs,
     signal,
@@ -109,6 +115,13 @@ export async function readStream(
           }
         }
       });
+      if (onAssembled === undefined || filled[leading] !== 1) return;
+      while (leading < refs.length && filled[leading] === 1) leading++;
+      const bytes = leading < refs.length ? starts[leading]! : total;
+      // Once the fetch has handed its next frames to the verifier thread (it does so when this sink
+      // returns): the caller's work then fills the wait for them instead of holding them up.
+      await new Promise((resolve) => setImmediate(resolve));
+      onAssembled(bytes);
     },
     false, // the disks' fetch, which follows at once, commits these frames with its own
   );
@@ -117,6 +130,7 @@ export async function readStream(
   rest.forEach((k, i) => {
     found[i]!.copy(stream, starts[k]!);
   });
+  onAssembled?.(total);
   await index.kept;
   return stream;
 }

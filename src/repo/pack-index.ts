@@ -225,6 +225,15 @@ export class PackIndex {
 
   /** The positions of the entries (chunks) that lie in frame f. */
   entriesOfFrame(f: number): Uint32Array {
+    const { order, starts } = this.frameTable();
+    return order.subarray(starts[f]!, starts[f + 1]!);
+  }
+
+  /**
+   * Entry positions grouped by frame, built at the first call (9 ms for a pack of 90,000 chunks): a fetch
+   * calls it while its first frames download, so that their arrival does not wait for it.
+   */
+  frameTable(): { order: Uint32Array; starts: Uint32Array } {
     if (this.byFrame === undefined) {
       // A counting sort by frame number: linear, and one typed array for the whole pack.
       const starts = new Uint32Array(this.frameCount + 1);
@@ -235,8 +244,7 @@ export class PackIndex {
       for (let i = 0; i < this.count; i++) order[next[this.frameOf(i)]!++] = i;
       this.byFrame = { order, starts };
     }
-    const { order, starts } = this.byFrame;
-    return order.subarray(starts[f]!, starts[f + 1]!);
+    return this.byFrame;
   }
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isCollectiveError } from "../errors.js";
+import { Compression, compressFrame, decompressFrame } from "../repo/compression.js";
 import { FileTransport } from "../repo/file-transport.js";
 import { type Manifest, paths } from "../repo/format.js";
 import type { PackIndex } from "../repo/pack-index.js";
@@ -133,6 +134,23 @@ describe.each(implementations)("%s (the FrameVerifier contract)", (_name, make) 
     expect(message).toContain(`CHUNK_CORRUPT: ${reader.url} version 1: chunk ${first} (pack ${pack.id})`);
     expect(message).toContain(`is corrupt: frame ${compressed}: cannot decompress a frame`);
     expect(message).toContain(`at offset ${pack.frameAt(compressed).offset}`);
+  });
+
+  it("rejects a frame that decodes to fewer bytes than the index says, naming both lengths", async () => {
+    const verifier = await make();
+    const { compressed } = framesOfBothKinds();
+    const run = fetchedRun(compressed, 1);
+    const rawLength = pack.frameRawLength(compressed);
+    // A sound zstd frame of the frame's bytes but its last 1,000: where the stored frame was.
+    const short = compressFrame(
+      decompressFrame(run.stored[0]!, rawLength, pack.compression).subarray(0, rawLength - 1000),
+      Compression.zstd,
+    );
+    expect(short.length).toBeLessThan(run.stored[0]!.length);
+    run.stored[0]!.set(short);
+    const message = await failureOf(verifier, { ...run, stored: [run.stored[0]!.subarray(0, short.length)] });
+    expect(message).toContain(`is corrupt: frame ${compressed}: a frame decompressed to `);
+    expect(message).toContain(`expected ${rawLength}`);
   });
 
   it("rejects a chunk whose bytes do not match its hash, naming that chunk", async () => {

@@ -65,20 +65,72 @@ function minor(rdev: bigint): number {
 
 /**
  * A digest of every entry of a directory image: its path, type, mode, owners, size, times, inode, link
- * count and device, in the order the tree lists them, without following symlinks. Equal for two calls
- * when nothing in the tree changed in between: any change to a file's data or metadata (extended
- * attributes included) sets its change time, which users cannot set back, and adding, removing or
- * renaming an entry sets its directory's. So an equal fingerprint means the tree stored last time
- * (quick-check.ts). Times are read as milliseconds with a fraction (exact to a fraction of a microsecond):
- * lstat with exact nanoseconds (BigInt) made this walk half again as slow, most of it garbage.
+ * count and device, in the order the tree lists them. Equal for two walks when nothing in the tree changed
+ * in between: any change to a file's data or metadata (extended attributes included) sets its change
+ * time, which users cannot set back, and adding, removing or renaming an entry sets its directory's. So
+ * an equal fingerprint means the tree stored last time (quick-check.ts).
  */
-export function directoryFingerprint(root: string): string {
-  const digest = createHash("sha256");
+class Fingerprint {
+  private readonly digest = createHash("sha256");
   // Each entry as bytes (its stat's numbers as doubles, then its path), gathered into one buffer hashed
   // as it fills: formatting the numbers as text was a fifth of the walk.
-  const record = Buffer.allocUnsafe(64 * 1024);
-  const view = new DataView(record.buffer, record.byteOffset, record.length);
-  let used = 0;
+  private readonly record = Buffer.allocUnsafe(64 * 1024);
+  private readonly view = new DataView(this.record.buffer, this.record.byteOffset, this.record.length);
+  private used = 0;
+
+  /** Times in milliseconds with a fraction, as node's Stats has them (the same double from BigIntStats). */
+  add(path: string, numbers: readonly number[]): void {
+    // The path has under 4 KiB of UTF-8 (lstat took it whole), at most 3 bytes per UTF-16 unit: it fits.
+    if (this.used + 8 * numbers.length + 4 + 3 * path.length > this.record.length) {
+      this.digest.update(this.record.subarray(0, this.used));
+      this.used = 0;
+    }
+    for (const number of numbers) {
+      this.view.setFloat64(this.used, number, true);
+      this.used += 8;
+    }
+    const length = this.record.write(path, this.used + 4);
+    this.view.setUint32(this.used, length, true);
+    this.used += 4 + length;
+  }
+
+  addStats(path: string, info: Stats): void {
+    const { mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev } = info;
+    this.add(path, [mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev]);
+  }
+
+  /** The same numbers from exact stats (addDirectory's walk), so that both walks agree. */
+  addBigIntStats(path: string, info: BigIntStats): void {
+    const { mode, uid, gid, size, mtimeNs, ctimeNs, ino, nlink, rdev, dev } = info;
+    const numbers = [mode, uid, gid, size].map(Number);
+    numbers.push(milliseconds(mtimeNs), milliseconds(ctimeNs), ...[ino, nlink, rdev, dev].map(Number));
+    this.add(path, numbers);
+  }
+
+  finish(): string {
+    this.digest.update(this.record.subarray(0, this.used));
+    return this.digest.digest("hex");
+  }
+}
+
+/** Nanoseconds as node's Stats gives milliseconds: seconds * 1e3 + nanoseconds / 1e6, in doubles. */
+function milliseconds(ns: bigint): number {
+  let seconds = ns / 1_000_000_000n;
+  let rest = ns % 1_000_000_000n;
+  if (rest < 0n) {
+    seconds -= 1n; // the kernel's timespec: nanoseconds are never negative
+    rest += 1_000_000_000n;
+  }
+  return Number(seconds) * 1e3 + Number(rest) / 1e6;
+}
+
+/**
+ * The fingerprint of a directory image (see Fingerprint), by a walk that only looks: lstat without
+ * following symlinks, with times as milliseconds (exact nanoseconds as BigInt made the walk half again as
+ * slow, most of it garbage). addDirectory computes the same while it stores the tree.
+ */
+export function directoryFingerprint(root: string): string {
+  const fingerprint = new Fingerprint();
   const visit = (absolute: string, path: string): void => {
     let info: Stats;
     try {
@@ -89,35 +141,26 @@ export function directoryFingerprint(root: string): string {
         `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
-    // lstat succeeded, so the path has under 4 KiB of UTF-8 (at most 3 bytes per UTF-16 unit): it fits.
-    if (used + 8 * 10 + 4 + 3 * path.length > record.length) {
-      digest.update(record.subarray(0, used));
-      used = 0;
-    }
-    const { mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev } = info;
-    for (const field of [mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev]) {
-      view.setFloat64(used, field, true);
-      used += 8;
-    }
-    const length = record.write(path, used + 4);
-    view.setUint32(used, length, true);
-    used += 4 + length;
+    fingerprint.addStats(path, info);
     if (!info.isDirectory()) return;
     for (const name of readdirSync(absolute).sort())
       visit(join(absolute, name), path === "." ? name : `${path}/${name}`);
   };
   visit(root, ".");
-  digest.update(record.subarray(0, used));
-  return digest.digest("hex");
+  return fingerprint.finish();
 }
 
+/**
+ * Stores a directory image's files as chunks and adds its entries to `tree`; returns the directory's
+ * fingerprint (directoryFingerprint's, computed on the way).
+ */
 export async function addDirectory(
   root: string,
   store: ChunkStore,
   tree: TreeBuilder,
   progress?: (bytes: number) => void,
   quick?: QuickCheck,
-): Promise<void> {
+): Promise<string> {
   // getfattr walks the tree in its own process while this one walks it too (waiting for it first left
   // this thread idle for 20-30 ms); the attributes are added to the entries at the end.
   const xattrsRead = readTreeXattrs(root);
@@ -130,6 +173,7 @@ export async function addDirectory(
     entries.push([absolute, entry]);
   };
   const inodes = new Map<string, string>();
+  const fingerprint = new Fingerprint();
   const walk = async (absolute: string, path: string): Promise<void> => {
     let info: BigIntStats;
     try {
@@ -140,6 +184,7 @@ export async function addDirectory(
         `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
+    fingerprint.addBigIntStats(path, info);
     const base: TreeEntry = {
       path,
       type: "dir",
@@ -194,9 +239,9 @@ export async function addDirectory(
   };
   await walk(root, ".");
   const xattrs = await xattrsRead;
-  if (xattrs.size === 0) return;
-  for (const [absolute, entry] of entries) {
+  for (const [absolute, entry] of xattrs.size === 0 ? [] : entries) {
     const attrs = xattrs.get(absolute);
     if (attrs !== undefined && Object.keys(attrs).length > 0) entry.xattrs = attrs;
   }
+  return fingerprint.finish();
 }

@@ -87,18 +87,21 @@ export async function addContainerImage(
     const blobs = new DirectoryBlobs(path, path);
     if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
       return optionalConfig(await addImage(blobs, store, tree, progress));
-    const fingerprint = directoryFingerprint(path);
-    const known = input.quick?.unchangedTree(fingerprint);
-    if (
-      known !== undefined &&
-      (await exists(join(store.objectsDir, known.listing))) &&
-      (await store.reusePacks(known.packs, known.chunks))
-    ) {
-      progress?.(known.size);
-      return { fingerprint, unchanged: known };
+    // With a record of the tree's last publish, a walk that only looks tells whether it can be reused
+    // whole; without one, the fingerprint comes from the walk that stores the tree (no walk more).
+    if (input.quick?.hasTree()) {
+      const fingerprint = directoryFingerprint(path);
+      const known = input.quick.unchangedTree(fingerprint);
+      if (
+        known !== undefined &&
+        (await exists(join(store.objectsDir, known.listing))) &&
+        (await store.reusePacks(known.packs, known.chunks))
+      ) {
+        progress?.(known.size);
+        return { fingerprint, unchanged: known };
+      }
     }
-    await addDirectory(path, store, tree, progress, input.quick);
-    return { fingerprint };
+    return { fingerprint: await addDirectory(path, store, tree, progress, input.quick) };
   }
   if (!info.isFile())
     throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);

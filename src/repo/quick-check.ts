@@ -69,6 +69,11 @@ export class QuickCheck {
     return new QuickCheck(`${base}.json`, `${base}.tree.json`, tree);
   }
 
+  /** Whether there is a record of the whole tree to compare a fingerprint with. */
+  hasTree(): boolean {
+    return this.previousTree !== undefined;
+  }
+
   /** What the last publish stored for the whole tree when its fingerprint is the same, else undefined. */
   unchangedTree(fingerprint: string): StoredTree | undefined {
     return this.previousTree?.fingerprint === fingerprint ? this.previousTree : undefined;

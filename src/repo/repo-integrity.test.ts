@@ -122,11 +122,16 @@ describe("republishing an unchanged directory", () => {
     expect(v2.manifest.stats.chunks).toBe(v1.manifest.stats.chunks);
     expect(v2.manifest.stats.newChunks).toBe(0);
     // The record is what the version is made from: a size written into it shows in the next version.
+    // (Written by v1's publish, whose walk stored the files: its fingerprint is the looking walk's.)
     const [treeRecord] = quickCheckFiles(repo).filter((name) => name.endsWith(".tree.json"));
     const path = join(repo, "tmp", "quick-check", treeRecord!);
-    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), size: 12345 }));
+    const record = JSON.parse(readFileSync(path, "utf8")) as { fingerprint: string };
+    writeFileSync(path, JSON.stringify({ ...record, size: 12345 }));
     const v3 = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
     expect(v3.manifest.disks[0]!.size).toBe(12345);
+    expect((JSON.parse(readFileSync(path, "utf8")) as { fingerprint: string }).fingerprint).toBe(
+      record.fingerprint,
+    );
   });
 
   it("does not take the record when a pack or the listing it names is gone: the tree is stored again", async () => {

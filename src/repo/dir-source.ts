@@ -78,33 +78,49 @@ class Fingerprint {
   private readonly view = new DataView(this.record.buffer, this.record.byteOffset, this.record.length);
   private used = 0;
 
-  /** Times in milliseconds with a fraction, as node's Stats has them (the same double from BigIntStats). */
-  add(path: string, numbers: readonly number[]): void {
-    // The path has under 4 KiB of UTF-8 (lstat took it whole), at most 3 bytes per UTF-16 unit: it fits.
-    if (this.used + 8 * numbers.length + 4 + 3 * path.length > this.record.length) {
-      this.digest.update(this.record.subarray(0, this.used));
-      this.used = 0;
-    }
-    for (const number of numbers) {
-      this.view.setFloat64(this.used, number, true);
-      this.used += 8;
-    }
+  /** Makes room for an entry's record (the path has under 4 KiB of UTF-8: lstat took it whole). */
+  private reserve(path: string): void {
+    if (this.used + 8 * 10 + 4 + 3 * path.length <= this.record.length) return;
+    this.digest.update(this.record.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private number(value: number): void {
+    this.view.setFloat64(this.used, value, true);
+    this.used += 8;
+  }
+
+  private path(path: string): void {
     const length = this.record.write(path, this.used + 4);
     this.view.setUint32(this.used, length, true);
     this.used += 4 + length;
   }
 
   addStats(path: string, info: Stats): void {
+    this.reserve(path);
     const { mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev } = info;
-    this.add(path, [mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev]);
+    for (const value of [mode, uid, gid, size, mtimeMs, ctimeMs, ino, nlink, rdev, dev]) this.number(value);
+    this.path(path);
   }
 
-  /** The same numbers from exact stats (addDirectory's walk), so that both walks agree. */
-  addBigIntStats(path: string, info: BigIntStats): void {
-    const { mode, uid, gid, size, mtimeNs, ctimeNs, ino, nlink, rdev, dev } = info;
-    const numbers = [mode, uid, gid, size].map(Number);
-    numbers.push(milliseconds(mtimeNs), milliseconds(ctimeNs), ...[ino, nlink, rdev, dev].map(Number));
-    this.add(path, numbers);
+  /**
+   * The same numbers from exact stats (addDirectory's walk), so that both walks agree: times as node's
+   * Stats makes them, seconds * 1e3 + nanoseconds / 1e6 in doubles. The modification time comes split
+   * already (the walk needs it so for the listing); BigInt arithmetic is kept to the change time's.
+   */
+  addBigIntStats(path: string, info: BigIntStats, mtime: number, mtimeNsec: number): void {
+    this.reserve(path);
+    this.number(Number(info.mode));
+    this.number(Number(info.uid));
+    this.number(Number(info.gid));
+    this.number(Number(info.size));
+    this.number(milliseconds(mtime, mtimeNsec));
+    this.number(milliseconds(Number(info.ctimeNs / 1_000_000_000n), Number(info.ctimeNs % 1_000_000_000n)));
+    this.number(Number(info.ino));
+    this.number(Number(info.nlink));
+    this.number(Number(info.rdev));
+    this.number(Number(info.dev));
+    this.path(path);
   }
 
   finish(): string {
@@ -113,15 +129,14 @@ class Fingerprint {
   }
 }
 
-/** Nanoseconds as node's Stats gives milliseconds: seconds * 1e3 + nanoseconds / 1e6, in doubles. */
-function milliseconds(ns: bigint): number {
-  let seconds = ns / 1_000_000_000n;
-  let rest = ns % 1_000_000_000n;
-  if (rest < 0n) {
-    seconds -= 1n; // the kernel's timespec: nanoseconds are never negative
-    rest += 1_000_000_000n;
-  }
-  return Number(seconds) * 1e3 + Number(rest) / 1e6;
+/**
+ * Milliseconds as node's Stats gives them, from a time split into seconds and nanoseconds as BigInt
+ * division splits it (both truncated toward zero): the kernel's nanoseconds are never negative.
+ */
+function milliseconds(seconds: number, nanoseconds: number): number {
+  return nanoseconds < 0
+    ? (seconds - 1) * 1e3 + (nanoseconds + 1e9) / 1e6
+    : seconds * 1e3 + nanoseconds / 1e6;
 }
 
 /**
@@ -184,7 +199,6 @@ export async function addDirectory(
         `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
-    fingerprint.addBigIntStats(path, info);
     const base: TreeEntry = {
       path,
       type: "dir",
@@ -194,6 +208,7 @@ export async function addDirectory(
       mtime: Number(info.mtimeNs / 1_000_000_000n),
       mtimeNsec: Number(info.mtimeNs % 1_000_000_000n),
     };
+    fingerprint.addBigIntStats(path, info, base.mtime, base.mtimeNsec);
     if (info.isDirectory()) {
       add(absolute, base);
       const names = readdirSync(absolute).sort();

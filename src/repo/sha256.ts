@@ -3,10 +3,10 @@
  *
  * Why: a block image is hashed 1 KiB chunk by chunk (tens of thousands of calls per image), and
  * `hash("sha256", chunk, "buffer")` spends more on allocating its result (a Buffer has its own backing
- * store) than on hashing the chunk: 2.5-3 µs a call against 1.3-1.5 µs for the same digest as a 32-character
- * "binary" (latin1) string, whose character codes are the digest's bytes (measured on this machine,
- * docs/benchmarks.md, tenth pass). verify-worker.cjs repeats sha256Matches, as a CommonJS worker cannot
- * import this module.
+ * store) than on hashing the chunk: 2.0-3.0 µs a 1 KiB chunk against 1.1-1.5 µs for the same digest as a
+ * 32-character "binary" (latin1) string, whose character codes are the digest's bytes
+ * (bench/repo/digest-output.ts; docs/benchmarks.md, tenth pass). verify-worker.cjs repeats sha256Matches,
+ * as a CommonJS worker cannot import this module.
  */
 import { hash } from "node:crypto";
 

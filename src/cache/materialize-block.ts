@@ -130,12 +130,16 @@ export class BlockDiskWriter {
     // The blocks these frames bring, and where each one's bytes lie, in arrays of numbers: no object or
     // view per block (a cold fetch of an image of 1 KiB blocks brings 90,000 of them).
     const pieces: Pieces = { positions: [], raws: [], offsets: [], lengths: [] };
+    let sorted = true;
+    let last = -1;
     for (let i = 0; i < raws.length; i++) {
       const entries = index.entriesOfFrame(first + i);
       for (let e = 0; e < entries.length; e++) {
         const entry = entries[e]!;
         const at = index.offsetInFrame(entry);
         for (let k = uses[entry]!; k >= 0; k = next[k]!) {
+          if (k < last) sorted = false;
+          last = k;
           pieces.positions.push(k);
           pieces.raws.push(i);
           pieces.offsets.push(at);
@@ -145,7 +149,7 @@ export class BlockDiskWriter {
       }
     }
     // Plan positions follow the blocks' order; a cold fetch brings them in that order already.
-    const order = inPlanOrder(pieces.positions);
+    const order = inPlanOrder(pieces.positions, sorted);
     // Runs of consecutive blocks, one write each (for a cold fetch, usually the whole run of frames).
     for (let p = 0; p < order.length; ) {
       let q = p + 1;
@@ -303,14 +307,10 @@ interface Pieces {
   readonly lengths: number[];
 }
 
-/** The indices of `positions` in ascending order of position: 0, 1, 2... when they are in order already. */
-function inPlanOrder(positions: readonly number[]): Uint32Array {
+/** The indices of `positions` in ascending order of position: 0, 1, 2... when they are `sorted` already. */
+function inPlanOrder(positions: readonly number[], sorted: boolean): Uint32Array {
   const order = new Uint32Array(positions.length);
-  let sorted = true;
-  for (let j = 0; j < order.length; j++) {
-    order[j] = j;
-    if (j > 0 && positions[j]! < positions[j - 1]!) sorted = false;
-  }
+  for (let j = 0; j < order.length; j++) order[j] = j;
   return sorted ? order : order.sort((a, b) => positions[a]! - positions[b]!);
 }
 

@@ -15,6 +15,7 @@
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { writeFileAtomic } from "../repo/fs-atomic.js";
 
 export const defaultCacheDir = "/var/lib/collective/cache";
 
@@ -61,4 +62,20 @@ export async function prepareCache(root: string): Promise<CacheLayout> {
     });
   }
   return layout;
+}
+
+/**
+ * Writes a file the cache keeps (a pack index, a stream index) atomically; a failure becomes CACHE_DIR,
+ * naming what was kept and where (`what`: "pack index <id>", "stream index <name>").
+ */
+export async function keepInCache(what: string, path: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFileAtomic(path, bytes);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CollectiveError("CACHE_DIR", `cannot keep ${what} in the cache (${path}): ${code}`, {
+      hint: "Free space in the cache's filesystem or let this user write there, or choose another cache with --cache DIR.",
+      cause: error,
+    });
+  }
 }

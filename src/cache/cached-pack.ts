@@ -20,6 +20,7 @@ import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { sha256Hex } from "../repo/meta-object.js";
 import { PackIndex } from "../repo/pack-index.js";
 import type { RepoTransport } from "../repo/transport.js";
+import { keepInCache } from "./cache-dir.js";
 import {
   alignDown,
   alignedPool,
@@ -89,17 +90,7 @@ export class CachedPack {
       }
       // Kept for later pulls, written (and synced: 20-30 ms for an image's) while this one goes on.
       // commit() waits for it, so no frame is ever recorded present for a pack whose index is missing.
-      indexSaved = writeFileAtomic(indexPath, bytes).catch((error: unknown) => {
-        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        throw new CollectiveError(
-          "CACHE_DIR",
-          `cannot keep pack index ${id} in the cache (${indexPath}): ${code}`,
-          {
-            hint: "Free space in the cache's filesystem or let this user write there, or choose another cache with --cache DIR.",
-            cause: error,
-          },
-        );
-      });
+      indexSaved = keepInCache(`pack index ${id}`, indexPath, bytes);
       indexSaved.catch(() => {}); // awaited by commit() and close()
     }
     const index = new PackIndex(id, bytes);

@@ -7,9 +7,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError, isCollectiveError } from "../errors.js";
 import { paths, readLimits } from "../repo/format.js";
-import { writeFileAtomic } from "../repo/fs-atomic.js";
 import { chunkListEntries, decodeObject, ObjectType, sha256Hex } from "../repo/meta-object.js";
 import type { RepoTransport } from "../repo/transport.js";
+import { keepInCache } from "./cache-dir.js";
 import { type ChunkRef, chunkRef } from "./chunk-ref.js";
 import type { ChunkSource, FetchContext } from "./chunk-source.js";
 
@@ -46,17 +46,7 @@ export async function readStreamIndex(
       ...(signal ? { signal } : {}),
     });
     const body = decodeObject(name, fetched, ObjectType.streamIndex);
-    const kept = writeFileAtomic(cachedPath, fetched).catch((error: unknown) => {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new CollectiveError(
-        "CACHE_DIR",
-        `cannot keep stream index ${name} in the cache (${cachedPath}): ${code}`,
-        {
-          hint: "Free space in the cache's filesystem or let this user write there, or choose another cache with --cache DIR.",
-          cause: error,
-        },
-      );
-    });
+    const kept = keepInCache(`stream index ${name}`, cachedPath, fetched);
     kept.catch(() => undefined); // awaited by readStream
     return { name, body, kept };
   } catch (error) {

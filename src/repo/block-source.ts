@@ -135,11 +135,7 @@ export async function addBlockImage(input: BlockInput, store: ChunkStore): Promi
     throw new CollectiveError("DISK_MISSING", `the disk ${input.path} is not a regular file`);
   const usage = store.track();
   const known = input.quick?.lookup(info);
-  if (
-    known !== undefined &&
-    (await exists(join(store.objectsDir, known.blocks))) &&
-    (await store.reusePacks(known.packs, known.chunks))
-  ) {
+  if (known !== undefined && (await store.reuseStored(known.blocks, known.packs, known.chunks))) {
     input.progress?.(Number(info.size));
     input.quick!.record(info, withoutPacks(known), usage.packs);
     const { size, chunkSize, blocks } = known;
@@ -153,13 +149,6 @@ export async function addBlockImage(input: BlockInput, store: ChunkStore): Promi
 
 function withoutPacks({ packs: _, ...rest }: StoredImage): Omit<StoredImage, "packs"> {
   return rest;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Reads, hashes and stores every block of the image. */

@@ -4,7 +4,7 @@
  * (tree listings, block maps) as chunks plus a stream index object.
  */
 import { hash, randomBytes } from "node:crypto";
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { Compression } from "./compression.js";
@@ -98,9 +98,14 @@ export class ChunkStore {
     return bytes !== undefined && hash("sha256", bytes, "hex") === id ? bytes : undefined;
   }
 
+  /** The number of the pack in `packs`, or -1. */
+  private numberOf(id: string): number {
+    return this.packs.findIndex((ref) => ref.id === id);
+  }
+
   /** The number of the pack in `packs`, added when it is not there yet. */
   private packNumber(id: string): number {
-    const number = this.packs.findIndex((ref) => ref.id === id);
+    const number = this.numberOf(id);
     return number >= 0 ? number : this.packs.push({ id }) - 1;
   }
 
@@ -123,13 +128,19 @@ export class ChunkStore {
   }
 
   /**
-   * Records that a disk stored before is used again as it was: its chunks are in the packs named (all
-   * must be complete packs of the repository). False when one is missing (nothing recorded).
+   * Records that a disk stored before is used again as it was: its metadata stream's index object
+   * (`stream`: a block map or a listing) must be in the repository and its chunks in the packs named (all
+   * complete packs of the repository). False when one is missing (nothing recorded).
    */
-  async reusePacks(ids: readonly string[], chunks: number): Promise<boolean> {
+  async reuseStored(stream: string, ids: readonly string[], chunks: number): Promise<boolean> {
+    const present = await stat(join(this.objectsDir, stream)).then(
+      () => true,
+      () => false,
+    );
+    if (!present) return false;
     const numbers: number[] = [];
     for (const id of ids) {
-      let number = this.packs.findIndex((ref) => ref.id === id);
+      let number = this.numberOf(id);
       // Before load(), each pack named is checked on its own (its index there and sound).
       if (number < 0 && !this.loaded && (await this.validIndex(id)) !== undefined)
         number = this.packNumber(id);

@@ -254,9 +254,11 @@ export async function addDirectory(
   };
   await walk(root, ".");
   const xattrs = await xattrsRead;
-  for (const [absolute, entry] of xattrs.size === 0 ? [] : entries) {
-    const attrs = xattrs.get(absolute);
-    if (attrs !== undefined && Object.keys(attrs).length > 0) entry.xattrs = attrs;
+  if (xattrs.size > 0) {
+    for (const [absolute, entry] of entries) {
+      const attrs = xattrs.get(absolute);
+      if (attrs !== undefined && Object.keys(attrs).length > 0) entry.xattrs = attrs;
+    }
   }
   return fingerprint.finish();
 }

@@ -92,11 +92,7 @@ export async function addContainerImage(
     if (input.quick?.hasTree()) {
       const fingerprint = directoryFingerprint(path);
       const known = input.quick.unchangedTree(fingerprint);
-      if (
-        known !== undefined &&
-        (await exists(join(store.objectsDir, known.listing))) &&
-        (await store.reusePacks(known.packs, known.chunks))
-      ) {
+      if (known !== undefined && (await store.reuseStored(known.listing, known.packs, known.chunks))) {
         progress?.(known.size);
         return { fingerprint, unchanged: known };
       }
@@ -133,11 +129,4 @@ export async function addContainerImage(
 
 function optionalConfig(config: ImageConfig | undefined): AddedImage {
   return config === undefined ? {} : { config };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }

@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { ChangeCutoff } from "./change-cutoff.js";
 import type { ChunkStore } from "./chunk-store.js";
 import type { TreeEntry } from "./format.js";
 import type { QuickCheck } from "./quick-check.js";
@@ -64,12 +65,19 @@ function minor(rdev: bigint): number {
 }
 
 /**
- * A digest of every entry of a directory image: its path, type, mode, owners, size, times, inode, link
- * count and device, in the order the tree lists them. Equal for two walks when nothing in the tree changed
- * in between: any change to a file's data or metadata (extended attributes included) sets its change
- * time, which users cannot set back, and adding, removing or renaming an entry sets its directory's. So
- * an equal fingerprint means the tree stored last time (quick-check.ts).
+ * A directory image's fingerprint: the digest of every entry's path, type, mode, owners, size, times,
+ * inode, link count and device, in the order the tree lists them, and those paths. Equal for two walks
+ * when nothing in the tree changed in between: any change to a file's data or metadata (extended
+ * attributes included) sets its change time, which users cannot set back, and adding, removing or
+ * renaming an entry sets its directory's. So an equal digest means the tree stored last time
+ * (quick-check.ts), and that its entries are still the paths recorded: a walk that only looks can stat
+ * those instead of reading every directory (fingerprintPaths).
  */
+export interface TreeFingerprint {
+  readonly digest: string;
+  readonly paths: readonly string[];
+}
+
 class Fingerprint {
   private readonly digest = createHash("sha256");
   // Each entry as bytes (its stat's numbers as doubles, then its path), gathered into one buffer hashed
@@ -77,6 +85,12 @@ class Fingerprint {
   private readonly record = Buffer.allocUnsafe(64 * 1024);
   private readonly view = new DataView(this.record.buffer, this.record.byteOffset, this.record.length);
   private used = 0;
+  private readonly paths: string[] = [];
+  /** Set when an entry changed too recently for its stat to vouch for what was read (change-cutoff.ts). */
+  private tooRecent = false;
+
+  /** `cutoff`: for a walk that reads what it stats (addDirectory), which entries it can vouch for. */
+  constructor(private readonly cutoff?: ChangeCutoff) {}
 
   /** Makes room for an entry's record (the path has under 4 KiB of UTF-8: lstat took it whole). */
   private reserve(path: string): void {
@@ -91,6 +105,7 @@ class Fingerprint {
   }
 
   private path(path: string): void {
+    this.paths.push(path);
     const length = this.record.write(path, this.used + 4);
     this.view.setUint32(this.used, length, true);
     this.used += 4 + length;
@@ -110,6 +125,7 @@ class Fingerprint {
    */
   addBigIntStats(path: string, info: BigIntStats, mtime: number, mtimeNsec: number): void {
     this.reserve(path);
+    if (this.cutoff?.tooRecent(info.ctimeNs)) this.tooRecent = true;
     this.number(Number(info.mode));
     this.number(Number(info.uid));
     this.number(Number(info.gid));
@@ -123,9 +139,11 @@ class Fingerprint {
     this.path(path);
   }
 
-  finish(): string {
+  /** The fingerprint; undefined when an entry changed too recently for a record to rely on it. */
+  finish(): TreeFingerprint | undefined {
     this.digest.update(this.record.subarray(0, this.used));
-    return this.digest.digest("hex");
+    const digest = this.digest.digest("hex");
+    return this.tooRecent ? undefined : { digest, paths: this.paths };
   }
 }
 
@@ -140,34 +158,31 @@ function milliseconds(seconds: number, nanoseconds: number): number {
 }
 
 /**
- * The fingerprint of a directory image (see Fingerprint), by a walk that only looks: lstat without
- * following symlinks, with times as milliseconds (exact nanoseconds as BigInt made the walk half again as
- * slow, most of it garbage). addDirectory computes the same while it stores the tree.
+ * The fingerprint's digest of a directory image whose entries were `paths` at its last publish (see
+ * TreeFingerprint), by a walk that only looks: an lstat of each path, without following symlinks and
+ * without reading a directory (an entry added or removed since changes its directory's stat, so the
+ * digest differs). Times are taken as milliseconds (exact nanoseconds as BigInt made the walk half again
+ * as slow, most of it garbage). Undefined when a path is gone or cannot be looked at: the tree changed,
+ * and the walk that stores it reports what it cannot read.
  */
-export function directoryFingerprint(root: string): string {
+export function fingerprintPaths(root: string, paths: readonly string[]): string | undefined {
   const fingerprint = new Fingerprint();
-  const visit = (absolute: string, path: string): void => {
+  for (const path of paths) {
     let info: Stats;
     try {
-      info = lstatSync(absolute);
-    } catch (error) {
-      throw new CollectiveError(
-        "IMAGE_UNREADABLE",
-        `cannot read ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      );
+      info = lstatSync(path === "." ? root : `${root}/${path}`);
+    } catch {
+      return undefined;
     }
     fingerprint.addStats(path, info);
-    if (!info.isDirectory()) return;
-    for (const name of readdirSync(absolute).sort())
-      visit(join(absolute, name), path === "." ? name : `${path}/${name}`);
-  };
-  visit(root, ".");
-  return fingerprint.finish();
+  }
+  return fingerprint.finish()!.digest;
 }
 
 /**
  * Stores a directory image's files as chunks and adds its entries to `tree`; returns the directory's
- * fingerprint (directoryFingerprint's, computed on the way).
+ * fingerprint, computed on the way (undefined when an entry changed too recently to vouch for it:
+ * change-cutoff.ts).
  */
 export async function addDirectory(
   root: string,
@@ -175,7 +190,9 @@ export async function addDirectory(
   tree: TreeBuilder,
   progress?: (bytes: number) => void,
   quick?: QuickCheck,
-): Promise<string> {
+): Promise<TreeFingerprint | undefined> {
+  // Taken before anything is read: entries changed since (or just before) cannot vouch for what was read.
+  const cutoff = new ChangeCutoff();
   // getfattr walks the tree in its own process while this one walks it too (waiting for it first left
   // this thread idle for 20-30 ms); the attributes are added to the entries at the end.
   const xattrsRead = readTreeXattrs(root);
@@ -188,7 +205,7 @@ export async function addDirectory(
     entries.push([absolute, entry]);
   };
   const inodes = new Map<string, string>();
-  const fingerprint = new Fingerprint();
+  const fingerprint = new Fingerprint(cutoff);
   const walk = async (absolute: string, path: string): Promise<void> => {
     let info: BigIntStats;
     try {

@@ -27,6 +27,23 @@ describe("RSS feeds", () => {
     expect(items).toEqual([item(3, { withdrawn: true }), item(2), item(1)]);
   });
 
+  it.each<[string, FeedItem[], number[]]>([
+    [
+      "by date, across months and years",
+      [item(1), item(2, { date: "2027-01-01T00:00:00.000Z" }), item(3)],
+      [2, 3, 1],
+    ],
+    [
+      "by version when published in the same millisecond",
+      [item(4, { date: "2026-11-05T12:00:00.000Z" }), item(7, { date: "2026-11-05T12:00:00.000Z" })],
+      [7, 4],
+    ],
+    ["an item without a date last (an unreadable pubDate)", [item(1, { date: "" }), item(2)], [2, 1]],
+  ])("orders items newest first: %s", (_, items, versions) => {
+    const xml = generateFeed({ title: "t", link: ".", repository: "." }, items);
+    expect(parseFeed(xml, "feed.xml").items.map((entry) => entry.version)).toEqual(versions);
+  });
+
   it("refuses a document that is not RSS", () => {
     expect(() => parseFeed("<html></html>", "x.html")).toThrow(/x\.html is not an RSS 2\.0 feed/);
   });

@@ -80,7 +80,11 @@ function itemXml(item: FeedItem): string {
 
 /** Items newest first (by date, then version). */
 export function generateFeed(channel: FeedChannel, items: readonly FeedItem[]): string {
-  const sorted = [...items].sort((a, b) => b.date.localeCompare(a.date) || b.version - a.version);
+  // Dates are ISO 8601 in UTC, which sort as strings. Not localeCompare: its first call loads ICU's
+  // collator (7 ms, a few percent of republishing an unchanged appliance) and its order is the locale's.
+  const sorted = [...items].sort((a, b) =>
+    a.date < b.date ? 1 : a.date > b.date ? -1 : b.version - a.version,
+  );
   const updated = sorted[0]?.date ?? new Date().toISOString();
   return `<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:collective="${FEED_NAMESPACE}">

@@ -4,12 +4,14 @@
  * those recorded at the last successful publish of the same path into this repository, its block map
  * (a stream already stored) and the packs holding its chunks are taken from the record instead of reading
  * and hashing the whole image. The record lives in the repository's tmp/quick-check/ (publisher-side
- * state, like the directory records).
+ * state, like the directory records). An image changed just before or while it was read gets no record
+ * (change-cutoff.ts): the next publish reads it again.
  */
 import { hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ChangeCutoff } from "./change-cutoff.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 
 /** What a publish stored for an image. */
@@ -31,6 +33,8 @@ interface Record extends StoredImage {
 export class ImageQuickCheck {
   /** The record to save; its packs are known only once the publish has finished its packs. */
   private next: { key: string[]; stored: Omit<StoredImage, "packs">; packs: () => string[] } | undefined;
+  /** Taken at load(), before the image is read: an image changed since gets no record. */
+  private readonly cutoff = new ChangeCutoff();
 
   private constructor(
     private readonly file: string,
@@ -61,6 +65,7 @@ export class ImageQuickCheck {
   }
 
   record(info: BigIntStats, stored: Omit<StoredImage, "packs">, packs: () => string[]): void {
+    if (this.cutoff.tooRecent(info.ctimeNs)) return;
     this.next = { key: ImageQuickCheck.key(info), stored, packs };
   }
 

@@ -11,7 +11,7 @@ import { CollectiveError } from "../errors.js";
 import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
 import type { ChunkStore } from "./chunk-store.js";
 import { decompressed, sniffCompression } from "./compressed-stream.js";
-import { addDirectory, directoryFingerprint } from "./dir-source.js";
+import { addDirectory, fingerprintPaths, type TreeFingerprint } from "./dir-source.js";
 import type { ImageConfig } from "./format.js";
 import { LayerStack } from "./layer-apply.js";
 import { addImage } from "./oci-image.js";
@@ -55,8 +55,11 @@ export interface ImageInput {
 export interface AddedImage {
   /** The image's defaults (for OCI and docker images). */
   readonly config?: ImageConfig;
-  /** A root filesystem directory's fingerprint (dir-source.ts), for the quick-check record. */
-  readonly fingerprint?: string;
+  /**
+   * A root filesystem directory's fingerprint (dir-source.ts), for the quick-check record; absent when an
+   * entry changed too recently for a record to vouch for the tree (change-cutoff.ts).
+   */
+  readonly fingerprint?: TreeFingerprint;
   /**
    * A root filesystem directory unchanged since its last publish into this repository: what was stored
    * then, which the version uses as it is (nothing was added to the tree).
@@ -87,17 +90,20 @@ export async function addContainerImage(
     const blobs = new DirectoryBlobs(path, path);
     if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
       return optionalConfig(await addImage(blobs, store, tree, progress));
-    // With a record of the tree's last publish, a walk that only looks tells whether it can be reused
-    // whole; without one, the fingerprint comes from the walk that stores the tree (no walk more).
-    if (input.quick?.hasTree()) {
-      const fingerprint = directoryFingerprint(path);
-      const known = input.quick.unchangedTree(fingerprint);
+    // With a record of the tree's last publish, a walk that only looks (an lstat of each recorded path)
+    // tells whether it can be reused whole; without one, the fingerprint comes from the walk that stores
+    // the tree (no walk more).
+    const paths = input.quick?.recordedPaths();
+    if (paths !== undefined) {
+      const digest = fingerprintPaths(path, paths);
+      const known = digest === undefined ? undefined : input.quick!.unchangedTree(digest);
       if (known !== undefined && (await store.reuseStored(known.listing, known.packs, known.chunks))) {
         progress?.(known.size);
-        return { fingerprint, unchanged: known };
+        return { fingerprint: { digest: digest!, paths }, unchanged: known };
       }
     }
-    return { fingerprint: await addDirectory(path, store, tree, progress, input.quick) };
+    const fingerprint = await addDirectory(path, store, tree, progress, input.quick);
+    return fingerprint === undefined ? {} : { fingerprint };
   }
   if (!info.isFile())
     throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);

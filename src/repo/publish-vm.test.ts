@@ -16,7 +16,7 @@ import type { BlockDisk } from "./format.js";
 import { materializeVersion } from "./materialize.js";
 import { publish } from "./publish.js";
 import { RepoReader } from "./repo-reader.js";
-import { makeRepository, TempDirs, vmCvl } from "./repo-test-kit.js";
+import { makeRepository, settle, TempDirs, vmCvl } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
@@ -132,6 +132,7 @@ describe("republishing a VM appliance", () => {
     );
     const { repo, keyPath } = await makeRepository(base);
     const cvlPath = vmCvl(app, "app.json");
+    await settle(); // an image written just now gets no record (change-cutoff.ts)
     const first = await publish({ repoDir: repo, cvlPath, keyPath });
     let progressCalls = 0;
     const again = await publish({ repoDir: repo, cvlPath, keyPath, progress: () => progressCalls++ });

@@ -9,12 +9,18 @@
  * with what that publish stored for the whole tree (its listing and the packs holding its chunks). When
  * the fingerprint is the same, the tree is reused as a whole, as image-quick-check.ts reuses an unchanged
  * disk image: no file's record is looked at, no listing is made and no attribute is read. The per-file
- * record (1.7 MB of JSON for a tree of 5,000 files) is then not even parsed.
+ * record (1.7 MB of JSON for a tree of 5,000 files) is then not even parsed. The second record also keeps
+ * the paths the fingerprint covered, so the walk that compares it stats them without reading a directory.
+ *
+ * Neither record vouches for an entry that changed just before or while it was read (change-cutoff.ts):
+ * such a file gets no record, and a tree holding one gets no tree record; the next publish reads them.
  */
 import { hash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ChangeCutoff } from "./change-cutoff.js";
+import type { TreeFingerprint } from "./dir-source.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 
 type FileRecord = [size: string, mtimeNs: string, ctimeNs: string, ino: string, chunks: string[]];
@@ -33,12 +39,17 @@ export interface StoredTree {
 }
 
 interface TreeRecord extends StoredTree {
-  /** Bumped when what a fingerprint covers, or what a listing holds, changes: older records are ignored. */
+  /**
+   * Bumped when what a fingerprint covers, what a listing holds or what the record keeps changes: older
+   * records are ignored (format 2 added the paths).
+   */
   readonly format: typeof treeRecordFormat;
   readonly fingerprint: string;
+  /** The paths the fingerprint covers, in its order. */
+  readonly paths: readonly string[];
 }
 
-const treeRecordFormat = 1;
+const treeRecordFormat = 2;
 
 export class QuickCheck {
   /** The files' record of the last publish: loaded by loadFiles(), only when the tree is stored anew. */
@@ -48,8 +59,10 @@ export class QuickCheck {
   /** Whether any file was recorded other than as the previous record had it. */
   private changed = false;
   private nextTree:
-    | { fingerprint: string; stored: Omit<StoredTree, "packs">; packs: () => readonly string[] }
+    | { fingerprint: TreeFingerprint; stored: Omit<StoredTree, "packs">; packs: () => readonly string[] }
     | undefined;
+  /** Taken at load(), before the publish reads anything: files changed since get no record. */
+  private readonly cutoff = new ChangeCutoff();
 
   private constructor(
     private readonly file: string,
@@ -62,25 +75,30 @@ export class QuickCheck {
     let tree: TreeRecord | undefined;
     try {
       const parsed = JSON.parse(await readFile(`${base}.tree.json`, "utf8")) as TreeRecord;
-      if (parsed.format === treeRecordFormat && Array.isArray(parsed.packs)) tree = parsed;
+      if (parsed.format === treeRecordFormat && Array.isArray(parsed.packs) && Array.isArray(parsed.paths))
+        tree = parsed;
     } catch {
       // No record (the tree was not published whole from here before) or an unreadable one.
     }
     return new QuickCheck(`${base}.json`, `${base}.tree.json`, tree);
   }
 
-  /** Whether there is a record of the whole tree to compare a fingerprint with. */
-  hasTree(): boolean {
-    return this.previousTree !== undefined;
+  /** The paths of the recorded tree (to compute its fingerprint again), or undefined without a record. */
+  recordedPaths(): readonly string[] | undefined {
+    return this.previousTree?.paths;
   }
 
-  /** What the last publish stored for the whole tree when its fingerprint is the same, else undefined. */
-  unchangedTree(fingerprint: string): StoredTree | undefined {
-    return this.previousTree?.fingerprint === fingerprint ? this.previousTree : undefined;
+  /** What the last publish stored for the whole tree when its fingerprint's digest is the same, else undefined. */
+  unchangedTree(digest: string): StoredTree | undefined {
+    return this.previousTree?.fingerprint === digest ? this.previousTree : undefined;
   }
 
   /** Remembers what this publish stores for the whole tree (saved by save()). */
-  recordTree(fingerprint: string, stored: Omit<StoredTree, "packs">, packs: () => readonly string[]): void {
+  recordTree(
+    fingerprint: TreeFingerprint,
+    stored: Omit<StoredTree, "packs">,
+    packs: () => readonly string[],
+  ): void {
     this.nextTree = { fingerprint, stored, packs };
   }
 
@@ -116,6 +134,10 @@ export class QuickCheck {
   }
 
   record(path: string, info: BigIntStats, chunks: string[]): void {
+    if (this.cutoff.tooRecent(info.ctimeNs)) {
+      this.changed = true; // left out: the next publish reads the file
+      return;
+    }
     // The chunks lookup() returned (the same array) mean the file's record is the previous one: keep it
     // rather than build an equal one.
     const previous = this.previous.get(path);
@@ -136,8 +158,16 @@ export class QuickCheck {
       await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.next)));
     if (this.nextTree === undefined) return;
     const { fingerprint, stored, packs } = this.nextTree;
-    const record: TreeRecord = { format: treeRecordFormat, fingerprint, ...stored, packs: packs() };
-    if (JSON.stringify(record) === JSON.stringify(this.previousTree)) return;
+    const record: TreeRecord = {
+      format: treeRecordFormat,
+      fingerprint: fingerprint.digest,
+      ...stored,
+      packs: packs(),
+      paths: fingerprint.paths,
+    };
+    // The same digest means the same paths: compared without them (thousands of strings).
+    const summary = (tree: TreeRecord | undefined) => tree && JSON.stringify({ ...tree, paths: undefined });
+    if (summary(record) === summary(this.previousTree)) return;
     await writeFileAtomic(this.treeFile, JSON.stringify(record));
   }
 }

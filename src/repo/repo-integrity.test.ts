@@ -23,7 +23,7 @@ import { loadOrCreatePublisherKey } from "./keys.js";
 import { materializeVersion } from "./materialize.js";
 import { publish } from "./publish.js";
 import { RepoReader } from "./repo-reader.js";
-import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
+import { containerCvl, makeRepository, settle, TempDirs } from "./repo-test-kit.js";
 import { verifyRepository } from "./verify.js";
 
 const temp = new TempDirs();
@@ -55,7 +55,9 @@ async function setup(): Promise<{
   const app = join(base, "app");
   const files = makeTree(join(app, "rootfs"));
   const { repo, keyPath } = await makeRepository(base);
-  return { base, app, repo, keyPath, cvl: containerCvl(app, "rootfs"), files };
+  const cvl = containerCvl(app, "rootfs");
+  await settle(); // old enough for the quick-check records to vouch for the files
+  return { base, app, repo, keyPath, cvl, files };
 }
 
 describe("deduplication", () => {
@@ -160,6 +162,18 @@ describe("republishing an unchanged directory", () => {
       (entry) => expect(entry?.size).toBe(4),
     ],
     [
+      "a file removed",
+      "d1/f1",
+      (root) => rmSync(join(root, "d1", "f1")),
+      (entry) => expect(entry).toBeUndefined(),
+    ],
+    [
+      "a directory added in a subdirectory",
+      "d2/new",
+      (root) => mkdirSync(join(root, "d2", "new")),
+      (entry) => expect(entry?.type).toBe("dir"),
+    ],
+    [
       "a mode changed",
       "d1/f2",
       (root) => chmodSync(join(root, "d1", "f2"), 0o600),
@@ -181,6 +195,42 @@ describe("republishing an unchanged directory", () => {
     const reader = new RepoReader(new FileTransport(repo));
     const listing = (v3.manifest.disks[0] as { listing: string }).listing;
     check((await reader.treeListing(v3.manifest, listing)).find((entry) => entry.path === path));
+  });
+
+  it("keeps no record of a file changed while the publish walks the tree: the next publish reads it", async () => {
+    const { app, repo, keyPath, cvl, files } = await setup();
+    const root = rootOf(app);
+    const victim = files[150]!; // d7/f10, walked after the first files
+    const { mtime, atime } = statSync(victim);
+    let rewritten = false;
+    // Rewritten before the walk reaches it, same size and mtime: only its change time is new.
+    const progress = (): void => {
+      if (rewritten) return;
+      rewritten = true;
+      writeFileSync(victim, randomBytes(statSync(victim).size));
+      utimesSync(victim, atime, mtime);
+    };
+    const v1 = await publish({ repoDir: repo, cvlPath: cvl, keyPath, progress });
+    expect(rewritten).toBe(true);
+    const records = (): string[] => quickCheckFiles(repo);
+    expect(records().filter((name) => name.endsWith(".tree.json"))).toEqual([]); // no record of the tree
+    const fileRecord = (): Record<string, unknown> =>
+      JSON.parse(readFileSync(join(repo, "tmp", "quick-check", records()[0]!), "utf8"));
+    expect(records()).toHaveLength(1);
+    expect(Object.keys(fileRecord())).toHaveLength(files.length - 1);
+    expect(fileRecord()).not.toHaveProperty("d7/f10");
+    // The version has what the file held when it was read, which is what it holds now.
+    const reader = new RepoReader(new FileTransport(repo));
+    const out = join(temp.make("integrity-out"), "out");
+    await materializeVersion(reader, v1.manifest, out);
+    expect(readFileSync(join(out, "root", victim.slice(root.length + 1))).equals(readFileSync(victim))).toBe(
+      true,
+    );
+    // Once the change is old enough, the next publish records the file and the tree.
+    await settle();
+    await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+    expect(fileRecord()).toHaveProperty("d7/f10");
+    expect(records().filter((name) => name.endsWith(".tree.json"))).toHaveLength(1);
   });
 });
 

@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fineMarginMs } from "./change-cutoff.js";
 import { loadOrCreatePublisherKey } from "./keys.js";
 import { createRepository } from "./repo-layout.js";
 
@@ -31,6 +32,15 @@ export class TempDirs {
   cleanup(): void {
     for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Waits until what a test just wrote is old enough for a publish's quick-check records to vouch for it
+ * (change-cutoff.ts). Without the wait, a republish reads those files again, as it must for files that
+ * changed while or just before they were read.
+ */
+export async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, fineMarginMs + 10));
 }
 
 export async function makeRepository(

@@ -27,7 +27,8 @@ fails or is interrupted, no version is left behind. Concurrent publishers get co
 Progress is shown on stderr when it is a terminal.
 Publishing the same paths again is quick: a file or disk image whose size, times and inode are those of
 the last publish from its path is not read again, and a directory in which nothing changed is taken
-whole from that publish. The records are in <dir>/tmp/quick-check/; remove it to read everything again.
+whole from that publish. What changed while (or just before) it was read is read again next time.
+The records are in <dir>/tmp/quick-check/; remove it to read everything again.
 
 Exit status: 0 when the version was published, 1 otherwise.
 

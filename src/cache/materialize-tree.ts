@@ -12,6 +12,7 @@ import {
   fchownSync,
   futimesSync,
   lchownSync,
+  lstatSync,
   lutimesSync,
   utimesSync,
   writevSync,
@@ -90,12 +91,18 @@ export async function writeTree(
   };
   const modeOf = (entry: TreeEntry): number => (options.readOnly ? entry.mode & ~0o222 : entry.mode);
   const timeOf = (entry: TreeEntry): number => entry.mtime + entry.mtimeNsec / 1e9;
-  /** What cannot be applied is counted; owner before mode, since chown clears setuid bits. */
+  // Entries made here already have this owner: chown only those that differ (a root filesystem's files
+  // are mostly root's; two syscalls fewer each).
+  const made = isRoot ? ownerOfNewEntries(root) : undefined;
+  /**
+   * Whether the entry's owner must be set; what cannot be applied is counted. Owner before mode, since
+   * chown clears setuid bits.
+   */
   const account = (entry: TreeEntry): boolean => {
     if (entry.xattrs !== undefined && Object.keys(entry.xattrs).length > 0) report.skippedXattrs++;
     if (!isRoot && (entry.uid !== process.getuid?.() || entry.gid !== process.getgid?.()))
       report.skippedOwners++;
-    return isRoot;
+    return isRoot && (made === undefined || entry.uid !== made.uid || entry.gid !== made.gid);
   };
   const fileMetadata = async (entry: TreeEntry, file: FileHandle | number): Promise<void> => {
     if (typeof file === "number") {
@@ -256,6 +263,22 @@ async function writeSmallFileSync(
     closeSync(fd);
   }
   return true;
+}
+
+/**
+ * The owner every entry made under `dir` gets, when it is certain: the process's effective ids, if `dir`
+ * (which the pull made a moment ago) got them. A directory made in a setgid directory, or on a filesystem
+ * mounted with grpid, takes that directory's group, and so does everything made in it; some filesystems
+ * give new entries a fixed owner (NFS's squashed root, vfat's uid=). Directories of the tree are made
+ * without setgid (every directory's mode is set after everything in it), so they pass on nothing else.
+ */
+function ownerOfNewEntries(dir: string): { uid: number; gid: number } | undefined {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  if (uid === undefined || gid === undefined) return undefined;
+  const info = lstatSync(dir);
+  if (info.uid !== uid || info.gid !== gid) return undefined;
+  return { uid, gid };
 }
 
 async function makeNode(destination: SafeDestination, entry: TreeEntry): Promise<void> {

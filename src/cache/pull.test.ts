@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
 import {
+  chmod,
+  chown,
+  lchown,
   link,
   lstat,
   mkdir,
@@ -121,6 +124,47 @@ describe("pulling a tree", () => {
     expect((await stat(join(dest, "hard/one"))).ino).toBe((await stat(join(dest, "big/one"))).ino);
     expect((await stat(join(dest, "hard/two"))).ino).toBe((await stat(join(dest, "d0/f0"))).ino);
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    "gives every entry its recorded owner, also under a setgid directory of another group",
+    async () => {
+      const rootfs = await makeRootfs(); // root's, as the test runs as root
+      await chown(join(rootfs, "etc/hostname"), 1234, 5678);
+      await lchown(join(rootfs, "usr/bin/alias"), 1234, 0);
+      await mkdir(join(rootfs, "var/mail"), { recursive: true });
+      await chown(join(rootfs, "var/mail"), 0, 8);
+      await chmod(join(rootfs, "var/mail"), 0o2775); // setgid in the tree: set after what is inside it
+      await writeFile(join(rootfs, "var/mail/root"), "");
+      await repo.publishTree(rootfs);
+      // New entries under a setgid directory take its group (4321), not the process's (0).
+      const parent = join(scratch, "setgid");
+      await mkdir(parent);
+      await chown(parent, 0, 4321);
+      await chmod(parent, 0o2775);
+      const owners = async (root: string): Promise<string[]> => {
+        const out: string[] = [];
+        for (const path of [
+          ".",
+          "etc",
+          "etc/hostname",
+          "usr/bin/tool",
+          "usr/bin/alias",
+          "var/mail",
+          "var/mail/root",
+          "empty",
+        ]) {
+          const info = await lstat(join(root, path));
+          out.push(`${path} ${info.uid}:${info.gid} ${(info.mode & 0o7777).toString(8)}`);
+        }
+        return out;
+      };
+      const expected = await owners(rootfs);
+      for (const dest of [join(parent, "out"), join(scratch, "plain")]) {
+        await pullVersion(new FileTransport(repo.dir), dest, { cacheDir });
+        expect(await owners(dest), dest).toEqual(expected);
+      }
+    },
+  );
 
   it("makes the cache's shared copies read-only when asked", async () => {
     await repo.publishTree(await makeRootfs());

@@ -147,8 +147,12 @@ export async function addBlockImage(input: BlockInput, store: ChunkStore): Promi
   return disk;
 }
 
-function withoutPacks({ packs: _, ...rest }: StoredImage): Omit<StoredImage, "packs"> {
-  return rest;
+/**
+ * What a record keeps of a stored image besides its packs, field by field: the record read back carries
+ * its key too, which must not pass into the next record (it gets the image's key of this publish).
+ */
+function withoutPacks({ size, chunkSize, blocks, chunks }: StoredImage): Omit<StoredImage, "packs"> {
+  return { size, chunkSize, blocks, chunks };
 }
 
 /** Reads, hashes and stores every block of the image. */

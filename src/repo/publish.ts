@@ -100,6 +100,7 @@ async function storeDisks(
     );
     let stored: Omit<StoredTree, "packs">;
     if (unchanged !== undefined) {
+      // Field by field: the record read back also carries its fingerprint, paths and format.
       const { size, entries, listing, chunks } = unchanged;
       stored = { size, entries, listing, chunks };
     } else {

@@ -180,6 +180,23 @@ export function fingerprintPaths(root: string, paths: readonly string[]): string
 }
 
 /**
+ * The fingerprint of a file image (an archive): its own stat as the one entry ".", equal to what
+ * fingerprintPaths computes for it while it does not change. Taken before the file is read; undefined
+ * when it changed too recently for a record to vouch for what is read next (change-cutoff.ts).
+ */
+export function fileFingerprint(path: string): TreeFingerprint | undefined {
+  const fingerprint = new Fingerprint(new ChangeCutoff());
+  const info = lstatSync(path, { bigint: true });
+  fingerprint.addBigIntStats(
+    ".",
+    info,
+    Number(info.mtimeNs / 1_000_000_000n),
+    Number(info.mtimeNs % 1_000_000_000n),
+  );
+  return fingerprint.finish();
+}
+
+/**
  * Stores a directory image's files as chunks and adds its entries to `tree`; returns the directory's
  * fingerprint, computed on the way (undefined when an entry changed too recently to vouch for it:
  * change-cutoff.ts).

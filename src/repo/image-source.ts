@@ -11,7 +11,7 @@ import { CollectiveError } from "../errors.js";
 import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
 import type { ChunkStore } from "./chunk-store.js";
 import { decompressed, sniffCompression } from "./compressed-stream.js";
-import { addDirectory, fingerprintPaths, type TreeFingerprint } from "./dir-source.js";
+import { addDirectory, fileFingerprint, fingerprintPaths, type TreeFingerprint } from "./dir-source.js";
 import type { ImageConfig } from "./format.js";
 import { LayerStack } from "./layer-apply.js";
 import { addImage } from "./oci-image.js";
@@ -47,7 +47,7 @@ export interface ImageInput {
   /** A directory for temporary files (a compressed image archive is decompressed there). */
   readonly tempDir: string;
   readonly progress?: (bytes: number) => void;
-  /** Unchanged-file detection for directory images. */
+  /** Unchanged-image detection: files of a directory, a whole directory or archive (quick-check.ts). */
   readonly quick?: QuickCheck;
 }
 
@@ -56,13 +56,14 @@ export interface AddedImage {
   /** The image's defaults (for OCI and docker images). */
   readonly config?: ImageConfig;
   /**
-   * A root filesystem directory's fingerprint (dir-source.ts), for the quick-check record; absent when an
-   * entry changed too recently for a record to vouch for the tree (change-cutoff.ts).
+   * A root filesystem directory's or an archive's fingerprint (dir-source.ts), for the quick-check record;
+   * absent when it changed too recently for a record to vouch for it (change-cutoff.ts), and for an OCI
+   * layout directory.
    */
   readonly fingerprint?: TreeFingerprint;
   /**
-   * A root filesystem directory unchanged since its last publish into this repository: what was stored
-   * then, which the version uses as it is (nothing was added to the tree).
+   * A root filesystem directory or an archive unchanged since its last publish into this repository: what
+   * was stored then, which the version uses as it is (nothing was added to the tree).
    */
   readonly unchanged?: StoredTree;
 }
@@ -90,23 +91,47 @@ export async function addContainerImage(
     const blobs = new DirectoryBlobs(path, path);
     if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
       return optionalConfig(await addImage(blobs, store, tree, progress));
-    // With a record of the tree's last publish, a walk that only looks (an lstat of each recorded path)
-    // tells whether it can be reused whole; without one, the fingerprint comes from the walk that stores
-    // the tree (no walk more).
-    const paths = input.quick?.recordedPaths();
-    if (paths !== undefined) {
-      const digest = fingerprintPaths(path, paths);
-      const known = digest === undefined ? undefined : input.quick!.unchangedTree(digest);
-      if (known !== undefined && (await store.reuseStored(known.listing, known.packs, known.chunks))) {
-        progress?.(known.size);
-        return { fingerprint: { digest: digest!, paths }, unchanged: known };
-      }
-    }
+    // Without a record of the tree's last publish, the fingerprint comes from the walk that stores the
+    // tree (no walk more).
+    const reused = await unchangedSinceRecord(input, store);
+    if (reused !== undefined) return reused;
     const fingerprint = await addDirectory(path, store, tree, progress, input.quick);
     return fingerprint === undefined ? {} : { fingerprint };
   }
   if (!info.isFile())
     throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);
+  // An archive is one entry: its fingerprint is its own stat, taken before it is read.
+  const reused = await unchangedSinceRecord(input, store);
+  if (reused !== undefined) return reused;
+  const fingerprint = fileFingerprint(path);
+  const added = await addArchive(input, store, tree);
+  return fingerprint === undefined ? added : { ...added, fingerprint };
+}
+
+/**
+ * The tree stored from this directory or archive at its last publish into this repository, when nothing
+ * in it changed since: a walk that only looks (an lstat of each path the record names) computes the
+ * fingerprint again (quick-check.ts). Undefined when there is no such record, something changed, or
+ * what the record names is no longer in the repository.
+ */
+async function unchangedSinceRecord(input: ImageInput, store: ChunkStore): Promise<AddedImage | undefined> {
+  const paths = input.quick?.recordedPaths();
+  if (paths === undefined) return undefined;
+  const digest = fingerprintPaths(input.path, paths);
+  const known = digest === undefined ? undefined : input.quick!.unchangedTree(digest);
+  if (known === undefined || !(await store.reuseStored(known.listing, known.packs, known.chunks)))
+    return undefined;
+  input.progress?.(known.size);
+  return {
+    fingerprint: { digest: digest!, paths },
+    unchanged: known,
+    ...(known.config === undefined ? {} : { config: known.config }),
+  };
+}
+
+/** Adds a tar, a compressed tar, or a docker save / OCI archive to the tree. */
+async function addArchive(input: ImageInput, store: ChunkStore, tree: TreeBuilder): Promise<AddedImage> {
+  const { path, progress } = input;
   const head = await readHead(path, 512);
   const compression = sniffCompression(head);
   if (compression === "plain" && !isTarHeader(head)) {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,7 +8,7 @@ import type { TreeDisk } from "./format.js";
 import { materializeVersion } from "./materialize.js";
 import { publish } from "./publish.js";
 import { RepoReader } from "./repo-reader.js";
-import { containerCvl, makeRepository, makeTar, TempDirs, zstdCompress } from "./repo-test-kit.js";
+import { containerCvl, makeRepository, makeTar, settle, TempDirs, zstdCompress } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
@@ -171,5 +171,63 @@ describe("container images with layers", () => {
     // The overwritten lower etc/b and hidden dir/x were never stored: only 4 file chunks plus metadata.
     const listing = await reader.treeListing(manifest, (manifest.disks[0] as TreeDisk).listing);
     expect(listing.filter((e) => e.type === "file").map((e) => e.path)).toEqual(["bin/sh", "dir/z", "etc/b"]);
+  });
+});
+
+describe("republishing an unchanged archive", () => {
+  const rootfsTar = (file: string, motd: string): void =>
+    writeFileSync(
+      file,
+      makeTar([
+        { name: "etc/", type: "5" },
+        { name: "etc/motd", body: motd },
+        { name: "bin/sh", body: "#!shell\n" },
+      ]),
+    );
+
+  it.each<[string, string, (file: string) => void]>([
+    ["a root filesystem tar", "rootfs.tar", (file) => rootfsTar(file, "welcome\n")],
+    ["a docker save archive", "image.tar", dockerSave],
+  ])(
+    "takes %s whole from the last publish's record, config included, without reading it",
+    async (_, name, build) => {
+      const base = temp.make("archive-again");
+      const app = join(base, "app");
+      mkdirSync(app);
+      build(join(app, name));
+      const { repo, keyPath } = await makeRepository(base);
+      const cvlPath = containerCvl(app, name);
+      await settle(); // an archive written just now gets no record (change-cutoff.ts)
+      const first = await publish({ repoDir: repo, cvlPath, keyPath });
+      let progressCalls = 0;
+      const again = await publish({ repoDir: repo, cvlPath, keyPath, progress: () => progressCalls++ });
+      expect(progressCalls).toBe(1); // the whole tree at once: the archive was not read
+      expect(again.manifest.disks).toEqual(first.manifest.disks);
+      expect(again.manifest.packs).toEqual(first.manifest.packs);
+      expect(again.manifest.stats.newChunks).toBe(0);
+    },
+  );
+
+  it("reads an archive again once it changed, even with its old size and mtime", async () => {
+    const base = temp.make("archive-changed");
+    const app = join(base, "app");
+    mkdirSync(app);
+    const file = join(app, "rootfs.tar");
+    rootfsTar(file, "welcome\n");
+    const { repo, keyPath } = await makeRepository(base);
+    const cvlPath = containerCvl(app, "rootfs.tar");
+    await settle();
+    await publish({ repoDir: repo, cvlPath, keyPath });
+    const { atime, mtime, size } = statSync(file);
+    rootfsTar(file, "goodbye\n"); // the same length
+    utimesSync(file, atime, mtime);
+    expect(statSync(file).size).toBe(size);
+    let progressCalls = 0;
+    const changed = await publish({ repoDir: repo, cvlPath, keyPath, progress: () => progressCalls++ });
+    expect(progressCalls).toBeGreaterThan(1); // read file by file
+    const reader = new RepoReader(new FileTransport(repo));
+    const out = join(base, "out");
+    await materializeVersion(reader, changed.manifest, out);
+    expect(readFileSync(join(out, "root", "etc/motd"), "utf8")).toBe("goodbye\n");
   });
 });

@@ -99,18 +99,19 @@ async function storeDisks(
       tree,
     );
     let stored: Omit<StoredTree, "packs">;
+    const withConfig = config === undefined ? {} : { config };
     if (unchanged !== undefined) {
       // Field by field: the record read back also carries its fingerprint, paths and format.
       const { size, entries, listing, chunks } = unchanged;
-      stored = { size, entries, listing, chunks };
+      stored = { size, entries, listing, chunks, ...withConfig };
     } else {
       const entries = tree.finish();
       const listing = await store.putStream(serializeListing(entries));
-      stored = { size: tree.size, entries: entries.length, listing, chunks: usage.chunks() };
+      stored = { size: tree.size, entries: entries.length, listing, chunks: usage.chunks(), ...withConfig };
     }
     if (fingerprint !== undefined) quick.recordTree(fingerprint, stored, usage.packs);
     const { size, entries, listing } = stored;
-    const disk: Disk = { name: "root", shape: "tree", size, entries, listing, ...(config ? { config } : {}) };
+    const disk: Disk = { name: "root", shape: "tree", size, entries, listing, ...withConfig };
     return { disks: [disk], files, quick: [quick] };
   }
   if (definition.kind === "vm") {

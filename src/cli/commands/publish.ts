@@ -26,8 +26,8 @@ Only chunks the repository does not have are stored. The version appears atomica
 fails or is interrupted, no version is left behind. Concurrent publishers get consecutive numbers.
 Progress is shown on stderr when it is a terminal.
 Publishing the same paths again is quick: a file or disk image whose size, times and inode are those of
-the last publish from its path is not read again, and a directory in which nothing changed is taken
-whole from that publish. What changed while (or just before) it was read is read again next time.
+the last publish from its path is not read again, and a directory or archive in which nothing changed
+is taken whole from that publish. What changed while (or just before) it was read is read again next time.
 The records are in <dir>/tmp/quick-check/; remove it to read everything again.
 
 Exit status: 0 when the version was published, 1 otherwise.

@@ -180,19 +180,23 @@ export function fingerprintPaths(root: string, paths: readonly string[]): string
 }
 
 /**
- * The fingerprint of a file image (an archive): its own stat as the one entry ".", equal to what
- * fingerprintPaths computes for it while it does not change. Taken before the file is read; undefined
- * when it changed too recently for a record to vouch for what is read next (change-cutoff.ts).
+ * The fingerprint of an image whose contents are read otherwise: an archive (its own stat, as the one
+ * entry "."), or an OCI layout directory (a walk that only looks: readdir and lstat, in the order
+ * addDirectory walks). Equal to what fingerprintPaths computes while nothing changes. Taken before the
+ * contents are read; undefined when an entry changed too recently for a record to vouch for what is read
+ * next (change-cutoff.ts).
  */
-export function fileFingerprint(path: string): TreeFingerprint | undefined {
+export function imageFingerprint(root: string): TreeFingerprint | undefined {
   const fingerprint = new Fingerprint(new ChangeCutoff());
-  const info = lstatSync(path, { bigint: true });
-  fingerprint.addBigIntStats(
-    ".",
-    info,
-    Number(info.mtimeNs / 1_000_000_000n),
-    Number(info.mtimeNs % 1_000_000_000n),
-  );
+  const visit = (absolute: string, path: string): void => {
+    const info = lstatSync(absolute, { bigint: true });
+    const mtime = Number(info.mtimeNs / 1_000_000_000n);
+    fingerprint.addBigIntStats(path, info, mtime, Number(info.mtimeNs % 1_000_000_000n));
+    if (!info.isDirectory()) return;
+    for (const name of readdirSync(absolute).sort())
+      visit(join(absolute, name), path === "." ? name : `${path}/${name}`);
+  };
+  visit(root, ".");
   return fingerprint.finish();
 }
 

@@ -11,7 +11,7 @@ import { CollectiveError } from "../errors.js";
 import { DirectoryBlobs, TarBlobs } from "./blob-source.js";
 import type { ChunkStore } from "./chunk-store.js";
 import { decompressed, sniffCompression } from "./compressed-stream.js";
-import { addDirectory, fileFingerprint, fingerprintPaths, type TreeFingerprint } from "./dir-source.js";
+import { addDirectory, fingerprintPaths, imageFingerprint, type TreeFingerprint } from "./dir-source.js";
 import type { ImageConfig } from "./format.js";
 import { LayerStack } from "./layer-apply.js";
 import { addImage } from "./oci-image.js";
@@ -87,23 +87,24 @@ export async function addContainerImage(
       },
     );
   }
+  if (!info.isDirectory() && !info.isFile())
+    throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);
+  const reused = await unchangedSinceRecord(input, store);
+  if (reused !== undefined) return reused;
   if (info.isDirectory()) {
     const blobs = new DirectoryBlobs(path, path);
-    if ((await blobs.has("oci-layout")) && (await blobs.has("index.json")))
-      return optionalConfig(await addImage(blobs, store, tree, progress));
-    // Without a record of the tree's last publish, the fingerprint comes from the walk that stores the
-    // tree (no walk more).
-    const reused = await unchangedSinceRecord(input, store);
-    if (reused !== undefined) return reused;
+    if ((await blobs.has("oci-layout")) && (await blobs.has("index.json"))) {
+      // Its few files are looked at before the blobs are read, for the record.
+      const fingerprint = imageFingerprint(path);
+      const added = optionalConfig(await addImage(blobs, store, tree, progress));
+      return fingerprint === undefined ? added : { ...added, fingerprint };
+    }
+    // The fingerprint comes from the walk that stores the tree (no walk more).
     const fingerprint = await addDirectory(path, store, tree, progress, input.quick);
     return fingerprint === undefined ? {} : { fingerprint };
   }
-  if (!info.isFile())
-    throw new CollectiveError("BAD_IMAGE", `the image ${path} is neither a file nor a directory`);
   // An archive is one entry: its fingerprint is its own stat, taken before it is read.
-  const reused = await unchangedSinceRecord(input, store);
-  if (reused !== undefined) return reused;
-  const fingerprint = fileFingerprint(path);
+  const fingerprint = imageFingerprint(path);
   const added = await addArchive(input, store, tree);
   return fingerprint === undefined ? added : { ...added, fingerprint };
 }

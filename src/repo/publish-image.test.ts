@@ -174,7 +174,7 @@ describe("container images with layers", () => {
   });
 });
 
-describe("republishing an unchanged archive", () => {
+describe("republishing an unchanged archive or OCI layout", () => {
   const rootfsTar = (file: string, motd: string): void =>
     writeFileSync(
       file,
@@ -188,6 +188,7 @@ describe("republishing an unchanged archive", () => {
   it.each<[string, string, (file: string) => void]>([
     ["a root filesystem tar", "rootfs.tar", (file) => rootfsTar(file, "welcome\n")],
     ["a docker save archive", "image.tar", dockerSave],
+    ["an OCI image layout", "oci", (dir) => ociLayout(dir)],
   ])(
     "takes %s whole from the last publish's record, config included, without reading it",
     async (_, name, build) => {
@@ -207,6 +208,22 @@ describe("republishing an unchanged archive", () => {
       expect(again.manifest.stats.newChunks).toBe(0);
     },
   );
+
+  it("reads an OCI layout again once anything in it changed", async () => {
+    const base = temp.make("layout-changed");
+    const app = join(base, "app");
+    mkdirSync(app);
+    ociLayout(join(app, "oci"));
+    const { repo, keyPath } = await makeRepository(base);
+    const cvlPath = containerCvl(app, "oci");
+    await settle();
+    await publish({ repoDir: repo, cvlPath, keyPath });
+    // A blob added deep inside (as a copy of another image into the same layout does).
+    writeFileSync(join(app, "oci", "blobs", "sha256", sha(Buffer.from("more\n"))), "more\n");
+    let progressCalls = 0;
+    await publish({ repoDir: repo, cvlPath, keyPath, progress: () => progressCalls++ });
+    expect(progressCalls).toBeGreaterThan(1); // its layers read again
+  });
 
   it("reads an archive again once it changed, even with its old size and mtime", async () => {
     const base = temp.make("archive-changed");

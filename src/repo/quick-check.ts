@@ -11,8 +11,8 @@
  * disk image: no file's record is looked at, no listing is made and no attribute is read. The per-file
  * record (1.7 MB of JSON for a tree of 5,000 files) is then not even parsed. The second record also keeps
  * the paths the fingerprint covered, so the walk that compares it stats them without reading a directory.
- * An archive image (a tar, a docker save or OCI archive) has only this record, its fingerprint being its
- * own stat, and the record keeps the image's config too.
+ * An archive image (a tar, a docker save or OCI archive) or an OCI layout directory has only this record
+ * (an archive's fingerprint is its own stat), and the record keeps the image's config too.
  *
  * Neither record vouches for an entry that changed just before or while it was read (change-cutoff.ts):
  * such a file gets no record, and a tree holding one gets no tree record; the next publish reads them.

@@ -130,6 +130,87 @@ describe("HttpClient", () => {
     expect(Buffer.concat(parts).equals(body)).toBe(true);
   });
 
+  it("reads a framed body straight into the reader's buffer, after what came with the head", async () => {
+    const body = randomBytes(3 << 20);
+    await startRawServer((_request, _n, socket) => {
+      // The head with a little of the body, then the rest in pieces, some after a pause.
+      const head = Buffer.from(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length}\r\n\r\n`);
+      socket.write(Buffer.concat([head, body.subarray(0, 1000)]));
+      setTimeout(() => {
+        for (let at = 1000; at < body.length; at += 300_001) socket.write(body.subarray(at, at + 300_001));
+      }, 20);
+    });
+    for (const round of [1, 2]) {
+      const response = await client.get(new URL(`/range${round}`, server!.url), options);
+      const into = Buffer.alloc(body.length);
+      let got = 0;
+      let inPlace = 0;
+      await response.readBody(
+        (bytes) => {
+          into.set(bytes, got);
+          got += bytes.length;
+          return undefined;
+        },
+        {
+          room: () => into.subarray(got),
+          filled: (count) => {
+            got += count;
+            inPlace += count;
+          },
+        },
+      );
+      expect(got).toBe(body.length);
+      expect(into.equals(body)).toBe(true);
+      expect(inPlace).toBeGreaterThan(body.length / 2); // most of it never went through the sink
+    }
+    expect(server!.connections).toBe(1); // kept alive: the second answer read on the same connection
+  });
+
+  it("reads in place no further than the framed body, though the reader has more room", async () => {
+    const body = randomBytes(500_000);
+    await startRawServer((_request, _n, socket) => {
+      socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length}\r\n\r\n`);
+      // The body and bytes it did not frame, in one write after a pause (so they come in one read).
+      setTimeout(() => socket.write(Buffer.concat([body, Buffer.from("GARBAGE")])), 20);
+    });
+    const response = await client.get(new URL("/over", server!.url), options);
+    const into = Buffer.alloc(body.length + 1000, 0);
+    let got = 0;
+    await response.readBody(
+      (bytes) => {
+        into.set(bytes, got);
+        got += bytes.length;
+        return undefined;
+      },
+      { room: () => into.subarray(got), filled: (count) => (got += count) },
+    );
+    expect(got).toBe(body.length);
+    expect(into.subarray(0, got).equals(body)).toBe(true);
+    expect(into.subarray(got).every((byte) => byte === 0)).toBe(true);
+  });
+
+  it("says a body cut off while it is read in place is a broken transfer, keeping what arrived", async () => {
+    const body = randomBytes(1 << 20);
+    await startRawServer((_request, _n, socket) => {
+      socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length}\r\n\r\n`);
+      setTimeout(() => socket.end(body.subarray(0, 600_000)), 20);
+    });
+    const response = await client.get(new URL("/cut", server!.url), options);
+    const into = Buffer.alloc(body.length);
+    let got = 0;
+    const reading = response.readBody(
+      (bytes) => {
+        into.set(bytes, got);
+        got += bytes.length;
+        return undefined;
+      },
+      { room: () => into.subarray(got), filled: (count) => (got += count) },
+    );
+    await expect(reading).rejects.toBeInstanceOf(BrokenTransfer);
+    expect(got).toBe(600_000);
+    expect(into.subarray(0, got).equals(body.subarray(0, got))).toBe(true);
+  });
+
   it("repeats a request on a new connection when the server drops a kept-alive one unanswered", async () => {
     let requestsOnFirst = 0;
     await startRawServer((_request, n, socket) => {

@@ -6,7 +6,9 @@
  * virtual machine touching a fresh page costs about 12 µs (docs/benchmarks.md, seventh pass); a 53 MiB
  * pack took 250 ms to download that way and 45 ms with one reused read buffer (`onread` of net and tls).
  * The price is that body bytes are lent, not given: a body's sink sees a view that is valid only during
- * the call, and copies what it keeps (straight into the caller's buffer, for ranges).
+ * the call, and copies what it keeps. A caller can skip even that copy: with a BodyTarget,
+ * the socket reads a body framed by Content-Length straight into the caller's buffer (a range's bytes
+ * into the download buffer), and only what came with the head goes through the sink.
  *
  * Guards (timeouts, same-origin redirects, retries) stay in http-exchange.ts and http-transport.ts;
  * this file turns one request into one answer, or one error: a BrokenTransfer when the connection broke
@@ -30,9 +32,21 @@ export interface RequestOptions {
 /** Receives body bytes: a view valid only during the call. Returning false stops reading. */
 export type BodySink = (bytes: Uint8Array) => boolean | undefined;
 
+/** Where the body's next bytes belong in the caller's memory, for the socket to read them straight there. */
+export interface BodyTarget {
+  /** The free room that the next body bytes fill from its start (its length caps one read). */
+  room(): Uint8Array;
+  /** `count` body bytes were read into the start of the last room(). */
+  filled(count: number): void;
+}
+
 export interface Response extends ResponseHead {
-  /** Reads the whole body into `sink`; resolves when it is complete (or the sink stopped it). Once. */
-  readBody(sink: BodySink): Promise<void>;
+  /**
+   * Reads the whole body into `sink` (and straight into `target` where it can: a body
+   * framed by Content-Length, after the bytes that came with the head); resolves when it is complete (or
+   * the sink stopped it). Once.
+   */
+  readBody(sink: BodySink, target?: BodyTarget): Promise<void>;
   /** Drops the rest of the body (and so the connection, unless the body was complete). */
   discard(): void;
 }
@@ -141,7 +155,10 @@ class Connection {
       const port = Number(url.port || (https ? 443 : 80));
       const buffer = Buffer.allocUnsafe(readBufferBytes);
       let connection: Connection | undefined;
-      const onread = { buffer, callback: (length: number) => connection!.received(length) };
+      const callback = (length: number, into: Uint8Array): boolean => connection!.received(length, into);
+      // The buffer for each read is chosen after the one before (net calls the function then): the
+      // connection's own, or where the body's next bytes belong (Connection.nextReadBuffer).
+      const onread = { buffer: () => connection?.nextReadBuffer() ?? buffer, callback };
       const socket = https
         ? tlsConnect({
             host,
@@ -211,15 +228,27 @@ class Connection {
     });
   }
 
-  /** Bytes arrived in the read buffer. Returns false to pause the socket (a body nobody reads yet). */
-  private received(length: number): boolean {
+  /**
+   * Bytes arrived in `into`: the read buffer, or the exchange's body target (then they are in place).
+   * Returns false to pause the socket (a body nobody reads yet).
+   */
+  private received(length: number, into: Uint8Array): boolean {
     const exchange = this.exchange;
     if (exchange === undefined) {
       // Bytes nobody asked for: the server broke the protocol; this connection is done.
       this.destroy();
       return false;
     }
+    if (into !== this.buffer) return exchange.landed(length);
     return exchange.received(this.buffer.subarray(0, length));
+  }
+
+  /**
+   * Where the next read goes: straight into the exchange's body target while its body has bytes to come,
+   * else the connection's buffer. Never an empty buffer (a read into one fails with ENOBUFS).
+   */
+  nextReadBuffer(): Uint8Array {
+    return this.exchange?.landingRoom() ?? this.buffer;
   }
 
   private lost(error: Error | undefined): void {
@@ -250,6 +279,7 @@ class ExchangeState {
   private over = false;
   private failure: unknown;
   private sink: BodySink | undefined;
+  private target: BodyTarget | undefined;
   /**
    * Body bytes that came before readBody() gave a sink. The socket pauses then, so the read buffer would
    * keep them; they are copied anyway (at most one read's worth), so nothing depends on that.
@@ -299,6 +329,27 @@ class ExchangeState {
     return !(this.sink === undefined && this.headSeen);
   }
 
+  /** Room for the next read straight into the body target, when the body has bytes to come there. */
+  landingRoom(): Uint8Array | undefined {
+    if (this.over || this.target === undefined || this.pending.length > 0) return undefined;
+    const remaining = this.parser.lengthRemaining;
+    if (remaining === 0) return undefined;
+    const room = this.target.room();
+    if (room.length === 0) return undefined;
+    return room.length > remaining ? room.subarray(0, remaining) : room;
+  }
+
+  /** `length` body bytes were read into the room landingRoom() gave. */
+  landed(length: number): boolean {
+    if (this.over) return false;
+    this.anyByte = true;
+    this.watchdog.kick();
+    this.target!.filled(length);
+    this.parser.skipBody(length);
+    if (this.complete) this.settleBody();
+    return true;
+  }
+
   lost(error: Error | undefined): void {
     if (this.over) return;
     if (!this.anyByte) {
@@ -330,7 +381,7 @@ class ExchangeState {
     this.headSeen = true;
     this.resolveHead({
       ...head,
-      readBody: (sink) => this.readBody(sink),
+      readBody: (sink, target) => this.readBody(sink, target),
       discard: () => this.discard(),
     });
   }
@@ -355,9 +406,10 @@ class ExchangeState {
     if (more === false) this.stop();
   }
 
-  private readBody(sink: BodySink): Promise<void> {
+  private readBody(sink: BodySink, target?: BodyTarget): Promise<void> {
     if (this.sink !== undefined) throw new CollectiveError("INTERNAL", "a response body was read twice");
     this.sink = sink;
+    this.target = target;
     return new Promise<void>((resolve, reject) => {
       this.bodyDone = { resolve, reject };
       if (this.failure !== undefined) return reject(this.failure);

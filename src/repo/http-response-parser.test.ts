@@ -222,6 +222,59 @@ describe("ResponseParser", () => {
     expect(views[0]!.buffer).toBe(bytes.buffer);
   });
 
+  it.each<[string, string, number, string, boolean | undefined]>([
+    // [what, fed first, lengthRemaining then, body handed on, end after skipping the rest]
+    [
+      "a framed body, part of it with the head",
+      "HTTP/1.1 206 Partial\r\nContent-Length: 10\r\n\r\nabc",
+      7,
+      "abc",
+      true,
+    ],
+    ["a framed body, none of it with the head", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 5, "", true],
+    [
+      "a framed body on a closing connection",
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n",
+      4,
+      "",
+      false,
+    ],
+    [
+      "a chunked body: never read in place",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+      0,
+      "ab",
+      undefined,
+    ],
+    ["a body until the close: never read in place", "HTTP/1.0 200 OK\r\n\r\nxy", 0, "xy", undefined],
+    ["the head not complete yet", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n", 0, "", undefined],
+  ])("says how many bytes a reader may read in place: %s", (_, fed, remaining, body, end) => {
+    let handed = "";
+    let ended: boolean | undefined;
+    const parser = new ResponseParser({
+      head: () => {},
+      body: (view) => {
+        handed += Buffer.from(view).toString("latin1");
+      },
+      end: (reusable) => {
+        ended = reusable;
+      },
+    });
+    expect(parser.feed(Buffer.from(fed, "latin1"))).toBeUndefined();
+    expect(parser.lengthRemaining).toBe(remaining);
+    expect(handed).toBe(body);
+    if (remaining > 0) {
+      parser.skipBody(remaining - 1);
+      expect(ended).toBeUndefined();
+      expect(parser.lengthRemaining).toBe(1);
+      parser.skipBody(1);
+      expect(parser.lengthRemaining).toBe(0);
+      expect(parser.finished).toBe(true);
+    }
+    expect(ended).toBe(end);
+    expect(handed).toBe(body); // skipped bytes are never handed on
+  });
+
   it("never throws, whatever it is fed", () => {
     fc.assert(
       fc.property(

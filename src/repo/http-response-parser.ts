@@ -67,6 +67,20 @@ export class ResponseParser {
   }
 
   /**
+   * Body bytes still to come of a body framed by Content-Length, which the reader may read straight into
+   * their place instead of feeding them (skipBody); 0 before the head, for other framings, and at the end.
+   */
+  get lengthRemaining(): number {
+    return this.state === State.Length ? this.remaining : 0;
+  }
+
+  /** `count` body bytes (at most lengthRemaining) were read straight into their place: counted, not handed on. */
+  skipBody(count: number): void {
+    this.remaining -= count;
+    if (this.remaining === 0) this.finish();
+  }
+
+  /**
    * Parses `bytes`. Returns undefined when all was well (bytes after the end of the response are
    * ignored: see `finished`), or a message naming what is malformed.
    */

@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "../fs-safety/entry-path.js";
-import { HttpClient } from "./http-connection.js";
+import { type BodyTarget, HttpClient } from "./http-connection.js";
 import {
   display,
   httpBadResponse,
@@ -211,6 +211,18 @@ export class HttpTransport implements RepoTransport {
         }
         if (attempt > 0) checkValidator(exchange, validator);
         validator ??= validatorOf(exchange);
+        // A range's bytes are read straight into `out` where they can (no copy; plain HTTP only), the
+        // rest (what came with the head, a server ignoring Range) through the sink below.
+        const target: BodyTarget | undefined =
+          exchange.status !== 206
+            ? undefined
+            : {
+                room: () => out.subarray(got, length),
+                filled: (count) => {
+                  this.bytesReceived += count;
+                  got += count;
+                },
+              };
         await exchange.readBody((chunk) => {
           this.bytesReceived += chunk.length;
           const useful = skip >= chunk.length ? undefined : chunk.subarray(skip);
@@ -227,7 +239,7 @@ export class HttpTransport implements RepoTransport {
           got += take;
           // A server ignoring Range sends the whole file: stop reading once the span is complete.
           return !(got === length && exchange.status === 200);
-        });
+        }, target);
       } catch (error) {
         exchange.discard();
         if (!(error instanceof BrokenTransfer)) throw error;

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -170,6 +171,18 @@ describe("cui repo serve", () => {
       expect(tls.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       const transport = new HttpTransport(`${tls.url}/dns`, { ca: certPem });
       expect(Buffer.from(await transport.readFile("repo.json")).toString()).toBe('{"repo":"dns"}');
+      // Ranges of a pack, read over TLS as over plain HTTP (each body into the caller's buffer).
+      const big = randomBytes(3 << 20);
+      await writeFile(join(root, "dns", "packs", "big.pack"), big);
+      const ranges = [
+        { offset: 5, length: 5 },
+        { offset: 1000, length: 2_000_000 },
+        { offset: 2_500_000, length: big.length - 2_500_000 },
+      ];
+      const parts = await transport.readRanges("packs/big.pack", ranges);
+      ranges.forEach(({ offset, length }, i) => {
+        expect(Buffer.from(parts[i]!).equals(big.subarray(offset, offset + length))).toBe(true);
+      });
       transport.close();
       const untrusting = new HttpTransport(`${tls.url}/dns`, { retries: 0 });
       await expect(untrusting.readFile("repo.json")).rejects.toMatchObject({ code: "REPO_HTTP_UNREACHABLE" });

@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { BrokenTransfer, HttpClient, type RequestOptions } from "./http-connection.js";
+import { BrokenTransfer, HttpClient, type RequestOptions, type Response } from "./http-connection.js";
 
 /**
  * A TCP server that speaks whatever each test scripts, byte for byte: `answer` gets each request's
@@ -80,6 +80,32 @@ async function fetchBody(path: string, requestOptions: RequestOptions = options)
   return { status: response.status, headers: response.headers, body: Buffer.concat(parts) };
 }
 
+/**
+ * Reads a body into `into` as a range fetch does: through the sink, and straight into `into` where the
+ * client can. `progress` says, as it goes, how many bytes arrived and how many of them in place.
+ */
+function readInto(
+  response: Response,
+  into: Buffer,
+): { reading: Promise<void>; progress: { got: number; inPlace: number } } {
+  const progress = { got: 0, inPlace: 0 };
+  const reading = response.readBody(
+    (bytes) => {
+      into.set(bytes, progress.got);
+      progress.got += bytes.length;
+      return undefined;
+    },
+    {
+      room: () => into.subarray(progress.got),
+      filled: (count) => {
+        progress.got += count;
+        progress.inPlace += count;
+      },
+    },
+  );
+  return { reading, progress };
+}
+
 const ok = (body: Buffer | string): Buffer =>
   Buffer.concat([
     Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`),
@@ -143,25 +169,11 @@ describe("HttpClient", () => {
     for (const round of [1, 2]) {
       const response = await client.get(new URL(`/range${round}`, server!.url), options);
       const into = Buffer.alloc(body.length);
-      let got = 0;
-      let inPlace = 0;
-      await response.readBody(
-        (bytes) => {
-          into.set(bytes, got);
-          got += bytes.length;
-          return undefined;
-        },
-        {
-          room: () => into.subarray(got),
-          filled: (count) => {
-            got += count;
-            inPlace += count;
-          },
-        },
-      );
-      expect(got).toBe(body.length);
+      const { reading, progress } = readInto(response, into);
+      await reading;
+      expect(progress.got).toBe(body.length);
       expect(into.equals(body)).toBe(true);
-      expect(inPlace).toBeGreaterThan(body.length / 2); // most of it never went through the sink
+      expect(progress.inPlace).toBeGreaterThan(body.length / 2); // most of it never went through the sink
     }
     expect(server!.connections).toBe(1); // kept alive: the second answer read on the same connection
   });
@@ -175,18 +187,11 @@ describe("HttpClient", () => {
     });
     const response = await client.get(new URL("/over", server!.url), options);
     const into = Buffer.alloc(body.length + 1000, 0);
-    let got = 0;
-    await response.readBody(
-      (bytes) => {
-        into.set(bytes, got);
-        got += bytes.length;
-        return undefined;
-      },
-      { room: () => into.subarray(got), filled: (count) => (got += count) },
-    );
-    expect(got).toBe(body.length);
-    expect(into.subarray(0, got).equals(body)).toBe(true);
-    expect(into.subarray(got).every((byte) => byte === 0)).toBe(true);
+    const { reading, progress } = readInto(response, into);
+    await reading;
+    expect(progress.got).toBe(body.length);
+    expect(into.subarray(0, body.length).equals(body)).toBe(true);
+    expect(into.subarray(body.length).every((byte) => byte === 0)).toBe(true);
   });
 
   it("says a body cut off while it is read in place is a broken transfer, keeping what arrived", async () => {
@@ -197,18 +202,10 @@ describe("HttpClient", () => {
     });
     const response = await client.get(new URL("/cut", server!.url), options);
     const into = Buffer.alloc(body.length);
-    let got = 0;
-    const reading = response.readBody(
-      (bytes) => {
-        into.set(bytes, got);
-        got += bytes.length;
-        return undefined;
-      },
-      { room: () => into.subarray(got), filled: (count) => (got += count) },
-    );
+    const { reading, progress } = readInto(response, into);
     await expect(reading).rejects.toBeInstanceOf(BrokenTransfer);
-    expect(got).toBe(600_000);
-    expect(into.subarray(0, got).equals(body.subarray(0, got))).toBe(true);
+    expect(progress.got).toBe(600_000);
+    expect(into.subarray(0, 600_000).equals(body.subarray(0, 600_000))).toBe(true);
   });
 
   it("repeats a request on a new connection when the server drops a kept-alive one unanswered", async () => {

@@ -56,14 +56,14 @@ export interface AddedImage {
   /** The image's defaults (for OCI and docker images). */
   readonly config?: ImageConfig;
   /**
-   * A root filesystem directory's or an archive's fingerprint (dir-source.ts), for the quick-check record;
-   * absent when it changed too recently for a record to vouch for it (change-cutoff.ts), and for an OCI
-   * layout directory.
+   * The image's fingerprint (a root filesystem directory's, an OCI layout's or an archive's: dir-source.ts),
+   * for the quick-check record; absent when it changed too recently for a record to vouch for it
+   * (change-cutoff.ts).
    */
   readonly fingerprint?: TreeFingerprint;
   /**
-   * A root filesystem directory or an archive unchanged since its last publish into this repository: what
-   * was stored then, which the version uses as it is (nothing was added to the tree).
+   * An image (a directory, an OCI layout or an archive) unchanged since its last publish into this
+   * repository: what was stored then, which the version uses as it is (nothing was added to the tree).
    */
   readonly unchanged?: StoredTree;
 }
@@ -96,16 +96,17 @@ export async function addContainerImage(
     if ((await blobs.has("oci-layout")) && (await blobs.has("index.json"))) {
       // Its few files are looked at before the blobs are read, for the record.
       const fingerprint = imageFingerprint(path);
-      const added = optionalConfig(await addImage(blobs, store, tree, progress));
-      return fingerprint === undefined ? added : { ...added, fingerprint };
+      return withFingerprint(optionalConfig(await addImage(blobs, store, tree, progress)), fingerprint);
     }
     // The fingerprint comes from the walk that stores the tree (no walk more).
-    const fingerprint = await addDirectory(path, store, tree, progress, input.quick);
-    return fingerprint === undefined ? {} : { fingerprint };
+    return withFingerprint({}, await addDirectory(path, store, tree, progress, input.quick));
   }
   // An archive is one entry: its fingerprint is its own stat, taken before it is read.
   const fingerprint = imageFingerprint(path);
-  const added = await addArchive(input, store, tree);
+  return withFingerprint(await addArchive(input, store, tree), fingerprint);
+}
+
+function withFingerprint(added: AddedImage, fingerprint: TreeFingerprint | undefined): AddedImage {
   return fingerprint === undefined ? added : { ...added, fingerprint };
 }
 

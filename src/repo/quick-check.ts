@@ -39,7 +39,7 @@ export interface StoredTree {
   readonly chunks: number;
   /** Every pack holding one of those chunks. */
   readonly packs: readonly string[];
-  /** An OCI or docker image's defaults (an archive's), kept with its tree. */
+  /** An OCI or docker image's defaults (an archive's or an OCI layout's), kept with its tree. */
   readonly config?: ImageConfig;
 }
 

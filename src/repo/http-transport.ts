@@ -211,7 +211,7 @@ export class HttpTransport implements RepoTransport {
         }
         if (attempt > 0) checkValidator(exchange, validator);
         validator ??= validatorOf(exchange);
-        // A range's bytes are read straight into `out` where they can (no copy; plain HTTP only), the
+        // A range's bytes are read straight into `out` where they can (no copy, over HTTP and HTTPS), the
         // rest (what came with the head, a server ignoring Range) through the sink below.
         const target: BodyTarget | undefined =
           exchange.status !== 206

@@ -111,7 +111,7 @@ function withFingerprint(added: AddedImage, fingerprint: TreeFingerprint | undef
 }
 
 /**
- * The tree stored from this directory or archive at its last publish into this repository, when nothing
+ * The tree stored from this directory, OCI layout or archive at its last publish into this repository, when nothing
  * in it changed since: a walk that only looks (an lstat of each path the record names) computes the
  * fingerprint again (quick-check.ts). Undefined when there is no such record, something changed, or
  * what the record names is no longer in the repository.
@@ -124,11 +124,7 @@ async function unchangedSinceRecord(input: ImageInput, store: ChunkStore): Promi
   if (known === undefined || !(await store.reuseStored(known.listing, known.packs, known.chunks)))
     return undefined;
   input.progress?.(known.size);
-  return {
-    fingerprint: { digest: digest!, paths },
-    unchanged: known,
-    ...(known.config === undefined ? {} : { config: known.config }),
-  };
+  return { ...optionalConfig(known.config), fingerprint: { digest: digest!, paths }, unchanged: known };
 }
 
 /** Adds a tar, a compressed tar, or a docker save / OCI archive to the tree. */

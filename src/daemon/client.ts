@@ -80,6 +80,23 @@ function errorFrom(parsed: unknown, fallback: string): CollectiveError {
   return new CollectiveError(e.code ?? "API", e.message ?? fallback, { ...(e.hint ? { hint: e.hint } : {}) });
 }
 
+/** The daemon went away in the middle of a request: what the user sees instead of "internal error". */
+function stoppedAnswering(paths: StatePaths, request: string, error: unknown): CollectiveError {
+  return new CollectiveError(
+    "DAEMON_DOWN",
+    `the daemon stopped answering during ${request} (${error instanceof Error ? error.message : String(error)}); what was under way is finished or undone when it starts again`,
+    {
+      hint: `any cui command starts it again ('cui status' shows the outcome); its log is ${paths.log}`,
+    },
+  );
+}
+
+/** The connection broke before the whole answer came ("socket hang up" is node's ECONNRESET). */
+function connectionLost(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}
+
 function daemonDown(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === "ENOENT" || code === "ECONNREFUSED";
@@ -133,7 +150,11 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
       try {
         response = await send(paths.socket, readTokenIfPresent(paths), method, path, body);
       } catch (error) {
-        if (!daemonDown(error)) throw error;
+        // A daemon that dies while it answers hangs up. A GET is asked again of a new one, as when none
+        // runs; anything else may have been done, and is reported, not repeated.
+        const hungUp = connectionLost(error);
+        if (hungUp && method !== "GET") throw stoppedAnswering(paths, `${method} ${path}`, error);
+        if (!daemonDown(error) && !hungUp) throw error;
         if (options.autoStart === false) {
           throw new CollectiveError("DAEMON_DOWN", `no daemon runs for ${paths.root}`, {
             hint: "start it with 'cui daemon'",
@@ -191,13 +212,7 @@ export function apiClient(options: { stateDir?: string; autoStart?: boolean } = 
         // The daemon died (or was killed) mid-operation: say so, not "internal error". The journal lets
         // the next daemon finish or undo what was under way.
         if (isCollectiveError(error)) throw error;
-        throw new CollectiveError(
-          "DAEMON_DOWN",
-          `the daemon stopped answering during ${path} (${error instanceof Error ? error.message : String(error)}); what was under way is finished or undone when it starts again`,
-          {
-            hint: `any cui command starts it again ('cui status' shows the outcome); its log is ${paths.log}`,
-          },
-        );
+        throw stoppedAnswering(paths, path, error);
       }
       if (buffer.trim() !== "") {
         const parsed = JSON.parse(buffer) as unknown;

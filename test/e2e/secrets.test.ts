@@ -81,6 +81,28 @@ function filesUnder(root: string, out: string[] = []): string[] {
   return out;
 }
 
+/**
+ * Every file under the state directory with its bytes. The daemon may be writing as we look (a
+ * record's `.tmp` renamed into place between the listing and the read): then the whole directory is
+ * listed again, so a value that moved under a new name is still read.
+ */
+function stateFiles(): [string, Buffer][] {
+  for (let attempt = 1; ; attempt++) {
+    const read: [string, Buffer][] = [];
+    let vanished = false;
+    for (const path of filesUnder(utility.stateDir)) {
+      try {
+        read.push([path, readFileSync(path)]);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt === 5) throw error;
+        vanished = true;
+        break;
+      }
+    }
+    if (!vanished) return read;
+  }
+}
+
 /** Where each canary was found, as "what: where". */
 function leaks(extra: Record<string, string> = {}): string[] {
   const found: string[] = [];
@@ -91,7 +113,7 @@ function leaks(extra: Record<string, string> = {}): string[] {
     const haystack = typeof text === "string" ? text : text.toString("latin1") + text.toString("utf8");
     for (const [name, needle] of needles) if (haystack.includes(needle)) found.push(`${name}: ${where}`);
   };
-  for (const path of filesUnder(utility.stateDir)) check(path, readFileSync(path));
+  for (const [path, bytes] of stateFiles()) check(path, bytes);
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     for (const what of ["cmdline", "environ"]) {
       try {

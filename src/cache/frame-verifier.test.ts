@@ -7,7 +7,7 @@ import { isCollectiveError } from "../errors.js";
 import { Compression, compressFrame, decompressFrame } from "../repo/compression.js";
 import { FileTransport } from "../repo/file-transport.js";
 import { type Manifest, paths } from "../repo/format.js";
-import type { PackIndex } from "../repo/pack-index.js";
+import { PackIndex } from "../repo/pack-index.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import { alignedBuffer, alignUp } from "./direct-io.js";
 import {
@@ -45,8 +45,11 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** Frames `first..first+count-1` as a fetch has them: stored bytes and places in shared aligned memory. */
-function fetchedRun(first: number, count: number, shared = true): FetchedRun {
+/**
+ * Frames `first..first+count-1` as a fetch has them: stored bytes and places in shared aligned memory.
+ * `of`: the pack's index as another object (the thread tells packs apart by their index objects).
+ */
+function fetchedRun(first: number, count: number, shared = true, of: PackIndex = pack): FetchedRun {
   const frames = Array.from({ length: count }, (_, k) => first + k);
   const make = (bytes: number): Buffer => (shared ? alignedBuffer(bytes) : Buffer.alloc(bytes));
   const storedMemory = make(frames.reduce((sum, f) => sum + alignUp(pack.frameStoredLength(f)), 0));
@@ -63,7 +66,7 @@ function fetchedRun(first: number, count: number, shared = true): FetchedRun {
     storedAt += alignUp(storedLength);
     placeAt += alignUp(rawLength);
   }
-  return { pack, frames, stored, places };
+  return { pack: of, frames, stored, places };
 }
 
 /** Whether every chunk of the frames hashes to what the pack's index says. */
@@ -189,6 +192,29 @@ describe("ThreadFrameVerifier", () => {
     const bad = fetchedRun(raw, 1, false);
     bad.stored[0]!.fill(7);
     expect(await failureOf(verifier, bad)).toContain("does not match its hash");
+  });
+
+  it("checks runs of more packs than it keeps indexes of on the thread, each against its own index", async () => {
+    startVerifierThread();
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await verifier.whenReady();
+    // Six index objects for the same pack: to the thread, six packs (it keeps four).
+    const indexes = Array.from({ length: 6 }, () => new PackIndex(pack.id, Buffer.from(pack.indexBytes)));
+    // Twice through all six (every pack sent, most forgotten), then the four it keeps (none sent again).
+    for (const round of [indexes, indexes, indexes.slice(2)]) {
+      const runs = round.map((index) => fetchedRun(0, pack.frameCount, true, index));
+      const results = await Promise.all(runs.map((run) => verifier.verify(run)));
+      results.forEach((raws, k) => {
+        expect(chunksGenuine(runs[k]!, raws)).toBe(true);
+      });
+    }
+    // A bad chunk in a pack the thread forgot and was given again is found there, and named.
+    const { raw } = framesOfBothKinds();
+    const bad = fetchedRun(raw, 1, true, indexes[0]!);
+    const second = pack.entriesOfFrame(raw)[1]!;
+    bad.stored[0]![pack.offsetInFrame(second)]! ^= 0xff;
+    expect(await failureOf(verifier, bad)).toContain(`chunk ${pack.hashAt(second).toString("hex")}`);
+    expect(verifier.checkedInline).toBe(0); // every run was checked on the thread
   });
 
   it("finishes runs the thread still had when it stopped, then works on without it", async () => {

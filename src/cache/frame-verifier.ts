@@ -125,6 +125,9 @@ class VerifierThread {
   private ready = false;
   private stopped = false;
   private nextId = 0;
+  /** The packs whose indexes the thread has (at most keptPackIndexes), least recently used first. */
+  private readonly packs = new Map<PackIndex, number>();
+  private nextPackKey = 0;
   private readonly pending = new Map<number, (reply: ThreadFailure | undefined | typeof lostRun) => void>();
   /** Settles when the thread is up or gone. */
   readonly started: Promise<void>;
@@ -152,12 +155,57 @@ class VerifierThread {
   /** Decodes and checks a run on the thread. */
   check(run: FetchedRun): Promise<ThreadFailure | undefined | typeof lostRun> {
     const id = this.nextId++;
-    const job = workerJob(id, run);
+    const pack = this.packKey(run.pack);
+    const job: RunJob = {
+      kind: "run",
+      id,
+      pack,
+      frames: run.frames.map((frame, k) => ({
+        frame,
+        stored: run.stored[k]!,
+        place: run.places[k]!,
+        method: run.pack.compression,
+      })),
+    };
     return new Promise((resolve) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, resolve);
       this.worker.postMessage(job);
     });
+  }
+
+  /**
+   * The thread's key for a pack's index, handing the index over first if the thread lacks it. Messages
+   * arrive in order, so the thread has the index before the run that needs it, and forgets one only after
+   * every run sent before.
+   */
+  private packKey(pack: PackIndex): number {
+    let key = this.packs.get(pack);
+    if (key !== undefined) {
+      // Most recently used last: the one forgotten is the one unused longest.
+      this.packs.delete(pack);
+      this.packs.set(pack, key);
+      return key;
+    }
+    if (this.packs.size >= keptPackIndexes) {
+      const [oldest, forgotten] = this.packs.entries().next().value!;
+      this.packs.delete(oldest);
+      this.worker.postMessage({ kind: "forget", pack: forgotten } satisfies ForgetMessage);
+    }
+    key = this.nextPackKey++;
+    this.packs.set(pack, key);
+    const { order, starts } = pack.frameTable();
+    const bytes = pack.indexBytes;
+    // postMessage copies a view's whole ArrayBuffer: a view into a larger one is sent as a copy of itself.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    this.worker.postMessage({
+      kind: "pack",
+      pack: key,
+      index: whole ? bytes : bytes.slice(),
+      order,
+      starts,
+    } satisfies PackMessage);
+    return key;
   }
 
   /** Stops the thread; runs in flight are then checked by their callers. For tests. */
@@ -231,17 +279,25 @@ export class ThreadFrameVerifier implements FrameVerifier {
     return this.thread.terminate();
   }
 
+  /** Runs checked on the calling thread instead; for tests. */
+  checkedInline = 0;
+
   async verify(run: FetchedRun): Promise<Buffer[]> {
-    if (!this.thread.running || !takes(run)) return this.inline.verifyNow(run);
+    if (!this.thread.running || !takes(run)) return this.checkInline(run);
     const failure = await this.thread.check(run);
     if (failure === undefined) return [...run.places];
     // The thread died, or failed on its own account: the run is checked here, as if it never went there.
-    if (failure === lostRun || failure.frame < 0) return this.inline.verifyNow(run);
+    if (failure === lostRun || failure.frame < 0) return this.checkInline(run);
     throw this.inline.failure(
       run,
       failure.frame,
       failure.chunk !== undefined ? { chunk: failure.chunk } : { detail: failure.message ?? "" },
     );
+  }
+
+  private checkInline(run: FetchedRun): Buffer[] {
+    this.checkedInline++;
+    return this.inline.verifyNow(run);
   }
 }
 
@@ -260,32 +316,39 @@ function takes(run: FetchedRun): boolean {
 }
 
 /**
- * The message for the worker: the frames' views (their shared memory travels with them, not copied), and
- * per chunk its offset and length in its frame and the hash it must have, copied from the pack's index.
+ * What the thread is sent. A pack's index (its bytes and its entries grouped by frame) goes over once,
+ * before the first run of that pack; a run then names only its frames, whose shared memory travels with
+ * the views, not copied. Copying each chunk's offset, length and hash into every run cost the main
+ * thread about 30 ms of an image's cold fetch (docs/benchmarks.md, twelfth pass).
  */
-function workerJob(id: number, run: FetchedRun): unknown {
-  const { pack, frames, stored, places } = run;
-  let total = 0;
-  for (const frame of frames) total += pack.entriesOfFrame(frame).length;
-  const chunks = new Uint32Array(2 * total);
-  const hashes = new Uint8Array(32 * total);
-  const index = pack.indexBytes;
-  let c = 0;
-  const described = frames.map((frame, k) => {
-    const entries = pack.entriesOfFrame(frame);
-    const first = c;
-    for (let e = 0; e < entries.length; e++, c++) {
-      const entry = entries[e]!;
-      chunks[2 * c] = pack.offsetInFrame(entry);
-      chunks[2 * c + 1] = pack.rawLength(entry);
-      // Byte by byte: a view of the index per chunk (90,000 for an image) cost more than the copy.
-      const at = pack.hashOffset(entry);
-      for (let b = 0; b < 32; b++) hashes[32 * c + b] = index[at + b]!;
-    }
-    return { stored: stored[k]!, place: places[k]!, method: pack.compression, first, count: entries.length };
-  });
-  return { id, frames: described, chunks, hashes };
+interface PackMessage {
+  readonly kind: "pack";
+  readonly pack: number;
+  readonly index: Uint8Array;
+  readonly order: Uint32Array;
+  readonly starts: Uint32Array;
 }
+
+/** The thread drops a pack's index (sent when it would hold more than keptPackIndexes). */
+interface ForgetMessage {
+  readonly kind: "forget";
+  readonly pack: number;
+}
+
+interface RunJob {
+  readonly kind: "run";
+  readonly id: number;
+  readonly pack: number;
+  readonly frames: ReadonlyArray<{
+    readonly frame: number;
+    readonly stored: Uint8Array;
+    readonly place: Buffer;
+    readonly method: number;
+  }>;
+}
+
+/** Pack indexes the thread keeps: a fetch uses a handful of packs, and a daemon's fetches come and go. */
+const keptPackIndexes = 4;
 
 /** `COLLECTIVE_VERIFY_THREAD=0` keeps verification on the main thread (for comparing, or debugging). */
 export function verifyThreadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { BlockDisk } from "../repo/format.js";
 import type { ChunkSource } from "./chunk-source.js";
-import { BlockPlanner } from "./materialize-block.js";
+import { BlockPlanner, contiguousParts, type Pieces } from "./materialize-block.js";
 
 /** Only what BlockPlanner asks of a source: a chunk's place is its hash's last byte (a stand-in). */
 const fakeSource = {
@@ -55,5 +55,105 @@ describe("BlockPlanner", () => {
     expect(() => new BlockPlanner(fakeSource, disk(1000), blockMap(999))).toThrow(
       /the block map of disk virtio0 in file:\/\/\/repo version 3 has 999 entries, expected 1000/,
     );
+  });
+});
+
+describe("contiguousParts", () => {
+  // Two frames back to back in one buffer (0-99 and 100-199) and a third in a buffer of its own (alloc,
+  // not from: small Buffer.from copies share one pool, which would make them one buffer).
+  const filled = (length: number, byte: (i: number) => number): Buffer => {
+    const buffer = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) buffer[i] = byte(i);
+    return buffer;
+  };
+  const memory = filled(200, (i) => i);
+  const other = filled(100, (i) => 200 + (i % 50));
+  const raws = [memory.subarray(0, 100), memory.subarray(100, 200), other];
+  /** Pieces as [frame, offset, length] in run order. */
+  const pieces = (list: Array<[number, number, number]>): Pieces => ({
+    positions: list.map((_, k) => k),
+    raws: list.map(([raw]) => raw),
+    offsets: list.map(([, offset]) => offset),
+    lengths: list.map(([, , length]) => length),
+  });
+
+  it.each<[string, Array<[number, number, number]>, Array<[number, number]>]>([
+    ["one piece", [[0, 10, 5]], [[10, 5]]],
+    [
+      "back to back in a frame: one view",
+      [
+        [0, 0, 10],
+        [0, 10, 10],
+        [0, 20, 30],
+      ],
+      [[0, 50]],
+    ],
+    [
+      "a gap between them: two",
+      [
+        [0, 0, 10],
+        [0, 11, 10],
+      ],
+      [
+        [0, 10],
+        [11, 10],
+      ],
+    ],
+    [
+      "out of order: each its own",
+      [
+        [0, 20, 10],
+        [0, 10, 10],
+      ],
+      [
+        [20, 10],
+        [10, 10],
+      ],
+    ],
+    [
+      "across two frames that lie back to back in memory: one",
+      [
+        [0, 90, 10],
+        [1, 0, 10],
+      ],
+      [[90, 20]],
+    ],
+    [
+      "the same bytes twice (a repeated block): two",
+      [
+        [0, 0, 10],
+        [0, 0, 10],
+      ],
+      [
+        [0, 10],
+        [0, 10],
+      ],
+    ],
+    [
+      "in another buffer at the offset where one would continue: two",
+      [
+        [0, 0, 10],
+        [2, 10, 5],
+      ],
+      [
+        [0, 10],
+        [-1, 5],
+      ],
+    ],
+  ])("%s", (_, list, expected) => {
+    const given = pieces(list);
+    const parts = contiguousParts(raws, given, Uint32Array.from(list.keys()));
+    // [offset in `memory`, length], or -1 for a view of the other buffer.
+    expect(
+      parts.map((part) => [
+        part.buffer === memory.buffer ? part.byteOffset - memory.byteOffset : -1,
+        part.length,
+      ]),
+    ).toEqual(expected);
+    // The bytes are the pieces' bytes, in order.
+    const wanted = Buffer.concat(
+      list.map(([raw, offset, length]) => raws[raw]!.subarray(offset, offset + length)),
+    );
+    expect(Buffer.concat(parts)).toEqual(wanted);
   });
 });

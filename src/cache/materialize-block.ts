@@ -218,35 +218,22 @@ export class BlockDiskWriter {
     bytes: number,
   ): Promise<void> {
     const position = this.plan.blocks[pieces.positions[run[0]!]!]! * this.plan.disk.chunkSize;
-    const { raws: rawOf, offsets, lengths } = pieces;
+    const parts = contiguousParts(raws, pieces, run);
     if (!this.direct) {
-      await writevFully(
-        this.handle,
-        Array.from(run, (j) => raws[rawOf[j]!]!.subarray(offsets[j]!, offsets[j]! + lengths[j]!)),
-        position,
-      );
+      await writevFully(this.handle, parts, position);
       return;
     }
-    const head = raws[rawOf[run[0]!]!]!;
-    let end = head.byteOffset + offsets[run[0]!]!;
-    const start = end;
-    for (let r = 0; r < run.length && end >= 0; r++) {
-      const raw = raws[rawOf[run[r]!]!]!;
-      end =
-        raw.buffer === head.buffer && raw.byteOffset + offsets[run[r]!]! === end
-          ? end + lengths[run[r]!]!
-          : -1;
-    }
-    const laidOut = end < 0 ? undefined : alignedSpan(head.buffer, start, bytes);
+    const laidOut =
+      parts.length === 1 ? alignedSpan(parts[0]!.buffer, parts[0]!.byteOffset, bytes) : undefined;
     if (laidOut !== undefined) {
       await writeFully(this.handle, laidOut, position);
       return;
     }
     await alignedPool.with(alignUp(bytes), async (staging) => {
       let at = 0;
-      for (const j of run) {
-        raws[rawOf[j]!]!.copy(staging, at, offsets[j]!, offsets[j]! + lengths[j]!);
-        at += lengths[j]!;
+      for (const part of parts) {
+        staging.set(part, at);
+        at += part.length;
       }
       await writeFully(this.handle, this.padded(staging, bytes), position);
     });
@@ -299,7 +286,7 @@ export class BlockDiskWriter {
 }
 
 /** The blocks a run of frames brings (BlockDiskWriter.frames): per piece, its plan position and where it lies. */
-interface Pieces {
+export interface Pieces {
   readonly positions: number[];
   /** Which of the run's frames holds it, at which offset, and its length. */
   readonly raws: number[];
@@ -334,4 +321,33 @@ function isAllZero(bytes: Buffer): boolean {
     if (zeroPage.compare(bytes, at, end, 0, end - at) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * The pieces `run` names as few views as they allow: blocks that lie back to back in memory (a cold
+ * fetch's frames hold a run's blocks in order) make one view. writev's cost is per part on the calling
+ * thread (about 0.65 µs each here): a view per 1 KiB block cost an image's cold fetch 75-80 ms of the
+ * main thread (docs/benchmarks.md, twelfth pass).
+ */
+export function contiguousParts(raws: readonly Buffer[], pieces: Pieces, run: Uint32Array): Uint8Array[] {
+  const { raws: rawOf, offsets, lengths } = pieces;
+  const parts: Uint8Array[] = [];
+  let memory: ArrayBufferLike | undefined;
+  let start = 0;
+  let end = 0;
+  for (let r = 0; r < run.length; r++) {
+    const j = run[r]!;
+    const raw = raws[rawOf[j]!]!;
+    const from = raw.byteOffset + offsets[j]!;
+    if (raw.buffer === memory && from === end) {
+      end += lengths[j]!;
+      continue;
+    }
+    if (memory !== undefined) parts.push(new Uint8Array(memory, start, end - start));
+    memory = raw.buffer;
+    start = from;
+    end = from + lengths[j]!;
+  }
+  if (memory !== undefined) parts.push(new Uint8Array(memory, start, end - start));
+  return parts;
 }

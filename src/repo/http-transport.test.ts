@@ -68,6 +68,19 @@ describe("HttpTransport against an honest server", () => {
     });
     expect((await t.readFile("repo.json")).length).toBe(body.length);
   });
+
+  it("reads a file of several MiB whole, counting each byte once, and one without a length too", async () => {
+    const big = randomBytes(5 << 20);
+    const t = await setUp((request, response) => {
+      if (request.url?.endsWith("/sized")) return serveBytes(big, request, response);
+      response.writeHead(200); // chunked: no length to read into
+      response.end(big);
+    });
+    expect(Buffer.from(await t.readFile("sized")).equals(big)).toBe(true);
+    expect(t.bytesReceived).toBe(big.length);
+    expect(Buffer.from(await t.readFile("unsized")).equals(big)).toBe(true);
+    expect(t.bytesReceived).toBe(2 * big.length);
+  });
 });
 
 describe("HttpTransport against a bad server", () => {

@@ -91,6 +91,71 @@ describe("cui repo serve", () => {
     expect((await raw("/dns/repo.json", {}, "DELETE")).status).toBe(405);
   });
 
+  it("sends files of several MiB to clients at once, whole and in ranges, byte for byte", async () => {
+    // Random bytes: a read buffer reused before its bytes were sent would show as wrong bytes.
+    const big = randomBytes(3 << 20);
+    await writeFile(join(root, "dns", "packs", "random.pack"), big);
+    const ranges: Array<[number, number]> = [
+      [0, big.length - 1],
+      [1, 262_145],
+      [262_143, 2_000_000],
+      [big.length - 10, big.length - 1],
+    ];
+    const answers = await Promise.all([
+      raw("/dns/packs/random.pack"),
+      raw("/dns/packs/random.pack"),
+      ...ranges.map(([first, last]) => raw("/dns/packs/random.pack", { range: `bytes=${first}-${last}` })),
+    ]);
+    expect(answers[0]!.body.equals(big)).toBe(true);
+    expect(answers[1]!.body.equals(big)).toBe(true);
+    ranges.forEach(([first, last], k) => {
+      expect(answers[2 + k]!.body.equals(big.subarray(first, last + 1)), `bytes ${first}-${last}`).toBe(true);
+    });
+  });
+
+  it("sends a client that reads slowly the right bytes (nothing reused before the socket took it)", async () => {
+    // More than the kernel's socket buffers on loopback hold (a few MiB), so that writes wait in the server.
+    const big = randomBytes(24 << 20);
+    await writeFile(join(root, "dns", "packs", "slow.pack"), big);
+    const url = new URL(server.url);
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: "/dns/packs/slow.pack" }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => parts.push(chunk));
+        res.on("end", () => resolve(Buffer.concat(parts)));
+        // Not read for a while: the server's writes queue up behind full socket buffers meanwhile.
+        res.pause();
+        setTimeout(() => res.resume(), 300);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(body.equals(big)).toBe(true);
+  });
+
+  it("stops sending to a client that hangs up mid-body, and serves the next ones whole", async () => {
+    const big = randomBytes(4 << 20);
+    await writeFile(join(root, "dns", "packs", "hangup.pack"), big);
+    const url = new URL(server.url);
+    const received = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: "/dns/packs/hangup.pack" }, (res) => {
+        let bytes = 0;
+        res.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          req.destroy(); // after the first piece
+        });
+        res.on("close", () => resolve(bytes));
+      });
+      req.on("error", () => undefined);
+      req.once("close", () => undefined);
+      req.on("timeout", reject);
+      req.end();
+    });
+    expect(received).toBeLessThan(big.length);
+    const after = await Promise.all([raw("/dns/packs/hangup.pack"), raw("/dns/packs/hangup.pack")]);
+    for (const answer of after) expect(answer.body.equals(big)).toBe(true);
+  });
+
   it.each([
     ["a .. path", "/dns/../../secret"],
     ["an encoded .. path", "/dns/%2e%2e/%2e%2e/secret"],

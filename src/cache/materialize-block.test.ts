@@ -69,87 +69,34 @@ describe("contiguousParts", () => {
   const memory = filled(200, (i) => i);
   const other = filled(100, (i) => 200 + (i % 50));
   const raws = [memory.subarray(0, 100), memory.subarray(100, 200), other];
-  /** Pieces as [frame, offset, length] in run order. */
-  const pieces = (list: Array<[number, number, number]>): Pieces => ({
-    positions: list.map((_, k) => k),
-    raws: list.map(([raw]) => raw),
-    offsets: list.map(([, offset]) => offset),
-    lengths: list.map(([, , length]) => length),
-  });
+  /** Pieces written "frame@offset+length", in run order. */
+  const parse = (list: string): Array<[number, number, number]> =>
+    list.split(" ").map((piece) => {
+      const [, raw, offset, length] = /^(\d+)@(\d+)\+(\d+)$/.exec(piece)!;
+      return [Number(raw), Number(offset), Number(length)];
+    });
 
-  it.each<[string, Array<[number, number, number]>, Array<[number, number]>]>([
-    ["one piece", [[0, 10, 5]], [[10, 5]]],
-    [
-      "back to back in a frame: one view",
-      [
-        [0, 0, 10],
-        [0, 10, 10],
-        [0, 20, 30],
-      ],
-      [[0, 50]],
-    ],
-    [
-      "a gap between them: two",
-      [
-        [0, 0, 10],
-        [0, 11, 10],
-      ],
-      [
-        [0, 10],
-        [11, 10],
-      ],
-    ],
-    [
-      "out of order: each its own",
-      [
-        [0, 20, 10],
-        [0, 10, 10],
-      ],
-      [
-        [20, 10],
-        [10, 10],
-      ],
-    ],
-    [
-      "across two frames that lie back to back in memory: one",
-      [
-        [0, 90, 10],
-        [1, 0, 10],
-      ],
-      [[90, 20]],
-    ],
-    [
-      "the same bytes twice (a repeated block): two",
-      [
-        [0, 0, 10],
-        [0, 0, 10],
-      ],
-      [
-        [0, 10],
-        [0, 10],
-      ],
-    ],
-    [
-      "in another buffer at the offset where one would continue: two",
-      [
-        [0, 0, 10],
-        [2, 10, 5],
-      ],
-      [
-        [0, 10],
-        [-1, 5],
-      ],
-    ],
-  ])("%s", (_, list, expected) => {
-    const given = pieces(list);
+  // The views expected, "offset+length" in `memory`, or "other+length" for a view of the other buffer.
+  it.each([
+    ["one piece", "0@10+5", "10+5"],
+    ["back to back in a frame: one view", "0@0+10 0@10+10 0@20+30", "0+50"],
+    ["a gap between them: two", "0@0+10 0@11+10", "0+10 11+10"],
+    ["out of order: each its own", "0@20+10 0@10+10", "20+10 10+10"],
+    ["across two frames that lie back to back in memory: one", "0@90+10 1@0+10", "90+20"],
+    ["the same bytes twice (a repeated block): two", "0@0+10 0@0+10", "0+10 0+10"],
+    ["in another buffer at the offset where one would continue: two", "0@0+10 2@10+5", "0+10 other+5"],
+  ])("%s", (_, written, expected) => {
+    const list = parse(written);
+    const given: Pieces = {
+      positions: list.map((_, k) => k),
+      raws: list.map(([raw]) => raw),
+      offsets: list.map(([, offset]) => offset),
+      lengths: list.map(([, , length]) => length),
+    };
     const parts = contiguousParts(raws, given, Uint32Array.from(list.keys()));
-    // [offset in `memory`, length], or -1 for a view of the other buffer.
-    expect(
-      parts.map((part) => [
-        part.buffer === memory.buffer ? part.byteOffset - memory.byteOffset : -1,
-        part.length,
-      ]),
-    ).toEqual(expected);
+    const where = (part: Uint8Array): string =>
+      part.buffer === memory.buffer ? String(part.byteOffset - memory.byteOffset) : "other";
+    expect(parts.map((part) => `${where(part)}+${part.length}`).join(" ")).toBe(expected);
     // The bytes are the pieces' bytes, in order.
     const wanted = Buffer.concat(
       list.map(([raw, offset, length]) => raws[raw]!.subarray(offset, offset + length)),

@@ -319,7 +319,7 @@ function takes(run: FetchedRun): boolean {
  * What the thread is sent. A pack's index (its bytes and its entries grouped by frame) goes over once,
  * before the first run of that pack; a run then names only its frames, whose shared memory travels with
  * the views, not copied. Copying each chunk's offset, length and hash into every run cost the main
- * thread about 30 ms of an image's cold fetch (docs/benchmarks.md, twelfth pass).
+ * thread about 30 ms of an image's cold fetch in a profile (docs/benchmarks.md, twelfth pass).
  */
 interface PackMessage {
   readonly kind: "pack";

@@ -325,9 +325,9 @@ function isAllZero(bytes: Buffer): boolean {
 
 /**
  * The pieces `run` names as few views as they allow: blocks that lie back to back in memory (a cold
- * fetch's frames hold a run's blocks in order) make one view. writev's cost is per part on the calling
- * thread (about 0.65 µs each here): a view per 1 KiB block cost an image's cold fetch 75-80 ms of the
- * main thread (docs/benchmarks.md, twelfth pass).
+ * fetch's frames hold a run's blocks in order) make one view. A view per 1 KiB block made 115,909 writev
+ * parts for the bench image, each a view to make and check on the main thread; this makes 1,432
+ * (docs/benchmarks.md, twelfth pass).
  */
 export function contiguousParts(raws: readonly Buffer[], pieces: Pieces, run: Uint32Array): Uint8Array[] {
   const { raws: rawOf, offsets, lengths } = pieces;

@@ -122,8 +122,8 @@ export class HttpTransport implements RepoTransport {
             `unexpected HTTP ${exchange.status} to ${resuming ? "a resumed" : "a plain"} GET`,
           );
         }
-        // With the size known the body is read straight into place (a pack index is megabytes: the 64 KiB
-        // pieces and their copies took twice curl's time); else piece by piece, joined at the end.
+        // With the size known the body is read straight into place, as ranges are (no 64 KiB pieces to copy
+        // for a pack index of megabytes); else piece by piece, joined at the end.
         whole ??= expected === undefined ? undefined : Buffer.allocUnsafe(expected);
         const into = whole;
         const target: BodyTarget | undefined =

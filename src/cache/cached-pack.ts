@@ -117,6 +117,14 @@ export class CachedPack {
     return ((this.have[frame >> 3] ?? 0) & (1 << (frame & 7))) !== 0;
   }
 
+  /** Whether some frame of the pack is not in the cache. */
+  lacksFrames(): boolean {
+    const whole = this.index.frameCount >> 3;
+    for (let i = 0; i < whole; i++) if (this.have[i] !== 0xff) return true;
+    for (let f = whole << 3; f < this.index.frameCount; f++) if (!this.hasFrame(f)) return true;
+    return false;
+  }
+
   /** Whether the chunk (by index position) is in the cache: whether its frame is. */
   has(entry: number): boolean {
     return this.hasFrame(this.index.frameOf(entry));

@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Worker } from "node:worker_threads";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FileTransport } from "../repo/file-transport.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import { prepareCache } from "./cache-dir.js";
-import { entryOf, packOf } from "./chunk-ref.js";
+import { chunkRef, entryOf, packOf } from "./chunk-ref.js";
 import { type ChunkRef, ChunkSource, type ChunkSourceOptions } from "./chunk-source.js";
+import { startVerifierThread } from "./frame-verifier.js";
 import { makeTestRepo, type TestRepo } from "./test-repo.js";
 
 let scratch: string;
@@ -157,4 +159,41 @@ describe("a damaged frame", () => {
       }
     });
   }
+});
+
+describe("a fetch whose frames are used as they arrive (images)", () => {
+  it("hands the verifier thread the index of each pack the cache lacks frames of, as it opens", async () => {
+    startVerifierThread();
+    const sent = vi.spyOn(Worker.prototype, "postMessage");
+    const indexesSent = (): number =>
+      sent.mock.calls.filter(([message]) => (message as { kind: string }).kind === "pack").length;
+    const opened = async (): Promise<{ source: ChunkSource; refs: ChunkRef[] }> => {
+      sent.mockClear();
+      return openSource(1, { framesOnArrival: true });
+    };
+    try {
+      // An empty cache; then one with some of the pack's frames; then one with all of them.
+      const empty = await opened();
+      expect(empty.source.packCount).toBe(1);
+      expect(indexesSent()).toBe(1);
+      await empty.source.ensure(empty.refs.slice(0, 16));
+      await empty.source.close();
+      const partial = await opened();
+      expect(indexesSent()).toBe(1);
+      // Every chunk of the pack (the block map's too, which this test read around the cache).
+      const pack = partial.source.packIndex(0);
+      await partial.source.ensure(Array.from({ length: pack.count }, (_, entry) => chunkRef(0, entry)));
+      await partial.source.close();
+      const whole = await opened();
+      expect(indexesSent()).toBe(0);
+      await whole.source.close();
+      // A fetch of trees keeps its frames on the calling thread: nothing is sent.
+      sent.mockClear();
+      const tree = await openSource(1, {}, "other-cache");
+      expect(indexesSent()).toBe(0);
+      await tree.source.close();
+    } finally {
+      sent.mockRestore();
+    }
+  });
 });

@@ -131,6 +131,12 @@ export class ChunkSource {
     this.transport = reader.transport;
     this.context = { repository: reader.url, version: manifest.version };
     this.inlineVerifier = new InlineFrameVerifier(reader, manifest);
+    // A pull of images has started the process's thread (it is coming up now): the thread gets the
+    // indexes of the packs it will check frames of while the fetch reads its block maps.
+    if (options.framesOnArrival && verifierThreadStarted()) {
+      this.useVerifierThread(0);
+      this.threadVerifier?.prepare(packs.filter((pack) => pack.lacksFrames()).map((pack) => pack.index));
+    }
   }
 
   /** The chunks of a verified manifest's packs, read through `reader` (which verifies each chunk). */

@@ -2,7 +2,9 @@ import { hash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isCollectiveError } from "../errors.js";
 import { Compression, compressFrame, decompressFrame } from "../repo/compression.js";
 import { FileTransport } from "../repo/file-transport.js";
@@ -16,6 +18,7 @@ import {
   InlineFrameVerifier,
   startVerifierThread,
   ThreadFrameVerifier,
+  verifierThreadIdle,
 } from "./frame-verifier.js";
 import { makeTestRepo } from "./test-repo.js";
 
@@ -215,6 +218,72 @@ describe("ThreadFrameVerifier", () => {
     bad.stored[0]![pack.offsetInFrame(second)]! ^= 0xff;
     expect(await failureOf(verifier, bad)).toContain(`chunk ${pack.hashAt(second).toString("hex")}`);
     expect(verifier.checkedInline).toBe(0); // every run was checked on the thread
+  });
+
+  it("is seen to be up without a turn of the event loop (a fetch checking runs inline gives it none)", async () => {
+    // A thread of its own, not one whose "ready" message was handled already.
+    await new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest)).terminateThread();
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    const waitOn = new Int32Array(new SharedArrayBuffer(4));
+    const giveUp = Date.now() + 5_000;
+    // Synchronous: the thread's message cannot be handled here, only its flag in shared memory seen.
+    while (!verifier.running && Date.now() < giveUp) Atomics.wait(waitOn, 0, 0, 5);
+    expect(verifier.running).toBe(true);
+    const run = fetchedRun(0, pack.frameCount);
+    expect(chunksGenuine(run, await verifier.verify(run))).toBe(true);
+    expect(verifier.checkedInline).toBe(0);
+  });
+
+  it("sends the indexes of the packs a fetch will use ahead of their first run, at most the four it keeps", async () => {
+    // A thread of its own, holding no index yet.
+    await new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest)).terminateThread();
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await verifier.whenReady();
+    const indexes = Array.from({ length: 6 }, () => new PackIndex(pack.id, Buffer.from(pack.indexBytes)));
+    const sent = vi.spyOn(Worker.prototype, "postMessage");
+    try {
+      const kinds = (): string[] => sent.mock.calls.map(([message]) => (message as { kind: string }).kind);
+      verifier.prepare(indexes);
+      expect(kinds()).toEqual(["pack", "pack", "pack", "pack"]);
+      sent.mockClear();
+      // Runs of the packs prepared go with no index; a fifth pack's run brings its own.
+      const runs = [0, 3, 4].map((k) => fetchedRun(0, pack.frameCount, true, indexes[k]!));
+      const results = await Promise.all(runs.map((run) => verifier.verify(run)));
+      expect(kinds()).toEqual(["run", "run", "forget", "pack", "run"]);
+      results.forEach((raws, k) => {
+        expect(chunksGenuine(runs[k]!, raws)).toBe(true);
+      });
+      expect(verifier.checkedInline).toBe(0);
+    } finally {
+      sent.mockRestore();
+    }
+  });
+
+  it("exits when idle, and the fetch that holds it takes a new thread for its next runs", async () => {
+    const idle = verifierThreadIdle.ms;
+    try {
+      await new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest)).terminateThread();
+      const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+      await verifier.whenReady();
+      verifierThreadIdle.ms = 50; // from the end of the next run
+      const first = fetchedRun(0, pack.frameCount);
+      expect(chunksGenuine(first, await verifier.verify(first))).toBe(true);
+      expect(verifier.running).toBe(true);
+      await sleep(300);
+      expect(verifier.running).toBe(false); // gone, with the pack indexes it held
+      verifierThreadIdle.ms = idle;
+      // The next run is checked inline while a new thread comes up; the ones after, there.
+      const second = fetchedRun(0, pack.frameCount);
+      expect(chunksGenuine(second, await verifier.verify(second))).toBe(true);
+      expect(verifier.checkedInline).toBe(1);
+      await verifier.whenReady();
+      expect(verifier.running).toBe(true);
+      const third = fetchedRun(0, pack.frameCount);
+      expect(chunksGenuine(third, await verifier.verify(third))).toBe(true);
+      expect(verifier.checkedInline).toBe(1);
+    } finally {
+      verifierThreadIdle.ms = idle;
+    }
   });
 
   it("finishes runs the thread still had when it stopped, then works on without it", async () => {

@@ -103,9 +103,18 @@ interface WorkerReply {
 const lostRun = Symbol("lost");
 
 /**
+ * How long the verifier thread may sit idle (no run in flight) before it exits: it holds up to
+ * keptPackIndexes pack indexes (about 11 MB each for a 1 GiB image) and its own heap, which a daemon
+ * would otherwise keep between fetches for as long as it runs. Starting it again costs about 60-100 ms
+ * of a second core. Settable for tests.
+ */
+export const verifierThreadIdle = { ms: 30_000 };
+
+/**
  * The process's verifier thread, shared by every fetch (a daemon runs several): started by the first
  * fetch big enough, or earlier by startVerifierThread(). It keeps the process alive only while runs are
- * in flight. A thread that fails is replaced by the next fetch that asks.
+ * in flight, and exits after verifierThreadIdle.ms without one. A thread that failed or exited is
+ * replaced by the next fetch that asks.
  */
 class VerifierThread {
   private static current: VerifierThread | undefined;
@@ -123,7 +132,16 @@ class VerifierThread {
 
   private readonly worker: Worker;
   private ready = false;
+  /**
+   * Set to 1 by the thread itself once it is up. Its "ready" message reaches this thread only when the
+   * event loop turns, and a fetch verifying its first runs inline does not let it turn: in a timeline,
+   * three runs of a block map (140 ms) were checked inline after the thread was up.
+   */
+  private readonly readyFlag = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
+  /** Stopped for being idle (not failed): a fetch that still holds it takes the next thread. */
+  retired = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private nextId = 0;
   /** The packs whose indexes the thread has (at most keptPackIndexes), least recently used first. */
   private readonly packs = new Map<PackIndex, number>();
@@ -137,7 +155,9 @@ class VerifierThread {
     this.started = new Promise((resolve) => {
       this.markStarted = resolve;
     });
-    this.worker = new Worker(new URL("./verify-worker.cjs", import.meta.url));
+    this.worker = new Worker(new URL("./verify-worker.cjs", import.meta.url), {
+      workerData: { readyFlag: this.readyFlag },
+    });
     this.worker.unref();
     this.worker.on("message", (reply: WorkerReply) => this.received(reply));
     // After an error the thread is on its way out; its runs are given back once it has exited (before
@@ -146,10 +166,20 @@ class VerifierThread {
       this.stopped = true;
     });
     this.worker.on("exit", () => this.exited());
+    this.idleFromNow();
   }
 
   get running(): boolean {
-    return this.ready && !this.stopped;
+    return (this.ready || Atomics.load(this.readyFlag, 0) === 1) && !this.stopped;
+  }
+
+  /**
+   * Hands a pack's index to the thread now (it is queued until the thread is up), so that the copy and
+   * its arrival there are out of the way of the first run that needs it. The thread keeps the indexes of
+   * the keptPackIndexes packs used last.
+   */
+  prepare(pack: PackIndex): void {
+    if (!this.stopped) this.packKey(pack);
   }
 
   /** Decodes and checks a run on the thread. */
@@ -167,6 +197,7 @@ class VerifierThread {
         method: run.pack.compression,
       })),
     };
+    clearTimeout(this.idleTimer);
     return new Promise((resolve) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, resolve);
@@ -223,11 +254,27 @@ class VerifierThread {
     const settle = reply.id === undefined ? undefined : this.pending.get(reply.id);
     if (settle === undefined) return;
     this.pending.delete(reply.id!);
-    if (this.pending.size === 0) this.worker.unref();
+    if (this.pending.size === 0) {
+      this.worker.unref();
+      this.idleFromNow();
+    }
     settle(reply.failure);
   }
 
+  /** Exits after verifierThreadIdle.ms unless a run comes first (check() stops the clock). */
+  private idleFromNow(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.pending.size > 0 || this.stopped) return;
+      this.stopped = true;
+      this.retired = true;
+      void this.worker.terminate();
+    }, verifierThreadIdle.ms);
+    this.idleTimer.unref();
+  }
+
   private exited(): void {
+    clearTimeout(this.idleTimer);
     this.stopped = true;
     this.markStarted();
     const waiting = [...this.pending.values()];
@@ -260,7 +307,7 @@ export function verifierThreadStarted(): boolean {
  * close: the thread is the process's, idle (and not keeping the process alive) between fetches.
  */
 export class ThreadFrameVerifier implements FrameVerifier {
-  private readonly thread = VerifierThread.shared();
+  private thread = VerifierThread.shared();
 
   constructor(private readonly inline: InlineFrameVerifier) {}
 
@@ -282,7 +329,19 @@ export class ThreadFrameVerifier implements FrameVerifier {
   /** Runs checked on the calling thread instead; for tests. */
   checkedInline = 0;
 
+  /**
+   * Sends the indexes of the packs a fetch will use to the thread ahead of their first run (the first
+   * keptPackIndexes of them: the thread keeps no more). A pull does so as it opens its packs: sent with
+   * the first run, an image's 3.9 MB index cost that run about 40 ms, while the main thread waited.
+   */
+  prepare(packs: readonly PackIndex[]): void {
+    if (this.thread.retired) this.thread = VerifierThread.shared();
+    for (const pack of packs.slice(0, keptPackIndexes)) this.thread.prepare(pack);
+  }
+
   async verify(run: FetchedRun): Promise<Buffer[]> {
+    // A fetch that paused longer than the thread stays idle gets a new one (inline until it is up).
+    if (this.thread.retired) this.thread = VerifierThread.shared();
     if (!this.thread.running || !takes(run)) return this.checkInline(run);
     const failure = await this.thread.check(run);
     if (failure === undefined) return [...run.places];

@@ -7,7 +7,7 @@
 // either success or the first failure. It decides nothing else: the caller turns a failure
 // into the same error an inline check gives (RepoReader.openFrame), and uses a run only once it passed.
 "use strict";
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const { hash } = require("node:crypto");
 
 /** The compression number of zstd in the pack format (repo/compression.ts); frames stored raw are any. */
@@ -101,6 +101,8 @@ parentPort.on("message", (message) => {
   parentPort.postMessage({ id: message.id, failure });
 });
 
-// Ready once the decoder loads: until then the caller verifies on its own thread.
+// Ready once the decoder loads: until then the caller verifies on its own thread. The flag in shared
+// memory tells the caller at once; the message, when its event loop next turns.
 zstdDecoder();
+if (workerData?.readyFlag) Atomics.store(workerData.readyFlag, 0, 1);
 parentPort.postMessage({ ready: true });

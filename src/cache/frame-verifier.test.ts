@@ -15,10 +15,13 @@ import { alignedBuffer, alignUp } from "./direct-io.js";
 import {
   type FetchedRun,
   type FrameVerifier,
+  forgetFailedVerifierStarts,
   InlineFrameVerifier,
   startVerifierThread,
   ThreadFrameVerifier,
   verifierThreadIdle,
+  verifierThreadScript,
+  verifierThreadStarted,
 } from "./frame-verifier.js";
 import { makeTestRepo } from "./test-repo.js";
 
@@ -284,6 +287,34 @@ describe("ThreadFrameVerifier", () => {
     } finally {
       verifierThreadIdle.ms = idle;
     }
+  });
+
+  it("stops starting threads after two in a row failed to come up, and checks runs inline", async () => {
+    const script = verifierThreadScript.url;
+    await new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest)).terminateThread();
+    verifierThreadScript.url = new URL('data:text/javascript,throw new Error("no thread here")');
+    try {
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        startVerifierThread();
+        const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+        await verifier.whenReady(); // settles when the thread has exited, too
+        expect(verifier.running).toBe(false);
+        const run = fetchedRun(0, pack.frameCount);
+        expect(chunksGenuine(run, await verifier.verify(run))).toBe(true);
+        expect(verifier.checkedInline).toBe(1);
+      }
+      startVerifierThread(); // tries no third thread
+      expect(verifierThreadStarted()).toBe(false);
+      expect(() => new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest))).toThrow(
+        "the frame verifier's thread failed to start 2 times; frames are checked on the main thread",
+      );
+    } finally {
+      verifierThreadScript.url = script;
+      forgetFailedVerifierStarts();
+    }
+    const verifier = new ThreadFrameVerifier(new InlineFrameVerifier(reader, manifest));
+    await verifier.whenReady();
+    expect(verifier.running).toBe(true);
   });
 
   it("finishes runs the thread still had when it stopped, then works on without it", async () => {

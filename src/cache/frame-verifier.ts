@@ -110,19 +110,41 @@ const lostRun = Symbol("lost");
  */
 export const verifierThreadIdle = { ms: 30_000 };
 
+/** The thread's code; settable for tests (a script that fails to start). */
+export const verifierThreadScript = { url: new URL("./verify-worker.cjs", import.meta.url) };
+
+/**
+ * Threads in a row that may fail before they are up: after that the process checks frames inline for
+ * good, instead of paying for a thread that cannot start on every fetch (a limit on threads or memory).
+ */
+const maxFailedStarts = 2;
+
 /**
  * The process's verifier thread, shared by every fetch (a daemon runs several): started by the first
  * fetch big enough, or earlier by startVerifierThread(). It keeps the process alive only while runs are
  * in flight, and exits after verifierThreadIdle.ms without one. A thread that failed or exited is
- * replaced by the next fetch that asks.
+ * replaced by the next fetch that asks, unless maxFailedStarts threads in a row failed to come up.
  */
 class VerifierThread {
   private static current: VerifierThread | undefined;
+  private static failedStarts = 0;
 
+  /** The thread, started if need be; throws when threads have failed to start maxFailedStarts times. */
   static shared(): VerifierThread {
-    if (VerifierThread.current === undefined || VerifierThread.current.stopped)
+    if (VerifierThread.current === undefined || VerifierThread.current.stopped) {
+      if (VerifierThread.failedStarts >= maxFailedStarts)
+        throw new CollectiveError(
+          "INTERNAL",
+          `the frame verifier's thread failed to start ${maxFailedStarts} times; frames are checked on the main thread`,
+        );
       VerifierThread.current = new VerifierThread();
+    }
     return VerifierThread.current;
+  }
+
+  /** Forgets earlier failed starts; for tests. */
+  static forgetFailedStarts(): void {
+    VerifierThread.failedStarts = 0;
   }
 
   /** Whether a thread is up or on its way (without starting one). */
@@ -139,6 +161,8 @@ class VerifierThread {
    */
   private readonly readyFlag = new Int32Array(new SharedArrayBuffer(4));
   private stopped = false;
+  /** Stopped by terminate() (tests): not a failure to start. */
+  private terminated = false;
   /** Stopped for being idle (not failed): a fetch that still holds it takes the next thread. */
   retired = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -155,7 +179,7 @@ class VerifierThread {
     this.started = new Promise((resolve) => {
       this.markStarted = resolve;
     });
-    this.worker = new Worker(new URL("./verify-worker.cjs", import.meta.url), {
+    this.worker = new Worker(verifierThreadScript.url, {
       workerData: { readyFlag: this.readyFlag },
     });
     this.worker.unref();
@@ -242,12 +266,14 @@ class VerifierThread {
   /** Stops the thread; runs in flight are then checked by their callers. For tests. */
   async terminate(): Promise<void> {
     this.stopped = true;
+    this.terminated = true;
     await this.worker.terminate();
   }
 
   private received(reply: WorkerReply): void {
     if (reply.ready === true) {
       this.ready = true;
+      VerifierThread.failedStarts = 0;
       this.markStarted();
       return;
     }
@@ -275,6 +301,8 @@ class VerifierThread {
 
   private exited(): void {
     clearTimeout(this.idleTimer);
+    const cameUp = this.ready || Atomics.load(this.readyFlag, 0) === 1;
+    if (!cameUp && !this.terminated) VerifierThread.failedStarts++;
     this.stopped = true;
     this.markStarted();
     const waiting = [...this.pending.values()];
@@ -295,6 +323,11 @@ export function startVerifierThread(): void {
   } catch {
     // No thread to be had: fetches check their frames inline.
   }
+}
+
+/** Lets the process try threads again after failed starts; for tests. */
+export function forgetFailedVerifierStarts(): void {
+  VerifierThread.forgetFailedStarts();
 }
 
 /** Whether the process's verifier thread is up or on its way. */
@@ -335,13 +368,22 @@ export class ThreadFrameVerifier implements FrameVerifier {
    * the first run, an image's 3.9 MB index cost that run about 40 ms, while the main thread waited.
    */
   prepare(packs: readonly PackIndex[]): void {
-    if (this.thread.retired) this.thread = VerifierThread.shared();
+    if (this.thread.retired) this.renew();
     for (const pack of packs.slice(0, keptPackIndexes)) this.thread.prepare(pack);
+  }
+
+  /** Takes the process's next thread in place of a retired one (keeps the old one, stopped, if none can start). */
+  private renew(): void {
+    try {
+      this.thread = VerifierThread.shared();
+    } catch {
+      // Threads fail to start here: runs are checked inline.
+    }
   }
 
   async verify(run: FetchedRun): Promise<Buffer[]> {
     // A fetch that paused longer than the thread stays idle gets a new one (inline until it is up).
-    if (this.thread.retired) this.thread = VerifierThread.shared();
+    if (this.thread.retired) this.renew();
     if (!this.thread.running || !takes(run)) return this.checkInline(run);
     const failure = await this.thread.check(run);
     if (failure === undefined) return [...run.places];

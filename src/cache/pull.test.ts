@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmod,
@@ -476,4 +477,51 @@ describe("a hostile tree listing", () => {
     await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
     expect((await readdir(scratch)).filter((n) => n.includes("partial"))).toEqual([]);
   });
+});
+
+describe("a full disk", () => {
+  for (const shape of ["an image", "a tree"]) {
+    it(`fails a pull of ${shape} as DISK_FULL naming the disk, leaves nothing at the destination, and pulls once there is room`, async () => {
+      // 3 MiB of random data: the cache's frames and the destination's copy need twice that.
+      let source: string;
+      if (shape === "an image") {
+        source = await makeImage("disk.img", 768, () => true, randomBytes(4 << 20));
+        await repo.publishImage(source);
+      } else {
+        source = join(sources, "rootfs-big");
+        await mkdir(join(source, "data"), { recursive: true });
+        for (const name of ["a", "b", "c"]) await writeFile(join(source, "data", name), randomBytes(1 << 20));
+        await repo.publishTree(source);
+      }
+      const small = join(scratch, "small");
+      await mkdir(small);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=4M", "tmpfs", small]);
+      try {
+        const cache = join(small, "cache");
+        const dest = join(small, "out");
+        const error = await pullVersion(new FileTransport(repo.dir), dest, { cacheDir: cache }).catch(
+          (e: unknown) => e,
+        );
+        expect(error).toMatchObject({
+          code: "DISK_FULL",
+          message: expect.stringContaining(
+            `cannot pull file://${repo.dir} into ${dest}: the disk holding the cache ${cache} and ${dest} is full (ENOSPC: no space left on device`,
+          ),
+          hint: expect.stringContaining("Free space there (or give --cache a directory on another disk)"),
+        });
+        expect(await readdir(small)).toEqual(["cache"]); // no destination, no partial copy of it
+        execFileSync("mount", ["-o", "remount,size=32M", small]);
+        const pulled = await pullVersion(new FileTransport(repo.dir), dest, { cacheDir: cache });
+        if (shape === "an image")
+          expect((await readFile(pulled.disks[0]!.path)).equals(await readFile(source))).toBe(true);
+        else
+          for (const name of ["a", "b", "c"])
+            expect(
+              (await readFile(join(dest, "data", name))).equals(await readFile(join(source, "data", name))),
+            ).toBe(true);
+      } finally {
+        execFileSync("umount", ["-l", small]);
+      }
+    });
+  }
 });

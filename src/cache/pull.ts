@@ -22,6 +22,7 @@ import { startVerifierThread } from "./frame-verifier.js";
 import { checkManifestForFetch } from "./manifest-checks.js";
 import { BlockDiskWriter, type BlockPlan, BlockPlanner, blockDiskAligned } from "./materialize-block.js";
 import { planTreeFiles, type TreeWriteReport, writeTree } from "./materialize-tree.js";
+import { pullIoError } from "./pull-io-error.js";
 import { readStream, readStreamIndex } from "./stream-reader.js";
 
 export interface PullOptions {
@@ -62,6 +63,14 @@ export async function pullVersion(
   dest: string,
   options: PullOptions,
 ): Promise<PullResult> {
+  try {
+    return await pullInto(transport, dest, options);
+  } catch (error) {
+    throw await pullIoError(error, { repository: transport.url, dest, cacheDir: options.cacheDir });
+  }
+}
+
+async function pullInto(transport: RepoTransport, dest: string, options: PullOptions): Promise<PullResult> {
   await checkDestination(dest);
   const reader = new RepoReader(transport);
   const version = options.version ?? (await reader.latestVersion());

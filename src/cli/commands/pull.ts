@@ -33,11 +33,12 @@ another appliance) are reused, the rest are fetched in batched Range requests an
 SHA-256 before they enter the cache. The manifest's signature is checked against the repository's keys
 (or --key). Nothing appears in <dest> until everything has been fetched and written; a failed or
 interrupted pull leaves <dest> untouched, and the next pull resumes from what the cache already holds.
+A disk that fills up is an error (DISK_FULL) naming the cache's and the destination's disks.
 
 A VM's disks, and the cache's copy of their chunks, are written with O_DIRECT (around the page cache)
 where the filesystem allows it; COLLECTIVE_DIRECT_IO=0 turns that off. Their fetched data is
 decompressed and checked on a second thread while the first receives and writes;
-COLLECTIVE_VERIFY_THREAD=0 keeps it all on one thread.
+COLLECTIVE_VERIFY_THREAD=0 keeps it all on one thread (the second thread exits after 30 s idle).
 
 Progress is shown on stderr when it is a terminal. The summary says how many bytes crossed the network
 and how many were reused from the cache.

@@ -73,7 +73,9 @@ export async function pullVersion(
 async function pullInto(transport: RepoTransport, dest: string, options: PullOptions): Promise<PullResult> {
   await checkDestination(dest);
   const reader = new RepoReader(transport);
-  const version = options.version ?? (await reader.latestVersion());
+  // The descriptor first (the manifest's check needs it anyway): a URL that is no repository is named as
+  // such, not as one with no versions yet.
+  const [, version] = await Promise.all([reader.descriptor(), options.version ?? reader.latestVersion()]);
   if (version === 0) {
     throw new CollectiveError("REPO_EMPTY", `${transport.url} has no versions yet`, {
       hint: "Publish one with `cui publish <dir> <file.cvl>`.",

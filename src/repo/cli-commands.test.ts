@@ -1,5 +1,5 @@
 /** The repository commands as a user runs them: what they print and their exit status. */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../cli/main.js";
@@ -99,4 +99,42 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     expect(verify.err).toMatch(/version 1: .*signature does not verify/);
     expect((await run(["create", "--key", join(base, "k"), repo])).err).toMatch(/already a repository/);
   });
+
+  // Each of these escaped as "internal error (a bug in cui ...)" with a stack trace. In each, BASE/file
+  // is a plain file and BASE/repo a repository.
+  const badPaths: Array<{ name: string; args: string[]; says: string }> = [
+    {
+      name: "cui create into a directory under a file",
+      args: ["create", "--key", "BASE/k", "BASE/file/repo"],
+      says: "error: cannot create a repository at BASE/file/repo: ENOTDIR: not a directory",
+    },
+    {
+      name: "cui create with a key file under a file",
+      args: ["create", "--key", "BASE/file/key", "BASE/new"],
+      says: "error: cannot create the publisher key BASE/file/key: EEXIST: file already exists",
+    },
+    {
+      name: "cui channel build into a file under a file",
+      args: ["channel", "build", "BASE/file/channel.xml", "BASE/repo"],
+      says: "error: cannot write the channel BASE/file/channel.xml: ",
+    },
+    {
+      name: "cui pull from a directory that is no repository",
+      args: ["pull", "--cache", "BASE/cache", "BASE", "BASE/out"],
+      says: "error: file://BASE is not a repository (it has no repo.json)",
+    },
+  ];
+  it.each(badPaths)(
+    "$name: a message naming the path, exit status 1, nothing made",
+    async ({ args, says }) => {
+      const base = temp.make("cli-paths");
+      writeFileSync(join(base, "file"), "not a directory\n");
+      expect((await run(["create", "--key", join(base, "k"), join(base, "repo")])).code).toBe(0);
+      const result = await run(args.map((arg) => arg.replace("BASE", base)));
+      expect(result.code).toBe(1);
+      expect(result.err).toContain(says.replaceAll("BASE", base));
+      expect(result.err).not.toContain("internal error");
+      expect(readdirSync(base).sort()).toEqual(["file", "k", "repo"]);
+    },
+  );
 });

@@ -98,7 +98,17 @@ export async function loadPublisherKey(path: string): Promise<Publisher> {
 export async function loadOrCreatePublisherKey(path: string): Promise<Publisher & { created: boolean }> {
   const { privateKey } = generateKeyPairSync("ed25519");
   const pem = privateKey.export({ format: "pem", type: "pkcs8" });
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const cannotCreate = (error: unknown): CollectiveError =>
+    new CollectiveError(
+      "KEY_CREATE_FAILED",
+      `cannot create the publisher key ${path}: ${(error as Error).message}`,
+      {
+        hint: "name a key file in a directory you may write with --key PATH or $COLLECTIVE_PUBLISHER_KEY",
+      },
+    );
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+    throw cannotCreate(error);
+  });
   try {
     const handle = await open(path, "wx", 0o600);
     try {
@@ -110,12 +120,7 @@ export async function loadOrCreatePublisherKey(path: string): Promise<Publisher 
     await chmod(path, 0o600);
     return { ...(await loadPublisherKey(path)), created: true };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-      throw new CollectiveError(
-        "KEY_CREATE_FAILED",
-        `cannot create the publisher key ${path}: ${(error as Error).message}`,
-      );
-    }
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw cannotCreate(error);
   }
   return { ...(await loadPublisherKey(path)), created: false };
 }

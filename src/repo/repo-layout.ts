@@ -73,8 +73,6 @@ export async function createRepository(repoDir: string, publicKey: string): Prom
       });
     }
   }
-  for (const dir of ["versions", "packs", "objects", "tmp", "locks"])
-    await mkdir(join(repoDir, dir), { recursive: true });
   const descriptor: RepoDescriptor = {
     format: REPO_FORMAT,
     formatVersion: FORMAT_VERSION,
@@ -82,16 +80,34 @@ export async function createRepository(repoDir: string, publicKey: string): Prom
     created: new Date().toISOString(),
     keys: [publicKey],
   };
-  await writeFileAtomic(
-    join(repoDir, paths.latest),
-    `${JSON.stringify({ version: 0, updated: descriptor.created })}\n`,
-  );
-  await writeFileAtomic(
-    join(repoDir, paths.feed),
-    generateFeed({ title: "Collective repository", link: ".", repository: "." }, []),
-  );
-  // repo.json last: a directory without it is not a repository, so a crash here leaves nothing half made.
-  await writeFileAtomic(join(repoDir, paths.descriptor), `${JSON.stringify(descriptor, null, 2)}\n`);
+  try {
+    for (const dir of ["versions", "packs", "objects", "tmp", "locks"])
+      await mkdir(join(repoDir, dir), { recursive: true });
+    await writeFileAtomic(
+      join(repoDir, paths.latest),
+      `${JSON.stringify({ version: 0, updated: descriptor.created })}\n`,
+    );
+    await writeFileAtomic(
+      join(repoDir, paths.feed),
+      generateFeed({ title: "Collective repository", link: ".", repository: "." }, []),
+    );
+    // repo.json last: a directory without it is not a repository, so a crash here leaves nothing half made.
+    await writeFileAtomic(join(repoDir, paths.descriptor), `${JSON.stringify(descriptor, null, 2)}\n`);
+  } catch (error) {
+    if (error instanceof CollectiveError || typeof (error as NodeJS.ErrnoException).code !== "string")
+      throw error;
+    const full = ["ENOSPC", "EDQUOT"].includes((error as NodeJS.ErrnoException).code!);
+    throw new CollectiveError(
+      full ? "DISK_FULL" : "REPO_CREATE",
+      `cannot create a repository at ${repoDir}: ${(error as Error).message}`,
+      {
+        hint: full
+          ? "free space on its disk, or create the repository on another one"
+          : "choose a new or empty directory whose parent is a directory you may write",
+        cause: error,
+      },
+    );
+  }
   return descriptor;
 }
 

@@ -29,8 +29,14 @@ Example:
     .action(async (out: string, urls: string[], options: { title: string }) => {
       const { buildChannel } = await import("../../repo/channel.js");
       const { writeFileAtomic } = await import("../../repo/fs-atomic.js");
+      const { CollectiveError } = await import("../../errors.js");
       const { xml, items } = await buildChannel(urls, options.title);
-      await writeFileAtomic(out, xml);
+      await writeFileAtomic(out, xml).catch((error: NodeJS.ErrnoException) => {
+        throw new CollectiveError("CHANNEL_WRITE", `cannot write the channel ${out}: ${error.message}`, {
+          hint: "name a file in a directory you may write (the directory must exist)",
+          cause: error,
+        });
+      });
       process.stdout.write(`wrote ${out}: ${items.length} versions of ${urls.length} repositories\n`);
     });
   channel

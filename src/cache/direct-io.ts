@@ -14,7 +14,7 @@
  * where they lie. Filesystems without O_DIRECT (tmpfs on older kernels, some FUSE
  * filesystems) get a buffered file instead, and the caller learns which it got (OpenedFile.direct).
  */
-import { constants } from "node:fs";
+import { constants, writevSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 
 /** The alignment used for offsets, lengths and buffers: the largest logical block of common devices. */
@@ -206,6 +206,17 @@ export async function writevFully(
     const { bytesWritten } = await handle.writev(skipBytes(parts, done), position + done);
     done += bytesWritten;
   }
+}
+
+/**
+ * writevFully with synchronous calls (a small file's write, materialize-tree.ts): a short write (a disk
+ * filling up) is continued, and the next call then fails with ENOSPC. Returns the bytes written.
+ */
+export function writevFullySync(fd: number, parts: readonly Uint8Array[], position: number): number {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  let done = 0;
+  while (done < total) done += writevSync(fd, skipBytes(parts, done), position + done);
+  return done;
 }
 
 /** The arrays after the first `skip` bytes of their concatenation (views, no copy). */

@@ -15,7 +15,6 @@ import {
   lstatSync,
   lutimesSync,
   utimesSync,
-  writevSync,
 } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,6 +24,7 @@ import { SafeDestination } from "../fs-safety/safe-destination.js";
 import type { TreeEntry } from "../repo/format.js";
 import { mapConcurrent } from "../repo/map-concurrent.js";
 import type { ChunkRef, ChunkSource, ReadArena } from "./chunk-source.js";
+import { writevFully, writevFullySync } from "./direct-io.js";
 
 const run = promisify(execFile);
 const windowBytes = 8 * 1024 * 1024;
@@ -219,7 +219,8 @@ async function writeFiles(
       open.set(group.file, state);
     }
     if (parts.length > 0) {
-      await state.handle.writev(parts, state.position);
+      // All of it, or an error: a short write (a disk filling up) left the file cut off, silently.
+      await writevFully(state.handle, parts, state.position);
       state.position += parts.reduce((sum, part) => sum + part.length, 0);
     }
     if (group.first + group.count === piece.refs.length) {
@@ -255,7 +256,7 @@ async function writeSmallFileSync(
   const fd = destination.createSync(entry.path, 0o600);
   if (fd === undefined) return false;
   try {
-    const written = parts.length > 0 ? writevSync(fd, parts, 0) : 0;
+    const written = writevFullySync(fd, parts, 0);
     if (written !== (entry.size ?? 0))
       throw new Error(`short write to ${entry.path}: ${written} of ${entry.size} bytes`);
     await metadata(entry, fd);

@@ -525,3 +525,37 @@ describe("a full disk", () => {
     });
   }
 });
+
+describe("a destination's disk that fills up, the cache on another", () => {
+  // One big file (written in pieces, asynchronously) and many small ones (each written at once,
+  // synchronously): both were cut off at the disk's end, the big one silently (the pull "succeeded").
+  const trees: Array<{ name: string; files: Array<[string, number]> }> = [
+    { name: "a big file", files: [["big", 3_000_000]] },
+    {
+      name: "many small files",
+      files: Array.from({ length: 30 }, (_, i): [string, number] => [`f${i}`, 60_000]),
+    },
+  ];
+  it.each(trees)("fails a pull of $name as DISK_FULL and leaves nothing there", async ({ files }) => {
+    const rootfs = join(sources, "rootfs-files");
+    await mkdir(rootfs, { recursive: true });
+    for (const [name, size] of files) await writeFile(join(rootfs, name), randomBytes(size));
+    await repo.publishTree(rootfs);
+    const small = join(scratch, "small");
+    await mkdir(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1M", "tmpfs", small]);
+    try {
+      const dest = join(small, "out");
+      const error = await pullVersion(new FileTransport(repo.dir), dest, { cacheDir }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({
+        code: "DISK_FULL",
+        message: expect.stringContaining(`cannot pull file://${repo.dir} into ${dest}: the disk holding`),
+      });
+      expect(await readdir(small)).toEqual([]);
+    } finally {
+      execFileSync("umount", ["-l", small]);
+    }
+  });
+});

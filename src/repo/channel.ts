@@ -1,5 +1,5 @@
 /** Channels: one RSS 2.0 feed listing the versions of several repositories (STORM's channel servers). */
-import { readFile } from "node:fs/promises";
+import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
 import { type FeedItem, generateFeed, parseFeed } from "./feed.js";
@@ -47,6 +47,38 @@ export async function buildChannel(
 }
 
 /** Reads a channel (or repository feed) from a path, file:// or http(s):// URL. */
+/**
+ * Where `cui channel build` writes `out`: the file is replaced atomically (a new file renamed over it), so
+ * `out` must be a regular file or nothing yet. A symlink is followed to the file it names (replacing the
+ * link instead would surprise whoever set it up). Anything else is refused: as root, renaming over
+ * /dev/null replaced the device with a plain file.
+ */
+export async function channelOutputPath(out: string): Promise<string> {
+  const refuse = (what: string): CollectiveError =>
+    new CollectiveError("CHANNEL_WRITE", `cannot write the channel ${out}: it is ${what}, not a file`, {
+      hint: "name a regular file, or a new file in an existing directory",
+    });
+  const entry = await lstat(out).catch(() => undefined);
+  if (entry === undefined || entry.isFile()) return out;
+  if (!entry.isSymbolicLink()) throw refuse(kindOf(entry));
+  const target = await stat(out).catch(() => undefined);
+  if (target === undefined) throw refuse("a symlink to nothing");
+  if (!target.isFile()) throw refuse(`a symlink to ${kindOf(target)}`);
+  return realpath(out);
+}
+
+function kindOf(entry: {
+  isDirectory(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isFIFO(): boolean;
+}): string {
+  if (entry.isDirectory()) return "a directory";
+  if (entry.isCharacterDevice() || entry.isBlockDevice()) return "a device";
+  if (entry.isFIFO()) return "a fifo";
+  return "a socket";
+}
+
 export async function readChannel(location: string): Promise<{ title: string; items: FeedItem[] }> {
   let text: string;
   if (/^https?:\/\//i.test(location)) {

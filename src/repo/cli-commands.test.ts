@@ -1,5 +1,14 @@
 /** The repository commands as a user runs them: what they print and their exit status. */
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../cli/main.js";
@@ -137,4 +146,32 @@ describe("cui create, publish, versions, repo verify, channel", () => {
       expect(readdirSync(base).sort()).toEqual(["file", "k", "repo"]);
     },
   );
+
+  it("cui channel build writes through a symlink to a file and refuses devices, fifos and dangling links", async () => {
+    const base = temp.make("cli-channel-out");
+    const repo = join(base, "repo");
+    expect((await run(["create", "--key", join(base, "k"), repo])).code).toBe(0);
+    writeFileSync(join(base, "real.xml"), "old\n");
+    symlinkSync("real.xml", join(base, "link.xml"));
+    const linked = await run(["channel", "build", join(base, "link.xml"), repo]);
+    expect(linked.code).toBe(0);
+    expect(lstatSync(join(base, "link.xml")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(base, "real.xml"), "utf8")).toContain("<rss");
+    execFileSync("mknod", [join(base, "null"), "c", "1", "3"]);
+    execFileSync("mkfifo", [join(base, "fifo")]);
+    symlinkSync("nowhere.xml", join(base, "dangling.xml"));
+    for (const [name, what] of [
+      ["null", "a device"],
+      ["fifo", "a fifo"],
+      ["dangling.xml", "a symlink to nothing"],
+    ]) {
+      const refused = await run(["channel", "build", join(base, name!), repo]);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain(
+        `error: cannot write the channel ${join(base, name!)}: it is ${what}, not a file`,
+      );
+    }
+    expect(lstatSync(join(base, "null")).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(base, "dangling.xml")).isSymbolicLink()).toBe(true);
+  });
 });

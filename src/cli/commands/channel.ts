@@ -27,11 +27,12 @@ Example:
   cui channel build /srv/www/channel.xml https://apps.example.org/dns https://apps.example.org/mail`,
     )
     .action(async (out: string, urls: string[], options: { title: string }) => {
-      const { buildChannel } = await import("../../repo/channel.js");
+      const { buildChannel, channelOutputPath } = await import("../../repo/channel.js");
       const { writeFileAtomic } = await import("../../repo/fs-atomic.js");
       const { CollectiveError } = await import("../../errors.js");
+      const target = await channelOutputPath(out);
       const { xml, items } = await buildChannel(urls, options.title);
-      await writeFileAtomic(out, xml).catch((error: NodeJS.ErrnoException) => {
+      await writeFileAtomic(target, xml).catch((error: NodeJS.ErrnoException) => {
         throw new CollectiveError("CHANNEL_WRITE", `cannot write the channel ${out}: ${error.message}`, {
           hint: "name a file in a directory you may write (the directory must exist)",
           cause: error,

@@ -1,8 +1,9 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCui } from "../run-in-process.js";
 import { parseListen } from "./repo-serve.js";
 
 describe("--listen", () => {
@@ -59,4 +60,83 @@ describe("cui repo serve (the built command)", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
   });
+});
+
+describe("cui repo serve with TLS files it cannot use", () => {
+  let scratch: string;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), "collective-cli-serve-tls-"));
+    for (const name of ["a", "b"]) {
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          `/CN=${name}`,
+          "-keyout",
+          join(scratch, `${name}.key`),
+          "-out",
+          join(scratch, `${name}.pem`),
+        ],
+        { stdio: "ignore" },
+      );
+    }
+    await writeFile(join(scratch, "empty"), "");
+    execFileSync("mkfifo", [join(scratch, "fifo")]);
+  });
+
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  // Each of these was an internal error with a stack, a hang (a fifo), or a server whose every handshake failed.
+  it.each([
+    [
+      "an empty certificate",
+      "empty",
+      "a.key",
+      "the TLS certificate SCRATCH/empty and key SCRATCH/a.key cannot be used: ",
+    ],
+    [
+      "a key given as the certificate",
+      "a.key",
+      "a.pem",
+      "the TLS certificate SCRATCH/a.key and key SCRATCH/a.pem cannot be used: ",
+    ],
+    [
+      "another certificate's key",
+      "a.pem",
+      "b.key",
+      "the TLS certificate SCRATCH/a.pem and key SCRATCH/b.key cannot be used: ",
+    ],
+    ["a fifo", "fifo", "a.key", "cannot read the TLS certificate SCRATCH/fifo: not a regular file"],
+  ])(
+    "refuses %s before it listens",
+    async (_name, cert, key, says) => {
+      const run = await runCui([
+        "repo",
+        "serve",
+        scratch,
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        join(scratch, cert),
+        "--tls-key",
+        join(scratch, key),
+      ]);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`error: ${says.replaceAll("SCRATCH", scratch)}`);
+      expect(run.stderr).not.toContain("serving");
+    },
+    10_000,
+  );
 });

@@ -50,22 +50,39 @@ Examples:
           exitCode: 2,
         });
       }
-      const { readFile } = await import("node:fs/promises");
+      const { readFile, stat } = await import("node:fs/promises");
+      const { createSecureContext } = await import("node:tls");
       const { startRepoServer } = await import("../../repo/serve.js");
-      const readPem = (path: string, what: string): Promise<Buffer> =>
-        readFile(path).catch((error: NodeJS.ErrnoException) => {
+      const readPem = async (path: string, what: string): Promise<Buffer> => {
+        const cannot = (why: string): CollectiveError =>
+          new CollectiveError("SERVE_TLS", `cannot read the TLS ${what} ${path}: ${why}`, {
+            hint: "Give PEM files readable by this user.",
+          });
+        // A regular file of sane size: a fifo or /dev/zero would be read forever.
+        const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+          throw cannot(error.code ?? error.message);
+        });
+        if (!info.isFile()) throw cannot("not a regular file");
+        if (info.size > 1024 * 1024) throw cannot(`${info.size} bytes is too big for a PEM file`);
+        return readFile(path).catch((error: NodeJS.ErrnoException) => {
+          throw cannot(error.code ?? error.message);
+        });
+      };
+      let tls: { cert: Buffer; key: Buffer } | undefined;
+      if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
+        tls = { cert: await readPem(flags.tlsCert, "certificate"), key: await readPem(flags.tlsKey, "key") };
+        try {
+          createSecureContext(tls); // checked here: bad PEM, or a key that is not the certificate's
+        } catch (error) {
           throw new CollectiveError(
             "SERVE_TLS",
-            `cannot read the TLS ${what} ${path}: ${error.code ?? error.message}`,
+            `the TLS certificate ${flags.tlsCert} and key ${flags.tlsKey} cannot be used: ${(error as Error).message}`,
             {
-              hint: "Give PEM files readable by this user.",
+              hint: "Give a PEM certificate and the PEM private key it was made for (--tls-cert, --tls-key).",
             },
           );
-        });
-      const tls =
-        flags.tlsCert !== undefined && flags.tlsKey !== undefined
-          ? { cert: await readPem(flags.tlsCert, "certificate"), key: await readPem(flags.tlsKey, "key") }
-          : undefined;
+        }
+      }
       const server = await startRepoServer({
         root: dir,
         host,

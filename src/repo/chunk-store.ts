@@ -2,15 +2,20 @@
  * The publishing side of a repository's chunk storage: knows every chunk already stored (from the pack
  * indexes), stores only new ones, and records which packs a version uses. Also stores metadata streams
  * (tree listings, block maps) as chunks plus a stream index object.
+ *
+ * New packs and objects are written whole under the publisher's tmp/ directory first (seal) and renamed
+ * into packs/ and objects/ only by install(), which a publish calls under the publish lock just before its
+ * version's rename. Until keep(), abort() removes again every file install() created (never one that was
+ * there before), so a publish that fails adds nothing to packs/ or objects/.
  */
 import { hash, randomBytes } from "node:crypto";
-import { access, readdir, readFile, stat } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { Compression } from "./compression.js";
 import { DigestTable, parseDigestHex } from "./digest-table.js";
 import { chunkBuffer, FastCdc, metadataChunking } from "./fastcdc.js";
-import { writeFileAtomic } from "./fs-atomic.js";
+import { renameInto, syncDirectory, writeFileAtomic } from "./fs-atomic.js";
 import { encodeObject, ObjectType } from "./meta-object.js";
 import { PackIndex } from "./pack-index.js";
 import { type PackRef, PackWriter } from "./pack-writer.js";
@@ -35,6 +40,14 @@ export class ChunkStore {
   /** Packs used since track() was called (by one disk), when tracking. */
   private tracked: Set<PackRef> | undefined;
   private writer: PackWriter | undefined;
+  /** Packs written whole under tmp/, not yet installed. */
+  private readonly sealed: PackWriter[] = [];
+  /** New stream index objects written under tmp/, not yet installed: hash -> temporary path. */
+  private readonly staged = new Map<string, string>();
+  /** Files install() created in packs/ and objects/, in order; abort() removes them until keep(). */
+  private installed: string[] = [];
+  /** Every stream index object the version refers to through this store (new or already stored). */
+  private readonly usedObjects = new Set<string>();
   /** The writer's number in `packs`. */
   private writerNumber = -1;
   private readonly metaCdc = new FastCdc(metadataChunking);
@@ -133,11 +146,7 @@ export class ChunkStore {
    * complete packs of the repository). False when one is missing (nothing recorded).
    */
   async reuseStored(stream: string, ids: readonly string[], chunks: number): Promise<boolean> {
-    const present = await stat(join(this.objectsDir, stream)).then(
-      () => true,
-      () => false,
-    );
-    if (!present) return false;
+    if (!this.staged.has(stream) && !(await exists(join(this.objectsDir, stream)))) return false;
     const numbers: number[] = [];
     for (const id of ids) {
       let number = this.numberOf(id);
@@ -148,6 +157,7 @@ export class ChunkStore {
       numbers.push(number);
     }
     for (const number of numbers) this.use(this.packs[number]!);
+    this.usedObjects.add(stream);
     this.stats.chunks += chunks;
     return true;
   }
@@ -207,7 +217,8 @@ export class ChunkStore {
 
   private async currentWriter(): Promise<PackWriter> {
     if (this.writer !== undefined && this.writer.bytes >= PACK_LIMIT) {
-      this.stats.newBytes += (await this.writer.finish(join(this.repoDir, "packs"))).bytes;
+      this.stats.newBytes += (await this.writer.seal()).bytes;
+      this.sealed.push(this.writer);
       this.writer = undefined;
     }
     if (this.writer === undefined) {
@@ -222,23 +233,25 @@ export class ChunkStore {
     const hashes: Buffer[] = [];
     for (const chunk of chunkBuffer(data, this.metaCdc)) hashes.push(await this.putDigest(chunk));
     const object = encodeObject(ObjectType.streamIndex, Buffer.concat(hashes));
-    const path = join(this.objectsDir, object.hash);
-    const exists = await access(path).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
-      await writeFileAtomic(path, object.bytes);
+    this.usedObjects.add(object.hash);
+    if (!this.staged.has(object.hash) && !(await exists(join(this.objectsDir, object.hash)))) {
+      const temp = join(this.tempDir, `object-${object.hash}`);
+      await writeFileAtomic(temp, object.bytes);
+      this.staged.set(object.hash, temp);
       this.stats.newBytes += object.bytes.length;
     }
     return object.hash;
   }
 
-  /** Finishes the open pack; returns the ids of every pack the version uses, sorted. */
-  async finish(): Promise<string[]> {
+  /**
+   * Writes the open pack whole under tmp/ (nothing goes to packs/ or objects/ yet: install()); returns
+   * the ids of every pack the version uses, sorted.
+   */
+  async seal(): Promise<string[]> {
     if (this.writer !== undefined) {
       if (this.writer.count > 0) {
-        this.stats.newBytes += (await this.writer.finish(join(this.repoDir, "packs"))).bytes;
+        this.stats.newBytes += (await this.writer.seal()).bytes;
+        this.sealed.push(this.writer);
       } else {
         await this.writer.abort();
       }
@@ -252,12 +265,90 @@ export class ChunkStore {
     return [...new Set(ids)].sort();
   }
 
+  /**
+   * Renames the sealed packs (each pack, then its index) and the new objects into packs/ and objects/,
+   * and syncs those directories. An object already there is left as it is (the same bytes: its name is
+   * their hash). Makes what it renamed visible to every reader and publisher: a publish calls it under the
+   * publish lock, and until keep() abort() removes what it created.
+   */
+  async install(): Promise<void> {
+    const renamedPacks = this.sealed.length > 0;
+    while (this.sealed.length > 0) {
+      await this.sealed[0]!.install(this.packsDir, this.installed);
+      this.sealed.shift();
+    }
+    let renamedObjects = false;
+    if (this.staged.size > 0) await mkdir(this.objectsDir, { recursive: true }); // as writeFileAtomic did
+    for (const [name, temp] of this.staged) {
+      const path = join(this.objectsDir, name);
+      if (!(await exists(path))) {
+        await renameInto(temp, path, this.installed);
+        renamedObjects = true;
+      }
+      this.staged.delete(name);
+    }
+    // The version about to refer to them must not survive a power cut that they do not.
+    if (renamedPacks) await syncDirectory(this.packsDir);
+    if (renamedObjects) await syncDirectory(this.objectsDir);
+  }
+
+  /**
+   * Throws unless every pack (its index) and object the version refers to is in the repository: a
+   * publish calls it under the publish lock before its version's rename, so that a version never refers to
+   * what a concurrent publish installed and then removed again when it failed.
+   */
+  async checkInstalled(): Promise<void> {
+    const missing: string[] = [];
+    for (const { id } of this.used)
+      if (id === undefined || !(await exists(join(this.packsDir, `${id}.idx`))))
+        missing.push(`pack ${id ?? "(unfinished)"}`);
+    for (const name of this.usedObjects)
+      if (!(await exists(join(this.objectsDir, name)))) missing.push(`object ${name}`);
+    if (missing.length > 0) {
+      throw new CollectiveError(
+        "PUBLISH_RACE",
+        `${missing.join(", ")} of this version left ${this.repoDir} while publishing (a publish that failed at the same time removed what it had added); nothing was published`,
+        { hint: "publish again" },
+      );
+    }
+  }
+
+  /** seal() and install() at once, kept: for callers that need not undo it. Returns the pack ids. */
+  async finish(): Promise<string[]> {
+    const ids = await this.seal();
+    await this.install();
+    this.keep();
+    return ids;
+  }
+
+  /** The version now refers to what install() created: abort() must no longer remove it. */
+  keep(): void {
+    this.installed = [];
+  }
+
+  /**
+   * Removes every file install() created since the last keep(), the last first (an index goes before its
+   * pack: an index never names a pack that is gone), and what is left under tmp/.
+   */
   async abort(): Promise<void> {
     await this.writer?.abort();
     this.writer = undefined;
+    for (const writer of this.sealed.splice(0)) await writer.abort();
+    for (const temp of this.staged.values()) await unlink(temp).catch(() => undefined);
+    this.staged.clear();
+    const installed = this.installed;
+    this.installed = [];
+    for (const path of installed.reverse()) await unlink(path).catch(() => undefined);
   }
 
   static tempName(): string {
     return `${process.pid}-${randomBytes(4).toString("hex")}`;
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,6 +1,6 @@
 /** Small helpers for writing files so that they appear whole or not at all. */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 /** Writes bytes to a temporary file beside `path`, fsyncs it, and renames it over `path`. */
@@ -23,6 +23,43 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
     await unlink(temp).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Writes bytes [offset, offset + length) of `bytes` at `position` of the file, all of them: write(2) may
+ * write less than asked (a filling disk writes what fits and fails only on the next call), and a short
+ * write taken as success left a truncated pack behind.
+ */
+export async function writeAll(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesWritten } = await handle.write(bytes, offset + done, length - done, position + done);
+    if (bytesWritten === 0) {
+      // Not seen from a regular file, but it must not loop forever: as good as a full disk.
+      throw Object.assign(new Error("no space left on device, write (nothing written)"), { code: "ENOSPC" });
+    }
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Renames `from` to `to`, replacing what is there; adds `to` to `created` unless something was there
+ * already, so that undoing (unlinking what `created` holds) never removes a file that was not this
+ * caller's. The check and the rename are two steps: callers that may undo serialize their renames (a
+ * publish makes them under the publish lock).
+ */
+export async function renameInto(from: string, to: string, created: string[]): Promise<void> {
+  const existed = await lstat(to).then(
+    () => true,
+    () => false,
+  );
+  await rename(from, to);
+  if (!existed) created.push(to);
 }
 
 /** fsyncs a directory so that renames into it survive a power cut; best effort. */

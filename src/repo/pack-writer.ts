@@ -1,15 +1,16 @@
 /**
- * Writes one pack at a time under tmp/, then renames pack and index into packs/ (pack first: an index
- * under its final name means its pack is complete). New chunks are gathered into frames (runs of
+ * Writes one pack at a time under tmp/ and its index beside it (seal), then renames both into packs/
+ * (install: pack first, index last, so an index under its final name means its pack is complete, and
+ * nothing reaches packs/ before both are whole and synced). New chunks are gathered into frames (runs of
  * consecutive chunks compressed as one stream: one coder call per ~64 KiB instead of per 1-8 KiB chunk,
  * and a better ratio), and frames are buffered into large writes that overlap with compressing the next
  * frames, with the pack flushed to disk in the background as it grows.
  */
 import { hash } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type CompressionMethod, compressFrame, looksIncompressible } from "./compression.js";
-import { writeFileAtomic } from "./fs-atomic.js";
+import { renameInto, writeAll, writeFileAtomic } from "./fs-atomic.js";
 import { IndexBuilder, PACK_HEADER, packHeader } from "./pack-index.js";
 
 const WRITE_BUFFER = 4 << 20;
@@ -43,6 +44,8 @@ export class PackWriter {
   /** An early fdatasync in flight: the disk writes the pack while later frames are compressed. */
   private syncing: Promise<void> | undefined;
   private size = PACK_HEADER;
+  /** Where the next write goes: bytes handed to writes so far (the pack's bytes less those still buffered). */
+  private written = PACK_HEADER;
   /** The frame being filled: raw chunks back to back (below FRAME_TARGET, plus one chunk). */
   private readonly frame = Buffer.allocUnsafe(2 * FRAME_TARGET);
   private frameBytes = 0;
@@ -50,14 +53,22 @@ export class PackWriter {
   private constructor(
     private readonly handle: FileHandle,
     private readonly tempPath: string,
+    /** The index under tmp/, once sealed. */
+    private readonly tempIndexPath: string,
     private readonly method: CompressionMethod,
   ) {}
 
   static async create(tempDir: string, name: string, method: CompressionMethod): Promise<PackWriter> {
     const tempPath = join(tempDir, `${name}.pack`);
     const handle = await open(tempPath, "wx", 0o644);
-    const writer = new PackWriter(handle, tempPath, method);
-    await handle.write(packHeader());
+    const writer = new PackWriter(handle, tempPath, join(tempDir, `${name}.idx`), method);
+    try {
+      const header = packHeader();
+      await writeAll(handle, header, 0, header.length, 0);
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
     return writer;
   }
 
@@ -102,7 +113,8 @@ export class PackWriter {
     this.buffer = this.spare;
     this.spare = full;
     this.pendingBytes = 0;
-    this.writing = this.handle.write(full, 0, length).then(() => undefined);
+    this.writing = writeAll(this.handle, full, 0, length, this.written);
+    this.written += length;
     this.writing.catch(() => undefined); // awaited by the next flush or by finish
     this.unsyncedBytes += length;
     if (this.unsyncedBytes >= EARLY_SYNC) {
@@ -114,8 +126,11 @@ export class PackWriter {
     }
   }
 
-  /** Syncs the pack and moves it and its index into packsDir; returns the pack id and the bytes added. */
-  async finish(packsDir: string): Promise<{ id: string; bytes: number }> {
+  /**
+   * Writes the rest of the pack and its index under tmp/, both synced, and names the pack (ref.id);
+   * returns the pack id and the bytes added. Nothing is in packs/ yet: install() puts it there.
+   */
+  async seal(): Promise<{ id: string; bytes: number }> {
     await this.closeFrame();
     await this.flush();
     await this.writing;
@@ -124,16 +139,36 @@ export class PackWriter {
     await this.handle.close();
     const index = this.entries.encode(this.method);
     const id = hash("sha256", index, "hex");
-    await rename(this.tempPath, join(packsDir, `${id}.pack`));
-    await writeFileAtomic(join(packsDir, `${id}.idx`), index);
+    await writeFileAtomic(this.tempIndexPath, index);
     this.ref.id = id;
     return { id, bytes: this.size + index.length };
   }
 
+  /**
+   * Renames the sealed pack, then its index, into packsDir; adds to `created` each file that was not
+   * there before (a pack of the same id is the same bytes: an earlier or concurrent publish's, or the
+   * remains of one that failed, which this replaces).
+   */
+  async install(packsDir: string, created: string[]): Promise<void> {
+    const id = this.ref.id;
+    if (id === undefined) throw new Error("PackWriter.install() before seal()");
+    await renameInto(this.tempPath, join(packsDir, `${id}.pack`), created);
+    await renameInto(this.tempIndexPath, join(packsDir, `${id}.idx`), created);
+  }
+
+  /** seal() and install() at once, for callers that need not undo it. */
+  async finish(packsDir: string): Promise<{ id: string; bytes: number }> {
+    const sealed = await this.seal();
+    await this.install(packsDir, []);
+    return sealed;
+  }
+
+  /** Removes what is left of the pack under tmp/ (never anything install() put in packs/). */
   async abort(): Promise<void> {
     await this.writing?.catch(() => undefined);
     await this.syncing?.catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
+    await unlink(this.tempIndexPath).catch(() => undefined);
   }
 }

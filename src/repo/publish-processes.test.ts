@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CollectiveError } from "../errors.js";
@@ -58,6 +58,15 @@ async function expectSound(repo: string, versions: number): Promise<void> {
     .map(Number)
     .sort((a, b) => a - b);
   expect(dirs).toEqual(Array.from({ length: versions }, (_, i) => i + 1));
+}
+
+/** The files of packs/ and objects/ with their sizes. */
+function storedFiles(repo: string): string[] {
+  return ["packs", "objects"].flatMap((dir) =>
+    readdirSync(join(repo, dir))
+      .map((name) => `${dir}/${name} ${statSync(join(repo, dir, name)).size}`)
+      .sort(),
+  );
 }
 
 describe("publishing from several processes", () => {
@@ -124,6 +133,112 @@ describe("publishing from several processes", () => {
     expect((error as CollectiveError).code).toBe("DISK_FULL");
     expect(readdirSync(join(repo, "versions"))).toEqual([]);
     execFileSync("mount", ["-o", "remount,size=64M", mount]);
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(1);
+    await expectSound(repo, 1);
+  }, 60_000);
+
+  it("adds nothing to packs/ or objects/ when a pack fills the disk, so the next small publish fits", async () => {
+    const base = temp.make("full-pack");
+    const mount = join(base, "small");
+    mkdirSync(mount);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1M", "tmpfs", mount]);
+    mounts.push(mount);
+    const { repo, keyPath } = await makeRepository(mount);
+    const app = join(base, "app");
+    makeTree(join(app, "rootfs"), 1, 100_000);
+    const cvl = containerCvl(app, "rootfs");
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(1);
+    const before = storedFiles(repo);
+    expect(before.filter((f) => f.startsWith("packs/"))).toHaveLength(2); // version 1's pack and index
+    expect(before.filter((f) => f.startsWith("objects/"))).toHaveLength(1); // its listing
+    // One 3 MB random file: a pack three times the room left, written in a 4 MiB buffer that the disk
+    // takes in part (a short write) before refusing more.
+    writeFileSync(join(app, "rootfs", "big"), randomBytes(3_000_000));
+    const error = await publish({ repoDir: repo, cvlPath: cvl, keyPath }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CollectiveError);
+    expect((error as CollectiveError).code).toBe("DISK_FULL");
+    expect((error as CollectiveError).message).toContain("nothing was published");
+    expect(storedFiles(repo)).toEqual(before); // version 1's pack kept, nothing new, nothing truncated
+    expect(readdirSync(join(repo, "versions"))).toEqual(["1"]);
+    expect(readdirSync(join(repo, "tmp"))).toEqual(["quick-check"]);
+    // The room is back: a small change publishes on the same disk.
+    rmSync(join(app, "rootfs", "big"));
+    writeFileSync(join(app, "rootfs", "small"), randomBytes(20_000));
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(2);
+    await expectSound(repo, 2);
+    // And the big one once the disk is bigger.
+    writeFileSync(join(app, "rootfs", "big"), randomBytes(3_000_000));
+    execFileSync("mount", ["-o", "remount,size=64M", mount]);
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(3);
+    await expectSound(repo, 3);
+    expect(execFileSync(process.execPath, [cli, "repo", "verify", repo], { encoding: "utf8" })).toMatch(
+      /\b0 problems\b/,
+    );
+  }, 60_000);
+
+  it("removes the packs and objects it installed when the version's rename fails", async () => {
+    const base = temp.make("undo");
+    const { repo, keyPath } = await makeRepository(base);
+    const app = join(base, "app");
+    makeTree(join(app, "rootfs"), 2, 100_000);
+    const cvl = containerCvl(app, "rootfs");
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(1);
+    const before = storedFiles(repo);
+    writeFileSync(join(app, "rootfs", "new"), randomBytes(200_000));
+    let installed: string[] = [];
+    const error = await publish({
+      repoDir: repo,
+      cvlPath: cvl,
+      keyPath,
+      checkpoint: (name) => {
+        if (name !== "installed") return;
+        installed = storedFiles(repo);
+        throw Object.assign(new Error("no space left on device, rename"), { code: "ENOSPC" });
+      },
+    }).catch((e: unknown) => e);
+    expect((error as CollectiveError).code).toBe("DISK_FULL");
+    expect(installed.length).toBe(before.length + 3); // a new pack, its index, a new listing
+    expect(storedFiles(repo)).toEqual(before);
+    expect(readdirSync(join(repo, "versions"))).toEqual(["1"]);
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(2);
+    await expectSound(repo, 2);
+  }, 60_000);
+
+  it("refuses to publish a version whose chunks a failing concurrent publish removed again", async () => {
+    const base = temp.make("race");
+    const { repo, keyPath } = await makeRepository(base);
+    const app = join(base, "app");
+    makeTree(join(app, "rootfs"), 2, 100_000);
+    const cvl = containerCvl(app, "rootfs");
+    const before = storedFiles(repo);
+    // A installs its pack, then fails; meanwhile B, publishing the same files, has loaded A's index and
+    // reuses A's chunks instead of writing its own.
+    let second: Promise<unknown> | undefined;
+    const first = await publish({
+      repoDir: repo,
+      cvlPath: cvl,
+      keyPath,
+      checkpoint: async (name) => {
+        if (name !== "installed") return;
+        await new Promise<void>((stored) => {
+          second = publish({
+            repoDir: repo,
+            cvlPath: cvl,
+            keyPath,
+            checkpoint: (at) => {
+              if (at === "disks-stored") stored();
+            },
+          }).catch((e: unknown) => e);
+        });
+        throw Object.assign(new Error("input/output error, rename"), { code: "EIO" });
+      },
+    }).catch((e: unknown) => e);
+    expect((first as CollectiveError).code).toBe("PUBLISH_IO");
+    const error = await second;
+    expect(error).toBeInstanceOf(CollectiveError);
+    expect((error as CollectiveError).code).toBe("PUBLISH_RACE");
+    expect(readdirSync(join(repo, "versions"))).toEqual([]);
+    expect(storedFiles(repo)).toEqual(before);
     expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(1);
     await expectSound(repo, 1);
   }, 60_000);

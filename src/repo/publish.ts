@@ -1,7 +1,9 @@
 /**
  * `cui publish`: stores an appliance as the next version of a repository. Everything is written under
- * tmp/ or as new immutable packs and objects first; the version appears in one rename at the end (under
- * the publish lock), so a crash or a full disk leaves no version behind.
+ * tmp/ first: new packs with their indexes, new objects, the version directory. Under the publish lock
+ * the packs and objects are renamed into packs/ and objects/ and then the version appears in one rename,
+ * so a crash or a full disk leaves no version behind; a publish that fails removes again what it renamed
+ * into packs/ and objects/ (a crash can leave those unreferenced, never a version).
  */
 
 import { hash } from "node:crypto";
@@ -169,7 +171,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     await checkpoint?.("start");
     const payload = await storeDisks(definition, options.cvlPath, store, tempDir, repoDir, options.progress);
     await checkpoint?.("disks-stored");
-    const packs = await store.finish();
+    const packs = await store.seal();
     await checkpoint?.("packs-written");
     const versionDir = join(tempDir, "version");
     const stored: StoredFile[] = [];
@@ -204,25 +206,37 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     await checkpoint?.("before-commit");
     const version = await withPublishLock(repoDir, async () => {
       let candidate = ((await localVersions(repoDir)).at(-1) ?? 0) + 1;
-      for (;;) {
-        const manifest: Manifest = { ...base, version: candidate };
-        const bytes = encodeManifest(manifest);
-        await writeFileAtomic(join(versionDir, "manifest.json"), bytes);
-        await writeFileAtomic(
-          join(versionDir, "manifest.sig"),
-          signManifest(bytes, publisher.privateKey, publisher.publicKey),
-        );
-        await syncDirectory(versionDir);
-        await checkpoint?.("signed");
-        try {
-          await rename(versionDir, join(repoDir, "versions", String(candidate)));
-          break;
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-          candidate++; // someone else took this number: never overwrite, take the next
+      try {
+        for (;;) {
+          const manifest: Manifest = { ...base, version: candidate };
+          const bytes = encodeManifest(manifest);
+          await writeFileAtomic(join(versionDir, "manifest.json"), bytes);
+          await writeFileAtomic(
+            join(versionDir, "manifest.sig"),
+            signManifest(bytes, publisher.privateKey, publisher.publicKey),
+          );
+          await syncDirectory(versionDir);
+          await checkpoint?.("signed");
+          // Only now, with everything else written, do the new packs and objects enter the repository.
+          await store.install();
+          await store.checkInstalled();
+          await checkpoint?.("installed");
+          try {
+            await rename(versionDir, join(repoDir, "versions", String(candidate)));
+            break;
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code;
+            if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+            candidate++; // someone else took this number: never overwrite, take the next
+          }
         }
+      } catch (error) {
+        // Still under the lock: no other publisher has committed a version that uses what this one
+        // installed (checkInstalled), so removing it again cannot break one.
+        await store.abort();
+        throw error;
       }
+      store.keep(); // a version refers to them now
       await syncDirectory(join(repoDir, "versions"));
       await checkpoint?.("renamed");
       const latest = (await localVersions(repoDir)).at(-1) ?? candidate;

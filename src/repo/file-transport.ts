@@ -3,6 +3,7 @@
  * transport: paths cannot leave the repository, whole-file reads are capped, ranges beyond the end of a
  * file are errors that name it.
  */
+import { constants, type Stats } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -10,6 +11,54 @@ import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "../fs-safety/entry-path.js";
 import { coalesceRanges } from "./range-coalesce.js";
 import type { ByteRange, ReadRangesOptions, RepoTransport } from "./transport.js";
+
+const DAMAGED_HINT = "The repository is damaged, or the path does not point at a Collective repository.";
+
+/** What a file that is not a regular file is, for messages: "a directory", "a FIFO (named pipe)", .... */
+export function fileKind(info: Stats): string {
+  if (info.isDirectory()) return "a directory";
+  if (info.isFIFO()) return "a FIFO (named pipe)";
+  if (info.isCharacterDevice()) return "a character device";
+  if (info.isBlockDevice()) return "a block device";
+  if (info.isSocket()) return "a socket";
+  return "an unknown kind of file";
+}
+
+/**
+ * Opens a local file for reading and refuses anything but a regular file, without waiting on it: the open
+ * is non-blocking (a plain open of a FIFO with no writer never returns, and reading a device such as
+ * /dev/zero never ends, while its stat size of 0 passes any size cap), and the check is an fstat of the
+ * handle itself, so what is checked is what gets read. Throws `refuse(kind)` (kind from fileKind) for a
+ * directory, FIFO or device; open errors (ENOENT, ENOTDIR, EACCES, ...) are thrown as they are.
+ */
+export async function openRegularFile(
+  path: string,
+  refuse: (kind: string) => Error,
+): Promise<{ handle: FileHandle; size: number }> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let info: Stats;
+  try {
+    info = await handle.stat();
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  if (!info.isFile()) {
+    await handle.close();
+    throw refuse(fileKind(info));
+  }
+  return { handle, size: info.size };
+}
+
+/** Reads a whole local file that must be a regular file (openRegularFile says what happens otherwise). */
+export async function readRegularFile(path: string, refuse: (kind: string) => Error): Promise<Buffer> {
+  const { handle } = await openRegularFile(path, refuse);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
 
 export class FileTransport implements RepoTransport {
   readonly url: string;
@@ -21,15 +70,12 @@ export class FileTransport implements RepoTransport {
   }
 
   async readFile(path: string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
-    return this.withFile(path, async (handle, absolute) => {
-      const { size } = await handle.stat();
+    return this.withFile(path, async (handle, absolute, size) => {
       if (options.maxBytes !== undefined && size > options.maxBytes) {
         throw new CollectiveError(
           "REPO_FILE_TOO_LARGE",
           `${absolute} is ${size} bytes, more than the ${options.maxBytes} allowed for it`,
-          {
-            hint: "The repository is damaged, or the path does not point at a Collective repository.",
-          },
+          { hint: DAMAGED_HINT },
         );
       }
       const bytes = await handle.readFile();
@@ -69,13 +115,21 @@ export class FileTransport implements RepoTransport {
 
   private async withFile<T>(
     path: string,
-    use: (handle: FileHandle, absolute: string) => Promise<T>,
+    use: (handle: FileHandle, absolute: string, size: number) => Promise<T>,
   ): Promise<T> {
     const absolute = join(this.root, ...entryPathSegments(path, "repository file path"));
-    let handle: FileHandle;
+    let opened: { handle: FileHandle; size: number };
     try {
-      handle = await open(absolute, "r");
+      // A directory, FIFO or device where the repository has a file is damage, not a missing file.
+      opened = await openRegularFile(
+        absolute,
+        (kind) =>
+          new CollectiveError("REPO_FILE_NOT_REGULAR", `${absolute} is ${kind}, not a regular file`, {
+            hint: DAMAGED_HINT,
+          }),
+      );
     } catch (error) {
+      if (error instanceof CollectiveError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") {
         throw new CollectiveError("REPO_NOT_FOUND", `${absolute} not found`, {
@@ -91,9 +145,9 @@ export class FileTransport implements RepoTransport {
       );
     }
     try {
-      return await use(handle, absolute);
+      return await use(opened.handle, absolute, opened.size);
     } finally {
-      await handle.close();
+      await opened.handle.close();
     }
   }
 }

@@ -1,19 +1,30 @@
 /** Creating a repository and reading its local descriptor. */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { generateFeed } from "./feed.js";
+import { readRegularFile } from "./file-transport.js";
 import { FORMAT_VERSION, paths, REPO_FORMAT, type RepoDescriptor } from "./format.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 
+function corrupt(where: string, what: string): CollectiveError {
+  return new CollectiveError("REPO_CORRUPT", `${where}: repo.json ${what}`, {
+    hint: "the repository is damaged, or the path does not point at a Collective repository",
+  });
+}
+
 export function parseDescriptor(bytes: Uint8Array, where: string): RepoDescriptor {
-  let data: Partial<RepoDescriptor>;
+  let parsed: unknown;
   try {
-    data = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    parsed = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch {
-    throw new CollectiveError("REPO_CORRUPT", `${where}: repo.json is not valid JSON`);
+    throw corrupt(where, "is not valid JSON");
   }
+  // Valid JSON that is no object (null, [], "x", 3) is as unusable as invalid JSON.
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw corrupt(where, "is not a JSON object");
+  const data = parsed as Partial<RepoDescriptor>;
   if (data.format !== REPO_FORMAT) {
     throw new CollectiveError(
       "NOT_A_REPOSITORY",
@@ -34,16 +45,25 @@ export function parseDescriptor(bytes: Uint8Array, where: string): RepoDescripto
     !Array.isArray(data.keys) ||
     data.keys.some((k) => typeof k !== "string")
   ) {
-    throw new CollectiveError("REPO_CORRUPT", `${where}: repo.json lacks an id or a list of keys`);
+    throw corrupt(where, "lacks an id or a list of keys");
   }
   return data as RepoDescriptor;
 }
 
 export async function readLocalDescriptor(repoDir: string): Promise<RepoDescriptor> {
+  const path = join(repoDir, paths.descriptor);
   let bytes: Buffer;
   try {
-    bytes = await readFile(join(repoDir, paths.descriptor));
-  } catch {
+    // Not a plain readFile: a FIFO or a device in its place would block or never end.
+    bytes = await readRegularFile(
+      path,
+      (kind) =>
+        new CollectiveError("REPO_CORRUPT", `${path} is ${kind}, not a regular file`, {
+          hint: "the repository is damaged: put back its repo.json from a copy of the repository",
+        }),
+    );
+  } catch (error) {
+    if (error instanceof CollectiveError) throw error;
     throw new CollectiveError(
       "NOT_A_REPOSITORY",
       `${repoDir} is not a repository (it has no ${paths.descriptor})`,

@@ -4,8 +4,8 @@
  *   { "format": "collective-vm", "memoryMiB": 512, "cpus": 1,
  *     "disks": [ { "device": "virtio0", "file": "root.qcow2" } ] }
  */
-import { readFile } from "node:fs/promises";
 import { CollectiveError } from "../errors.js";
+import { readRegularFile } from "./file-transport.js";
 import type { MachineSpec } from "./format.js";
 
 export interface VmDescriptor {
@@ -84,7 +84,18 @@ export function parseJsonDescriptor(text: string, path: string): VmDescriptor {
 }
 
 export async function readVmDescriptor(path: string): Promise<VmDescriptor> {
-  const text = await readFile(path, "utf8");
+  // Not a plain readFile: a FIFO (or a symlink to one) would hang the publish, a device never end.
+  const text = (
+    await readRegularFile(
+      path,
+      (kind) =>
+        new CollectiveError(
+          "BAD_VM_DESCRIPTOR",
+          `${path} (the VMAppliance's vm) is ${kind}, not a regular file`,
+          { hint: "point the VMAppliance's vm at a .vmx file or a JSON VM descriptor (a regular file)" },
+        ),
+    )
+  ).toString("utf8");
   const descriptor = text.trimStart().startsWith("{")
     ? parseJsonDescriptor(text, path)
     : parseVmx(text, path);

@@ -1,0 +1,122 @@
+/** repo.json that is valid JSON but no object, or no regular file: a clean error, never a crash or a hang. */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "../cli/main.js";
+import { CollectiveError } from "../errors.js";
+import { publish } from "./publish.js";
+import { parseDescriptor, readLocalDescriptor } from "./repo-layout.js";
+import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
+
+const temp = new TempDirs();
+afterEach(() => {
+  temp.cleanup();
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+});
+
+/** Runs cui in-process and returns its exit status and what it printed on stderr. */
+async function cui(args: string[]): Promise<{ code: number; err: string }> {
+  let err = "";
+  vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    err += String(chunk);
+    return true;
+  });
+  process.exitCode = undefined;
+  const code = await main(args);
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+  return { code, err };
+}
+
+const notObjects = ["null", "[]", '"x"', "3", "true", '[{"format": "collective-repository"}]'];
+
+describe("parseDescriptor", () => {
+  it.each(notObjects)("refuses repo.json holding %s as a damaged repo.json", (text) => {
+    let error: unknown;
+    try {
+      parseDescriptor(Buffer.from(text), "file:///srv/repos/dns");
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(CollectiveError);
+    expect(error).toMatchObject({
+      code: "REPO_CORRUPT",
+      message: "file:///srv/repos/dns: repo.json is not a JSON object",
+      hint: expect.stringMatching(/damaged/),
+    });
+  });
+
+  it("still reports invalid JSON and a missing id the way it did", () => {
+    expect(() => parseDescriptor(Buffer.from("{"), "here")).toThrow("here: repo.json is not valid JSON");
+    expect(() =>
+      parseDescriptor(Buffer.from('{"format":"collective-repository","formatVersion":2}'), "here"),
+    ).toThrow("here: repo.json lacks an id or a list of keys");
+  });
+});
+
+/** A repository with one published version (so withdraw has something to withdraw). */
+async function publishedRepository(): Promise<{ base: string; repo: string; keyPath: string; cvl: string }> {
+  const base = temp.make("layout");
+  const app = join(base, "app");
+  mkdirSync(join(app, "rootfs"), { recursive: true });
+  writeFileSync(join(app, "rootfs", "f"), "1");
+  const { repo, keyPath } = await makeRepository(base);
+  const cvl = containerCvl(app, "rootfs");
+  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+  return { base, repo, keyPath, cvl };
+}
+
+const commands: Array<
+  [string, (r: { base: string; repo: string; keyPath: string; cvl: string }) => string[]]
+> = [
+  ["publish", (r) => ["publish", "--key", r.keyPath, r.repo, r.cvl]],
+  ["versions", (r) => ["versions", r.repo]],
+  ["repo withdraw", (r) => ["repo", "withdraw", "--key", r.keyPath, r.repo, "1"]],
+  ["repo verify", (r) => ["repo", "verify", r.repo]],
+  ["channel build", (r) => ["channel", "build", join(r.base, "channel.xml"), r.repo]],
+];
+
+describe("commands on a repository whose repo.json is valid JSON but no object", () => {
+  it.each(
+    commands.flatMap(([name, args]) => ["null", "[]", '"x"', "3"].map((text) => [name, text, args] as const)),
+  )(
+    "cui %s with repo.json %s fails with an error naming repo.json, not a crash",
+    async (_name, text, args) => {
+      const r = await publishedRepository();
+      writeFileSync(join(r.repo, "repo.json"), text);
+      const { code, err } = await cui(args(r));
+      expect(err).not.toMatch(/internal error/);
+      expect(code).toBe(1);
+      expect(err).toMatch(/^error: .*: repo\.json is not a JSON object\n/);
+    },
+  );
+});
+
+describe("readLocalDescriptor on a repo.json that is not a regular file", () => {
+  const cases: Array<[string, (path: string) => void, RegExp]> = [
+    ["a directory", (path) => mkdirSync(path), /is a directory, not a regular file/],
+    ["a FIFO", (path) => execFileSync("mkfifo", [path]), /is a FIFO \(named pipe\), not a regular file/],
+    ["a symlink to /dev/zero", (path) => symlinkSync("/dev/zero", path), /is a character device/],
+  ];
+  it.each(cases)(
+    "refuses %s at once, naming it (publish, withdraw)",
+    async (_name, make, message) => {
+      const r = await publishedRepository();
+      const path = join(r.repo, "repo.json");
+      rmSync(path);
+      make(path);
+      const error = await readLocalDescriptor(r.repo).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CollectiveError);
+      expect(error).toMatchObject({ code: "REPO_CORRUPT" });
+      expect((error as Error).message).toContain(path);
+      expect((error as Error).message).toMatch(message);
+      const published = await cui(["publish", "--key", r.keyPath, r.repo, r.cvl]);
+      expect(published.code).toBe(1);
+      expect(published.err).toContain(`error: ${path} is `);
+    },
+    5000,
+  );
+});

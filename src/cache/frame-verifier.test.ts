@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { hash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -316,6 +317,21 @@ describe("ThreadFrameVerifier", () => {
     await verifier.whenReady();
     expect(verifier.running).toBe(true);
   });
+
+  it("does not keep a process alive that started it and sent it no run (a pull that failed early)", async () => {
+    // In a process of its own (the built code): the test runner's process would not show it.
+    const built = join(import.meta.dirname, "../../dist/src/cache/frame-verifier.js");
+    const script = `
+      const { startVerifierThread, ThreadFrameVerifier, InlineFrameVerifier } = await import(${JSON.stringify(built)});
+      startVerifierThread();
+      const verifier = new ThreadFrameVerifier(new InlineFrameVerifier({}, {}));
+      await verifier.whenReady();
+      if (!verifier.running) process.exit(3);`;
+    const started = Date.now();
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 10_000 });
+    expect(child.status).toBe(0); // not killed by the timeout, not failed
+    expect(Date.now() - started).toBeLessThan(5_000); // the idle limit is 30 s
+  }, 15_000);
 
   it("finishes runs the thread still had when it stopped, then works on without it", async () => {
     startVerifierThread();

@@ -274,6 +274,9 @@ class VerifierThread {
     if (reply.ready === true) {
       this.ready = true;
       VerifierThread.failedStarts = 0;
+      // Unref'd at its start, the thread is ref'd again by node as it comes up (seen on node 20): a process
+      // that started it and sent no run, as a pull that failed or was stopped early, then waited for it.
+      if (this.pending.size === 0) this.worker.unref();
       this.markStarted();
       return;
     }

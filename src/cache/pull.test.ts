@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmod,
@@ -558,4 +558,53 @@ describe("a destination's disk that fills up, the cache on another", () => {
       execFileSync("umount", ["-l", small]);
     }
   });
+});
+
+describe("partial copies of pulls that were stopped", () => {
+  it("are removed by the next pull when their process is gone, and kept while it lives", async () => {
+    await repo.publishTree(await makeRootfs());
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    const partial = (name: string, pid: number, tag: string): string =>
+      join(scratch, `.${name}.partial-${pid}-${tag}`);
+    for (const path of [
+      partial("out", gone, "0badf00d"),
+      partial("out", process.pid, "a11ce000"),
+      partial("other", gone, "0badf00d"),
+    ]) {
+      await mkdir(join(path, "etc"), { recursive: true });
+      await chmod(join(path, "etc"), 0o555); // a failed tree can leave read-only directories
+    }
+    await pullVersion(new FileTransport(repo.dir), join(scratch, "out"), { cacheDir });
+    const left = (await readdir(scratch)).filter((name) => name.includes(".partial-")).sort();
+    expect(left).toEqual([`.other.partial-${gone}-0badf00d`, `.out.partial-${process.pid}-a11ce000`]);
+  });
+
+  it("is removed by `cui pull` itself when it is stopped with SIGTERM, which it reports", async () => {
+    // 96 MiB of random blocks: long enough a pull to be stopped half-way.
+    const image = join(sources, "big.img");
+    await writeFile(image, randomBytes(96 << 20));
+    console.log("T0", Date.now());
+    await repo.publishImage(image);
+    console.log("T1", Date.now());
+    const cui = join(import.meta.dirname, "../../bin/cui.js");
+    const dest = join(scratch, "out");
+    const child = spawn(process.execPath, [cui, "pull", "--cache", cacheDir, repo.dir, dest], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (data: Buffer) => {
+      stderr += data.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // Stopped once its partial copy exists.
+    const giveUp = Date.now() + 20_000;
+    while (!(await readdir(scratch)).some((name) => name.startsWith(".out.partial-")) && Date.now() < giveUp)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    console.log("T2", Date.now());
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(stderr).toContain(`error: the pull of file://${repo.dir} was interrupted (SIGTERM)`);
+    expect((await readdir(scratch)).filter((name) => name.includes("partial"))).toEqual([]);
+    await expect(lstat(dest)).rejects.toMatchObject({ code: "ENOENT" });
+  }, 60_000);
 });

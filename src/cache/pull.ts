@@ -72,6 +72,7 @@ export async function pullVersion(
 
 async function pullInto(transport: RepoTransport, dest: string, options: PullOptions): Promise<PullResult> {
   await checkDestination(dest);
+  await sweepPartials(dest);
   const reader = new RepoReader(transport);
   // The descriptor first (the manifest's check needs it anyway): a URL that is no repository is named as
   // such, not as one with no versions yet.
@@ -172,7 +173,11 @@ async function pullInto(transport: RepoTransport, dest: string, options: PullOpt
     const refs = lists.length === 1 ? lists[0]! : concatenate(lists);
     // Everything is written into a temporary sibling of dest, renamed into place at the end. Block disks
     // are written while their frames arrive (and finished from the cache); trees once all is cached.
-    const temp = join(dirname(dest), `.${basename(dest)}.partial-${randomBytes(4).toString("hex")}`);
+    // Named with this process's id, so that a later pull can tell a copy left by a killed one (sweepPartials).
+    const temp = join(
+      dirname(dest),
+      `.${basename(dest)}.partial-${process.pid}-${randomBytes(4).toString("hex")}`,
+    );
     await mkdir(temp, { mode: 0o700 });
     const images: Array<{ writer: BlockDiskWriter; handle: FileHandle }> = [];
     try {
@@ -321,6 +326,30 @@ async function moveIntoPlace(temp: string, dest: string): Promise<void> {
         cause: error,
       },
     );
+  }
+}
+
+/**
+ * Removes the partial copies of `dest` that pulls killed outright (SIGKILL, a crash, a power cut) left
+ * beside it: those whose process is gone. A pull that fails or is interrupted removes its own.
+ */
+export async function sweepPartials(dest: string): Promise<void> {
+  const prefix = `.${basename(dest)}.partial-`;
+  const names = await readdir(dirname(dest)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
+    if (match === null || processAlive(Number(match[1]))) continue;
+    await removeTree(join(dirname(dest), name));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
   }
 }
 

@@ -55,7 +55,17 @@ Examples:
         flags.version === undefined
           ? undefined
           : parsePositive(flags.version, "--version", "a version number (1, 2, ...)");
-      const timeoutMs = parsePositive(flags.timeout ?? "30", "--timeout", "a number of seconds") * 1000;
+      const timeoutSeconds = parsePositive(flags.timeout ?? "30", "--timeout", "a number of seconds");
+      if (timeoutSeconds > 86_400) {
+        throw new CollectiveError(
+          "USAGE",
+          `--timeout takes at most 86400 seconds (a day), not ${timeoutSeconds}`,
+          {
+            exitCode: 2,
+          },
+        );
+      }
+      const timeoutMs = timeoutSeconds * 1000;
       const { parsePublicKey } = await import("../../repo/keys.js");
       if (flags.key !== undefined) parsePublicKey(flags.key);
       const { openTransport } = await import("../../repo/open-transport.js");
@@ -65,12 +75,28 @@ Examples:
       const transport = openTransport(url, { http: { idleTimeoutMs: timeoutMs } });
       const progress = progressLine(`pulling ${transport.url}`);
       const started = Date.now();
+      // Ctrl-C or SIGTERM stops the pull, which removes its partial copy; a second one quits at once.
+      const stop = new AbortController();
+      const interrupt = (signal: NodeJS.Signals): void => {
+        const status = signal === "SIGINT" ? 130 : 143;
+        if (stop.signal.aborted) process.exit(status);
+        process.stderr.write(`\nstopping: removing the partial copy (${signal} again quits at once)\n`);
+        stop.abort(
+          new CollectiveError("INTERRUPTED", `the pull of ${transport.url} was interrupted (${signal})`, {
+            hint: `Nothing was written at ${resolve(dest)}. Run it again: chunks the cache recorded are not fetched again.`,
+            exitCode: status,
+          }),
+        );
+      };
+      process.on("SIGINT", interrupt);
+      process.on("SIGTERM", interrupt);
       try {
         const result = await pullVersion(transport, resolve(dest), {
           cacheDir: cacheDirFrom(flags.cache),
           version,
           pinnedKey: flags.key,
           onProgress: progress.update,
+          signal: stop.signal,
         });
         progress.finish();
         const summary = {
@@ -98,6 +124,8 @@ Examples:
         );
         for (const note of summary.notApplied ?? []) process.stderr.write(`note: ${note}\n`);
       } finally {
+        process.off("SIGINT", interrupt);
+        process.off("SIGTERM", interrupt);
         progress.finish();
         (transport as { close?: () => void }).close?.();
       }

@@ -10,7 +10,7 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import { chmod, mkdir, open, readFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
@@ -114,9 +114,13 @@ export async function loadOrCreatePublisherKey(path: string): Promise<Publisher 
     try {
       await handle.writeFile(pem);
       await handle.sync();
-    } finally {
+    } catch (error) {
+      // A full disk: no empty or cut-off key file left behind to be taken for a key later.
       await handle.close();
+      await unlink(path).catch(() => undefined);
+      throw error;
     }
+    await handle.close();
     await chmod(path, 0o600);
     return { ...(await loadPublisherKey(path)), created: true };
   } catch (error) {

@@ -1,6 +1,6 @@
 /** repo.json that is valid JSON but no object, or no regular file: a clean error, never a crash or a hang. */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../cli/main.js";
@@ -119,4 +119,42 @@ describe("readLocalDescriptor on a repo.json that is not a regular file", () => 
     },
     5000,
   );
+});
+
+describe("cui create on a disk that fills up", () => {
+  it("leaves no half-made repository and no empty key, and works once there is room", async () => {
+    const base = temp.make("create-full");
+    const small = join(base, "small");
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small]);
+    try {
+      // Filled to the last block (dd stops with "No space left on device").
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${join(small, "filler")}`, "bs=4k", "count=1000"], {
+          stdio: "ignore",
+        });
+      } catch {}
+      const repoFails = await cui(["create", "--key", join(base, "k"), join(small, "repo")]);
+      expect(repoFails.code).toBe(1);
+      expect(repoFails.err).toContain(`error: cannot create a repository at ${join(small, "repo")}: ENOSPC`);
+      const keyFails = await cui(["create", "--key", join(small, "k"), join(base, "repo")]);
+      expect(keyFails.code).toBe(1);
+      expect(keyFails.err).toContain(`error: cannot create the publisher key ${join(small, "k")}: ENOSPC`);
+      expect(readdirSync(small)).toEqual(["filler"]);
+      rmSync(join(small, "filler"));
+      expect((await cui(["create", "--key", join(small, "k"), join(small, "repo")])).code).toBe(0);
+      expect(readdirSync(join(small, "repo")).sort()).toEqual([
+        "feed.xml",
+        "latest.json",
+        "locks",
+        "objects",
+        "packs",
+        "repo.json",
+        "tmp",
+        "versions",
+      ]);
+    } finally {
+      execFileSync("umount", ["-l", small]);
+    }
+  });
 });

@@ -1,6 +1,6 @@
 /** Creating a repository and reading its local descriptor. */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { generateFeed } from "./feed.js";
@@ -114,6 +114,11 @@ export async function createRepository(repoDir: string, publicKey: string): Prom
     // repo.json last: a directory without it is not a repository, so a crash here leaves nothing half made.
     await writeFileAtomic(join(repoDir, paths.descriptor), `${JSON.stringify(descriptor, null, 2)}\n`);
   } catch (error) {
+    // Nothing half made stays: the directory goes if this made it, else what this put in it (it was empty).
+    if (existing === undefined) await rm(repoDir, { recursive: true, force: true }).catch(() => undefined);
+    else
+      for (const name of await readdir(repoDir).catch(() => [] as string[]))
+        await rm(join(repoDir, name), { recursive: true, force: true }).catch(() => undefined);
     if (error instanceof CollectiveError || typeof (error as NodeJS.ErrnoException).code !== "string")
       throw error;
     const full = ["ENOSPC", "EDQUOT"].includes((error as NodeJS.ErrnoException).code!);

@@ -10,33 +10,17 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../cli/main.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { runCui } from "../cli/run-in-process.js";
 import { containerCvl, TempDirs } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
-afterEach(() => {
-  temp.cleanup();
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
+afterEach(() => temp.cleanup());
 
+/** cui in this process: its exit status and what it printed. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  process.exitCode = undefined;
-  const code = await main(args);
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  return { code, out, err };
+  const { status, stdout, stderr } = await runCui(args);
+  return { code: status, out: stdout, err: stderr };
 }
 
 describe("cui create, publish, versions, repo verify, channel", () => {

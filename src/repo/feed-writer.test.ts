@@ -6,23 +6,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseFeed } from "./feed.js";
 import { isFeedManifest } from "./feed-writer.js";
 import { publish } from "./publish.js";
-import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
+import { publishedRepository, TempDirs } from "./repo-test-kit.js";
 import { withdrawVersion } from "./withdraw.js";
 
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
-
-async function twoVersions(): Promise<{ repo: string; keyPath: string; cvl: string }> {
-  const base = temp.make("feed-writer");
-  const app = join(base, "app");
-  mkdirSync(join(app, "rootfs"), { recursive: true });
-  writeFileSync(join(app, "rootfs", "f"), "1");
-  const { repo, keyPath } = await makeRepository(base);
-  const cvl = containerCvl(app, "rootfs");
-  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
-  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
-  return { repo, keyPath, cvl };
-}
 
 function feedOf(repo: string): Array<{ version: number; withdrawn: boolean }> {
   return parseFeed(readFileSync(join(repo, "feed.xml"), "utf8"), "feed.xml").items.map((item) => ({
@@ -74,7 +62,7 @@ describe("rebuilding the feed when an existing version's manifest is no manifest
   it.each(notManifests)(
     "publish and withdraw succeed and leave version 1 out of the feed when it holds %s",
     async (_name, text) => {
-      const { repo, keyPath, cvl } = await twoVersions();
+      const { repo, keyPath, cvl } = await publishedRepository(temp.make("feed-writer"), 2);
       writeFileSync(join(repo, "versions/1/manifest.json"), text);
       const result = await publish({ repoDir: repo, cvlPath: cvl, keyPath });
       expect(result.version).toBe(3);
@@ -97,7 +85,7 @@ describe("rebuilding the feed when an existing version's manifest is no manifest
   ])(
     "skips a manifest.json that is %s without blocking",
     async (_name, make) => {
-      const { repo, keyPath, cvl } = await twoVersions();
+      const { repo, keyPath, cvl } = await publishedRepository(temp.make("feed-writer"), 2);
       const path = join(repo, "versions/1/manifest.json");
       rmSync(path);
       make(path);

@@ -5,33 +5,15 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../cli/main.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { runCui } from "../cli/run-in-process.js";
 import { CollectiveError } from "../errors.js";
 import { FileTransport } from "./file-transport.js";
 import { publish } from "./publish.js";
 import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
-afterEach(() => {
-  temp.cleanup();
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-async function cui(args: string[]): Promise<{ code: number; err: string }> {
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(() => true);
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  process.exitCode = undefined;
-  const code = await main(args);
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  return { code, err };
-}
+afterEach(() => temp.cleanup());
 
 async function publishedRepository(): Promise<{ base: string; repo: string; pack: string }> {
   const base = temp.make("file-transport");
@@ -129,7 +111,7 @@ describe("commands reading a repository with a file that is not a regular file",
     async (_command, file, _name, args, make, kind) => {
       const { base, repo } = await publishedRepository();
       const path = damage(repo, file, make);
-      const { code, err } = await cui(args(base, repo));
+      const { status: code, stderr: err } = await runCui(args(base, repo));
       expect(err).not.toMatch(/internal error/);
       expect(code).toBe(1);
       expect(err).toContain(`error: ${path} is ${kind}, not a regular file\n`);

@@ -99,15 +99,7 @@ describe("PackWriter with a pack larger than its write buffers", () => {
     expect(pack.length).toBeGreaterThan(33 << 20);
     for (const [n, chunk] of chunks.entries()) {
       if (n % 97 !== 0 && n !== chunks.length - 1) continue; // a sample, and the last chunk
-      const position = index.indexOf(hash("sha256", chunk, "buffer"));
-      const frame = index.frameAt(index.frameOf(position));
-      const frameBytes = decompressFrame(
-        pack.subarray(frame.offset, frame.offset + frame.storedLength),
-        frame.rawLength,
-        index.compression,
-      );
-      const at = index.offsetInFrame(position);
-      expect(frameBytes.subarray(at, at + chunk.length).equals(chunk)).toBe(true);
+      expect(chunkInPack(pack, index, chunk).equals(chunk)).toBe(true);
     }
     const lastFrame = index.frameAt(index.frameCount - 1);
     expect(lastFrame.offset + lastFrame.storedLength).toBe(pack.length);
@@ -142,18 +134,23 @@ describe("PackWriter on a disk that takes less than asked", () => {
       expect(lastFrame.offset + lastFrame.storedLength).toBe(pack.length);
       expect(calls).toBeGreaterThan(pack.length / 4_000);
       for (const chunk of chunks) {
-        const position = index.indexOf(hash("sha256", chunk, "buffer"));
-        const frame = index.frameAt(index.frameOf(position));
-        const frameBytes = decompressFrame(
-          pack.subarray(frame.offset, frame.offset + frame.storedLength),
-          frame.rawLength,
-          index.compression,
-        );
-        const at = index.offsetInFrame(position);
-        expect(frameBytes.subarray(at, at + chunk.length).equals(chunk)).toBe(true);
+        expect(chunkInPack(pack, index, chunk).equals(chunk)).toBe(true);
       }
     } finally {
       spy.mockRestore();
     }
   });
 });
+
+/** The bytes the pack holds for `chunk` (found by its hash in the index, its frame decompressed). */
+function chunkInPack(pack: Buffer, index: PackIndex, chunk: Buffer): Buffer {
+  const position = index.indexOf(hash("sha256", chunk, "buffer"));
+  const frame = index.frameAt(index.frameOf(position));
+  const frameBytes = decompressFrame(
+    pack.subarray(frame.offset, frame.offset + frame.storedLength),
+    frame.rawLength,
+    index.compression,
+  );
+  const at = index.offsetInFrame(position);
+  return frameBytes.subarray(at, at + chunk.length);
+}

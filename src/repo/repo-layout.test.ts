@@ -2,34 +2,14 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../cli/main.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { runCui } from "../cli/run-in-process.js";
 import { CollectiveError } from "../errors.js";
-import { publish } from "./publish.js";
 import { parseDescriptor, readLocalDescriptor } from "./repo-layout.js";
-import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
+import { publishedRepository, TempDirs } from "./repo-test-kit.js";
 
 const temp = new TempDirs();
-afterEach(() => {
-  temp.cleanup();
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-/** Runs cui in-process and returns its exit status and what it printed on stderr. */
-async function cui(args: string[]): Promise<{ code: number; err: string }> {
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(() => true);
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  process.exitCode = undefined;
-  const code = await main(args);
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  return { code, err };
-}
+afterEach(() => temp.cleanup());
 
 const notObjects = ["null", "[]", '"x"', "3", "true", '[{"format": "collective-repository"}]'];
 
@@ -57,18 +37,6 @@ describe("parseDescriptor", () => {
   });
 });
 
-/** A repository with one published version (so withdraw has something to withdraw). */
-async function publishedRepository(): Promise<{ base: string; repo: string; keyPath: string; cvl: string }> {
-  const base = temp.make("layout");
-  const app = join(base, "app");
-  mkdirSync(join(app, "rootfs"), { recursive: true });
-  writeFileSync(join(app, "rootfs", "f"), "1");
-  const { repo, keyPath } = await makeRepository(base);
-  const cvl = containerCvl(app, "rootfs");
-  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
-  return { base, repo, keyPath, cvl };
-}
-
 const commands: Array<
   [string, (r: { base: string; repo: string; keyPath: string; cvl: string }) => string[]]
 > = [
@@ -85,9 +53,9 @@ describe("commands on a repository whose repo.json is valid JSON but no object",
   )(
     "cui %s with repo.json %s fails with an error naming repo.json, not a crash",
     async (_name, text, args) => {
-      const r = await publishedRepository();
+      const r = await publishedRepository(temp.make("layout"), 1);
       writeFileSync(join(r.repo, "repo.json"), text);
-      const { code, err } = await cui(args(r));
+      const { status: code, stderr: err } = await runCui(args(r));
       expect(err).not.toMatch(/internal error/);
       expect(code).toBe(1);
       expect(err).toMatch(/^error: .*: repo\.json is not a JSON object\n/);
@@ -104,7 +72,7 @@ describe("readLocalDescriptor on a repo.json that is not a regular file", () => 
   it.each(cases)(
     "refuses %s at once, naming it (publish, withdraw)",
     async (_name, make, message) => {
-      const r = await publishedRepository();
+      const r = await publishedRepository(temp.make("layout"), 1);
       const path = join(r.repo, "repo.json");
       rmSync(path);
       make(path);
@@ -113,9 +81,9 @@ describe("readLocalDescriptor on a repo.json that is not a regular file", () => 
       expect(error).toMatchObject({ code: "REPO_CORRUPT" });
       expect((error as Error).message).toContain(path);
       expect((error as Error).message).toMatch(message);
-      const published = await cui(["publish", "--key", r.keyPath, r.repo, r.cvl]);
-      expect(published.code).toBe(1);
-      expect(published.err).toContain(`error: ${path} is `);
+      const published = await runCui(["publish", "--key", r.keyPath, r.repo, r.cvl]);
+      expect(published.status).toBe(1);
+      expect(published.stderr).toContain(`error: ${path} is `);
     },
     5000,
   );
@@ -134,15 +102,17 @@ describe("cui create on a disk that fills up", () => {
           stdio: "ignore",
         });
       } catch {}
-      const repoFails = await cui(["create", "--key", join(base, "k"), join(small, "repo")]);
-      expect(repoFails.code).toBe(1);
-      expect(repoFails.err).toContain(`error: cannot create a repository at ${join(small, "repo")}: ENOSPC`);
-      const keyFails = await cui(["create", "--key", join(small, "k"), join(base, "repo")]);
-      expect(keyFails.code).toBe(1);
-      expect(keyFails.err).toContain(`error: cannot create the publisher key ${join(small, "k")}: ENOSPC`);
+      const repoFails = await runCui(["create", "--key", join(base, "k"), join(small, "repo")]);
+      expect(repoFails.status).toBe(1);
+      expect(repoFails.stderr).toContain(
+        `error: cannot create a repository at ${join(small, "repo")}: ENOSPC`,
+      );
+      const keyFails = await runCui(["create", "--key", join(small, "k"), join(base, "repo")]);
+      expect(keyFails.status).toBe(1);
+      expect(keyFails.stderr).toContain(`error: cannot create the publisher key ${join(small, "k")}: ENOSPC`);
       expect(readdirSync(small)).toEqual(["filler"]);
       rmSync(join(small, "filler"));
-      expect((await cui(["create", "--key", join(small, "k"), join(small, "repo")])).code).toBe(0);
+      expect((await runCui(["create", "--key", join(small, "k"), join(small, "repo")])).status).toBe(0);
       expect(readdirSync(join(small, "repo")).sort()).toEqual([
         "feed.xml",
         "latest.json",

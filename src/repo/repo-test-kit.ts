@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import {
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -18,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fineMarginMs } from "./change-cutoff.js";
 import { loadOrCreatePublisherKey } from "./keys.js";
+import { publish } from "./publish.js";
 import { createRepository } from "./repo-layout.js";
 
 export class TempDirs {
@@ -52,6 +54,36 @@ export async function makeRepository(
   const repo = join(base, name);
   await createRepository(repo, publicKey);
   return { repo, keyPath, publicKey };
+}
+
+/** A repository in `base` holding `versions` versions of a container appliance of one small file. */
+export async function publishedRepository(
+  base: string,
+  versions: number,
+): Promise<{ base: string; repo: string; keyPath: string; cvl: string }> {
+  const app = join(base, "app");
+  mkdirSync(join(app, "rootfs"), { recursive: true });
+  writeFileSync(join(app, "rootfs", "f"), "1");
+  const { repo, keyPath } = await makeRepository(base);
+  const cvl = containerCvl(app, "rootfs");
+  for (let v = 0; v < versions; v++) await publish({ repoDir: repo, cvlPath: cvl, keyPath });
+  return { base, repo, keyPath, cvl };
+}
+
+/** A self-signed certificate for 127.0.0.1 and its key (openssl), as `<name>.pem` and `<name>.key` in `dir`. */
+export function selfSignedCertificate(dir: string, name: string): { cert: string; key: string } {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}.key`);
+  const subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"];
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+  execFileSync(
+    "openssl",
+    ["req", "-x509", ...ec, "-nodes", "-days", "1", ...subject, "-keyout", key, "-out", cert],
+    {
+      stdio: "ignore",
+    },
+  );
+  return { cert, key };
 }
 
 export function containerCvl(dir: string, image: string, name = "App"): string {

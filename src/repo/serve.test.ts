@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { type ClientRequest, type IncomingMessage, request } from "node:http";
@@ -6,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpTransport } from "./http-transport.js";
+import { selfSignedCertificate } from "./repo-test-kit.js";
 import { type RepoServer, startRepoServer } from "./serve.js";
 
 let scratch: string;
@@ -197,31 +197,7 @@ describe("cui repo serve", () => {
   });
 
   it("serves HTTPS with a given certificate", async () => {
-    const cert = join(scratch, "cert.pem");
-    const key = join(scratch, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    );
+    const { cert, key } = selfSignedCertificate(scratch, "cert");
     const { readFile } = await import("node:fs/promises");
     const certPem = await readFile(cert);
     const tls = await startRepoServer({

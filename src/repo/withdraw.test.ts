@@ -2,9 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileTransport } from "./file-transport.js";
-import { publish } from "./publish.js";
 import { RepoReader } from "./repo-reader.js";
-import { containerCvl, makeRepository, TempDirs } from "./repo-test-kit.js";
+import { publishedRepository, TempDirs } from "./repo-test-kit.js";
 import { RepositoryResolver } from "./resolver.js";
 import { listVersions } from "./versions.js";
 import { withdrawVersion } from "./withdraw.js";
@@ -12,21 +11,9 @@ import { withdrawVersion } from "./withdraw.js";
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
 
-async function twoVersions() {
-  const base = temp.make("withdraw");
-  const app = join(base, "app");
-  mkdirSync(join(app, "rootfs"), { recursive: true });
-  writeFileSync(join(app, "rootfs", "f"), "1");
-  const { repo, keyPath } = await makeRepository(base);
-  const cvl = containerCvl(app, "rootfs");
-  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
-  await publish({ repoDir: repo, cvlPath: cvl, keyPath });
-  return { base, repo, keyPath };
-}
-
 describe("withdrawing a version", () => {
   it("lists it as withdrawn, keeps it readable, and resolves latest to the version before", async () => {
-    const { base, repo, keyPath } = await twoVersions();
+    const { base, repo, keyPath } = await publishedRepository(temp.make("withdraw"), 2);
     await withdrawVersion(repo, 2, keyPath, "broken");
     const reader = new RepoReader(new FileTransport(repo));
     expect((await listVersions(reader)).map((v) => [v.version, v.withdrawn])).toEqual([
@@ -42,7 +29,7 @@ describe("withdrawing a version", () => {
   });
 
   it("ignores a withdrawal notice that is not signed by the publisher", async () => {
-    const { repo } = await twoVersions();
+    const { repo } = await publishedRepository(temp.make("withdraw"), 2);
     const id = JSON.parse(readFileSync(join(repo, "repo.json"), "utf8")).id;
     mkdirSync(join(repo, "withdrawals"));
     writeFileSync(

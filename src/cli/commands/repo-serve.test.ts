@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selfSignedCertificate } from "../../repo/repo-test-kit.js";
 import { runCui } from "../run-in-process.js";
 import { parseListen } from "./repo-serve.js";
 
@@ -67,29 +68,7 @@ describe("cui repo serve with TLS files it cannot use", () => {
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), "collective-cli-serve-tls-"));
-    for (const name of ["a", "b"]) {
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-days",
-          "1",
-          "-subj",
-          `/CN=${name}`,
-          "-keyout",
-          join(scratch, `${name}.key`),
-          "-out",
-          join(scratch, `${name}.pem`),
-        ],
-        { stdio: "ignore" },
-      );
-    }
+    for (const name of ["a", "b"]) selfSignedCertificate(scratch, name);
     await writeFile(join(scratch, "empty"), "");
     execFileSync("mkfifo", [join(scratch, "fifo")]);
   });

@@ -5,6 +5,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -157,5 +158,29 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     }
     expect(lstatSync(join(base, "null")).isCharacterDevice()).toBe(true);
     expect(lstatSync(join(base, "dangling.xml")).isSymbolicLink()).toBe(true);
+  });
+
+  it("cui publish into a repository whose tmp/ is a file says so and publishes nothing", async () => {
+    const base = temp.make("cli-publish-tmp");
+    const repo = join(base, "repo");
+    expect((await run(["create", "--key", join(base, "k"), repo])).code).toBe(0);
+    rmSync(join(repo, "tmp"), { recursive: true });
+    writeFileSync(join(repo, "tmp"), "in the way\n");
+    mkdirSync(join(base, "app", "rootfs"), { recursive: true });
+    writeFileSync(join(base, "app", "rootfs", "x"), "x");
+    const published = await run([
+      "publish",
+      "--key",
+      join(base, "k"),
+      repo,
+      containerCvl(join(base, "app"), "rootfs"),
+    ]);
+    expect(published.code).toBe(1);
+    expect(published.err).toMatch(
+      new RegExp(
+        `^error: publishing into ${repo} failed on .*: EEXIST: file already exists, mkdir '${repo}/tmp'; nothing was published`,
+      ),
+    );
+    expect(readdirSync(join(repo, "versions"))).toEqual([]);
   });
 });

@@ -162,10 +162,15 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     options.resolver ? { resolver: options.resolver } : {},
   );
   const tmpDir = join(repoDir, "tmp");
-  await mkdir(tmpDir, { recursive: true });
-  await sweepTemp(tmpDir);
   const tempDir = join(tmpDir, ChunkStore.tempName());
-  await mkdir(tempDir);
+  try {
+    await mkdir(tmpDir, { recursive: true });
+    await sweepTemp(tmpDir);
+    await mkdir(tempDir);
+  } catch (error) {
+    // tmp/ not a directory, a read-only filesystem, a full disk: named, as every later failure is.
+    throw wrapIoError(error, repoDir);
+  }
   const store = await ChunkStore.open(repoDir, tempDir);
   try {
     await checkpoint?.("start");

@@ -10,10 +10,11 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import { chmod, mkdir, open, readFile, unlink } from "node:fs/promises";
+import { chmod, mkdir, open, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { readRegularFile } from "./file-transport.js";
 
 const KEY_PREFIX = "ed25519:";
 /** DER prefix of an ed25519 SubjectPublicKeyInfo; the raw key follows. */
@@ -66,7 +67,9 @@ export interface Publisher {
 export async function loadPublisherKey(path: string): Promise<Publisher> {
   let pem: string;
   try {
-    pem = await readFile(path, "utf8");
+    // A regular file only: a fifo would be waited on forever, /dev/zero read until memory runs out.
+    const refuse = (kind: string): Error => Object.assign(new Error(kind), { code: `it is ${kind}` });
+    pem = (await readRegularFile(path, refuse)).toString("utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new CollectiveError(

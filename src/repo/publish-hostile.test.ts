@@ -33,6 +33,24 @@ const tarCase = (
 });
 
 const cases: Case[] = [
+  // Published before, then no pull could write them out: their listing starts with no root directory.
+  ...[
+    ['a tar whose root entry "." is a file', "."],
+    ['a tar whose root entry "./" is a file', "./"],
+  ].map(([name, entry]) =>
+    tarCase(
+      name!,
+      [{ name: entry!, body: "x" }],
+      "HOSTILE_ARCHIVE",
+      /the archive's root entry "\." is a file, not a directory/,
+    ),
+  ),
+  tarCase(
+    "a tar whose root entry is a symlink",
+    [{ name: ".", type: "2", link: "/" }],
+    "HOSTILE_ARCHIVE",
+    /the archive's root entry "\." is a symlink, not a directory/,
+  ),
   tarCase(
     "a tar entry climbing out with ../",
     [{ name: "../x", body: "evil" }],

@@ -47,8 +47,17 @@ export class TreeBuilder {
    * error, as is a hard link to a path that is not a regular file of the tree.
    */
   finish(): TreeEntry[] {
-    if (!this.entries.has(".")) {
+    const root = this.entries.get(".");
+    if (root === undefined) {
       this.entries.set(".", { path: ".", type: "dir", mode: 0o755, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0 });
+    } else if (root.type !== "dir") {
+      // An archive whose "." (or "./", or "") is a file or a symlink: no root filesystem, and no pull could
+      // write it out (the listing must start with the root directory).
+      throw new CollectiveError(
+        "HOSTILE_ARCHIVE",
+        `${this.source}: the archive's root entry "." is a ${root.type}, not a directory`,
+        { hint: "the root of an image must be a directory; rebuild the image" },
+      );
     }
     for (const path of [...this.entries.keys()]) this.ensureParents(path);
     for (const entry of this.entries.values()) {

@@ -11,10 +11,17 @@ import { listVersions } from "./versions.js";
 export async function buildChannel(
   urls: readonly string[],
   title = "Collective channel",
-): Promise<{ xml: string; items: FeedItem[] }> {
+): Promise<{ xml: string; items: FeedItem[]; repositories: number }> {
   const items: FeedItem[] = [];
+  const seen = new Set<string>();
   for (const url of urls) {
     const transport = openTransport(url);
+    // The same repository named twice (or by a path and its file:// URL) is listed once.
+    if (seen.has(transport.url)) {
+      (transport as { close?: () => void }).close?.();
+      continue;
+    }
+    seen.add(transport.url);
     try {
       const reader = new RepoReader(transport);
       const descriptor = await reader.descriptor();
@@ -39,10 +46,11 @@ export async function buildChannel(
   }
   return {
     xml: generateFeed(
-      { title, link: ".", repository: "", description: `Appliances from ${urls.length} repositories` },
+      { title, link: ".", repository: "", description: `Appliances from ${seen.size} repositories` },
       items,
     ),
     items,
+    repositories: seen.size,
   };
 }
 

@@ -183,4 +183,18 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     );
     expect(readdirSync(join(repo, "versions"))).toEqual([]);
   });
+
+  it("cui channel build lists a repository named twice once", async () => {
+    const base = temp.make("cli-channel-twice");
+    const repo = join(base, "repo");
+    expect((await run(["create", "--key", join(base, "k"), repo])).code).toBe(0);
+    mkdirSync(join(base, "app", "rootfs"), { recursive: true });
+    writeFileSync(join(base, "app", "rootfs", "x"), "x");
+    const cvl = containerCvl(join(base, "app"), "rootfs");
+    expect((await run(["publish", "--key", join(base, "k"), repo, cvl])).code).toBe(0);
+    const built = await run(["channel", "build", join(base, "channel.xml"), repo, `file://${repo}`, repo]);
+    expect(built.out).toBe(`wrote ${join(base, "channel.xml")}: 1 versions of 1 repositories\n`);
+    const listed = JSON.parse((await run(["channel", "list", join(base, "channel.xml"), "--json"])).out);
+    expect(listed.items).toHaveLength(1);
+  });
 });

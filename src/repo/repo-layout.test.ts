@@ -29,6 +29,15 @@ describe("parseDescriptor", () => {
     });
   });
 
+  it.each([
+    ['"2"', 'formatVersion is "2", not a number; this cui reads format 2'],
+    ["null", "formatVersion is null, not a number; this cui reads format 2"],
+    ["99", "has repository format 99; this cui reads format 2"],
+  ])("names a formatVersion of %s as it is", (value, says) => {
+    const text = `{"format":"collective-repository","formatVersion":${value},"id":"x","keys":[]}`;
+    expect(() => parseDescriptor(Buffer.from(text), "here")).toThrow(says);
+  });
+
   it("still reports invalid JSON and a missing id the way it did", () => {
     expect(() => parseDescriptor(Buffer.from("{"), "here")).toThrow("here: repo.json is not valid JSON");
     expect(() =>

@@ -34,7 +34,9 @@ export function parseDescriptor(bytes: Uint8Array, where: string): RepoDescripto
   if (data.formatVersion !== FORMAT_VERSION) {
     throw new CollectiveError(
       "REPO_FORMAT_UNSUPPORTED",
-      `${where} has repository format ${data.formatVersion}; this cui reads format ${FORMAT_VERSION}`,
+      typeof data.formatVersion === "number"
+        ? `${where} has repository format ${data.formatVersion}; this cui reads format ${FORMAT_VERSION}`
+        : `${where}: repo.json's formatVersion is ${JSON.stringify(data.formatVersion) ?? "missing"}, not a number; this cui reads format ${FORMAT_VERSION}`,
       {
         hint: "upgrade cui",
       },

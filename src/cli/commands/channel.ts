@@ -31,14 +31,14 @@ Example:
       const { writeFileAtomic } = await import("../../repo/fs-atomic.js");
       const { CollectiveError } = await import("../../errors.js");
       const target = await channelOutputPath(out);
-      const { xml, items } = await buildChannel(urls, options.title);
+      const { xml, items, repositories } = await buildChannel(urls, options.title);
       await writeFileAtomic(target, xml).catch((error: NodeJS.ErrnoException) => {
         throw new CollectiveError("CHANNEL_WRITE", `cannot write the channel ${out}: ${error.message}`, {
           hint: "name a file in a directory you may write (the directory must exist)",
           cause: error,
         });
       });
-      process.stdout.write(`wrote ${out}: ${items.length} versions of ${urls.length} repositories\n`);
+      process.stdout.write(`wrote ${out}: ${items.length} versions of ${repositories} repositories\n`);
     });
   channel
     .command("list")

@@ -91,6 +91,8 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     const verify = await run(["repo", "verify", repo]);
     expect(verify.code).toBe(1);
     expect(verify.err).toMatch(/version 1: .*signature does not verify/);
+    // Each problem names the repository once (its message names it; the line adds no second prefix).
+    for (const line of verify.err.trim().split("\n")) expect(line.split(`file://${repo}`)).toHaveLength(2);
     expect((await run(["create", "--key", join(base, "k"), repo])).err).toMatch(/already a repository/);
   });
 

@@ -53,7 +53,10 @@ Examples:
             ]
               .filter(Boolean)
               .join(" ");
-            process.stderr.write(`${where}: ${p.message}\n`);
+            // Most messages name the repository and version themselves: then they are printed as they are.
+            const named =
+              p.message.startsWith(`${p.repository} `) || p.message.startsWith(`${p.repository}:`);
+            process.stderr.write(named ? `${p.message}\n` : `${where}: ${p.message}\n`);
           }
           const summary = `${report.repository}: ${report.versions} versions, ${report.packs} packs, ${report.chunks} chunks checked, ${report.problems.length} problems`;
           (report.problems.length > 0 ? process.stderr : process.stdout).write(`${summary}\n`);

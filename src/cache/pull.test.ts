@@ -185,6 +185,25 @@ describe("pulling a tree", () => {
     );
     expect(await readFile(join(dest, "precious"), "utf8")).toBe("keep");
   });
+
+  it.each([
+    ["an empty directory", "empty-dir"],
+    ["nothing", "nowhere"],
+  ])(
+    "refuses a destination that is a symlink to %s, naming the link and its target",
+    async (_what, target) => {
+      await repo.publishTree(await makeRootfs());
+      await mkdir(join(scratch, "empty-dir"));
+      const dest = join(scratch, "link");
+      await symlink(target, dest);
+      await expect(pullVersion(new FileTransport(repo.dir), dest, { cacheDir })).rejects.toMatchObject({
+        code: "PULL_DEST",
+        message: `cannot pull into ${dest}: it is a symlink (to ${target})`,
+      });
+      expect(await readlink(dest)).toBe(target);
+      expect(await readdir(join(scratch, "empty-dir"))).toEqual([]);
+    },
+  );
 });
 
 describe("pulling a block image over HTTP", () => {

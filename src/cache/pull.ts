@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { SafeDestination } from "../fs-safety/safe-destination.js";
@@ -294,6 +294,13 @@ async function closeAll(images: Array<{ handle: FileHandle }>): Promise<void> {
 }
 
 async function checkDestination(dest: string): Promise<void> {
+  // The result is renamed into place, which would replace a symlink, not fill the directory it names.
+  if ((await lstat(dest).catch(() => undefined))?.isSymbolicLink()) {
+    const target = await readlink(dest).catch(() => "?");
+    throw new CollectiveError("PULL_DEST", `cannot pull into ${dest}: it is a symlink (to ${target})`, {
+      hint: "Give the new or empty directory itself, not a link to it.",
+    });
+  }
   const info = await stat(dest).catch(() => undefined);
   if (info === undefined) {
     const parent = await stat(dirname(dest)).catch(() => undefined);

@@ -3,7 +3,7 @@ import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
 import { type FeedItem, generateFeed, parseFeed } from "./feed.js";
-import { openTransport } from "./open-transport.js";
+import { openTransport, unsupportedScheme } from "./open-transport.js";
 import { RepoReader } from "./repo-reader.js";
 import { listVersions } from "./versions.js";
 
@@ -106,6 +106,12 @@ export async function readChannel(location: string): Promise<{ title: string; it
       );
     text = await response.text();
   } else {
+    if (unsupportedScheme(location))
+      throw new CollectiveError(
+        "CHANNEL_UNREACHABLE",
+        `cannot read the channel ${location}: the scheme ${location.split(":")[0]}: is not supported`,
+        { hint: "Use a path, file:///path, http://host/path or https://host/path." },
+      );
     const path = location.startsWith("file://") ? fileURLToPath(location) : location;
     try {
       text = await readFile(path, "utf8");

@@ -199,4 +199,15 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     const listed = JSON.parse((await run(["channel", "list", join(base, "channel.xml"), "--json"])).out);
     expect(listed.items).toHaveLength(1);
   });
+
+  it.each(["ftp://example.org/channel.xml", "mailto:ops@example.org"])(
+    "cui channel list %s says its scheme is not supported",
+    async (location) => {
+      const listed = await run(["channel", "list", location]);
+      expect(listed.code).toBe(1);
+      expect(listed.err).toContain(
+        `error: cannot read the channel ${location}: the scheme ${location.split(":")[0]}: is not supported`,
+      );
+    },
+  );
 });

@@ -52,6 +52,9 @@ describe("openTransport", () => {
   it.each([
     ["http://", /not a repository URL/],
     ["ftp://example.org/dns", /the scheme ftp: is not supported/],
+    // Without "//" these were taken for relative paths.
+    ["mailto:ops@example.org", /the scheme mailto: is not supported/],
+    ["data:text/plain,x", /the scheme data: is not supported/],
     ["", /it is empty/],
     ["http://example.org/dns?x=1", /a repository URL has no query or fragment/],
   ])("refuses %j", (location, message) => {

@@ -31,12 +31,24 @@ export function openTransport(
     }
     return new FileTransport(path);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+  if (unsupportedScheme(location)) {
     throw badLocation(location, `the scheme ${location.split(":")[0]}: is not supported`);
   }
   if (location === "") throw badLocation(location, "it is empty");
   return new FileTransport(
     isAbsolute(location) ? location : resolve(options.baseDir ?? process.cwd(), location),
+  );
+}
+
+/**
+ * Whether `location` is a URL of a scheme cui cannot read: any "scheme://", and the common schemes
+ * without "//" (mailto:, data:), which would otherwise be taken for relative paths.
+ */
+export function unsupportedScheme(location: string): boolean {
+  if (/^(https?|file):/i.test(location)) return false;
+  return (
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(location) ||
+    /^(mailto|data|javascript|tel|urn|ftp|sftp|ssh|git|s3):/i.test(location)
   );
 }
 

@@ -79,6 +79,18 @@ describe("readVmDescriptor", () => {
     });
   }, 5000);
 
+  it.each([
+    ["empty", ""],
+    ["blank", "\n  \n"],
+  ])("refuses an %s descriptor (it was published as a VM of no disks)", async (_name, text) => {
+    const dir = temp.make("vm-descriptor");
+    writeFileSync(join(dir, "vm.vmx"), text);
+    await expect(readVmDescriptor(join(dir, "vm.vmx"))).rejects.toMatchObject({
+      code: "BAD_VM_DESCRIPTOR",
+      message: `${join(dir, "vm.vmx")}: it is empty; a .vmx file or a JSON VM descriptor names the VM's disks, memory and cpus`,
+    });
+  });
+
   it("still reads a regular descriptor", async () => {
     const dir = temp.make("vm-descriptor");
     writeFileSync(join(dir, "vm.vmx"), 'memsize = "256"\nide0:0.fileName = "root.raw"\n');

@@ -96,6 +96,9 @@ export async function readVmDescriptor(path: string): Promise<VmDescriptor> {
         ),
     )
   ).toString("utf8");
+  // An empty file parsed as a .vmx of no settings: a VM of no disks, published as if it were one.
+  if (text.trim() === "")
+    throw bad(path, "it is empty; a .vmx file or a JSON VM descriptor names the VM's disks, memory and cpus");
   const descriptor = text.trimStart().startsWith("{")
     ? parseJsonDescriptor(text, path)
     : parseVmx(text, path);

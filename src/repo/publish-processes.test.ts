@@ -204,6 +204,30 @@ describe("publishing from several processes", () => {
     await expectSound(repo, 2);
   }, 60_000);
 
+  it("says the version was published when only latest.json or feed.xml could not be rewritten", async () => {
+    const base = temp.make("index-fails");
+    const { repo, keyPath } = await makeRepository(base);
+    const app = join(base, "app");
+    makeTree(join(app, "rootfs"), 2, 10_000);
+    const cvl = containerCvl(app, "rootfs");
+    const error = await publish({
+      repoDir: repo,
+      cvlPath: cvl,
+      keyPath,
+      checkpoint: (name) => {
+        if (name === "renamed")
+          throw Object.assign(new Error("no space left on device, write"), { code: "ENOSPC" });
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "PUBLISH_INDEX",
+      message: `version 1 was published into ${repo}, but latest.json or feed.xml could not be rewritten: no space left on device, write`,
+    });
+    expect(readdirSync(join(repo, "versions"))).toEqual(["1"]);
+    await expectSound(repo, 1); // readers find it, and its packs were kept
+    expect((await publish({ repoDir: repo, cvlPath: cvl, keyPath })).version).toBe(2);
+  }, 60_000);
+
   it("refuses to publish a version whose chunks a failing concurrent publish removed again", async () => {
     const base = temp.make("race");
     const { repo, keyPath } = await makeRepository(base);

@@ -242,14 +242,27 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
         throw error;
       }
       store.keep(); // a version refers to them now
-      await syncDirectory(join(repoDir, "versions"));
-      await checkpoint?.("renamed");
-      const latest = (await localVersions(repoDir)).at(-1) ?? candidate;
-      await writeFileAtomic(
-        join(repoDir, paths.latest),
-        `${JSON.stringify({ version: latest, updated: new Date().toISOString() })}\n`,
-      );
-      await rebuildFeed(repoDir, descriptor);
+      try {
+        await syncDirectory(join(repoDir, "versions"));
+        await checkpoint?.("renamed");
+        const latest = (await localVersions(repoDir)).at(-1) ?? candidate;
+        await writeFileAtomic(
+          join(repoDir, paths.latest),
+          `${JSON.stringify({ version: latest, updated: new Date().toISOString() })}\n`,
+        );
+        await rebuildFeed(repoDir, descriptor);
+      } catch (error) {
+        if (error instanceof CollectiveError) throw error;
+        // The version is there: saying "nothing was published" would be false.
+        throw new CollectiveError(
+          "PUBLISH_INDEX",
+          `version ${candidate} was published into ${repoDir}, but latest.json or feed.xml could not be rewritten: ${(error as Error).message}`,
+          {
+            hint: "Readers find the version anyway (they look past latest.json); the next publish rewrites both. Free space or fix the repository's permissions.",
+            cause: error,
+          },
+        );
+      }
       return candidate;
     });
     // Only now are the records of the directory's files and of the images true of a published version.

@@ -340,7 +340,7 @@ async function moveIntoPlace(temp: string, dest: string): Promise<void> {
  * Removes the partial copies of `dest` that pulls killed outright (SIGKILL, a crash, a power cut) left
  * beside it: those whose process is gone. A pull that fails or is interrupted removes its own.
  */
-export async function sweepPartials(dest: string): Promise<void> {
+async function sweepPartials(dest: string): Promise<void> {
   const prefix = `.${basename(dest)}.partial-`;
   const names = await readdir(dirname(dest)).catch(() => [] as string[]);
   for (const name of names) {

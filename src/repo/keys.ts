@@ -65,20 +65,17 @@ export interface Publisher {
 
 /** Loads the publisher's key from path; throws a CollectiveError saying how to create one when absent. */
 export async function loadPublisherKey(path: string): Promise<Publisher> {
+  const unreadable = (why: string): CollectiveError =>
+    new CollectiveError("KEY_UNREADABLE", `cannot read the publisher key ${path} (${why})`, {
+      hint: "create one with `cui create <dir>`, or name an existing key with --key PATH or $COLLECTIVE_PUBLISHER_KEY",
+    });
   let pem: string;
   try {
     // A regular file only: a fifo would be waited on forever, /dev/zero read until memory runs out.
-    const refuse = (kind: string): Error => Object.assign(new Error(kind), { code: `it is ${kind}` });
-    pem = (await readRegularFile(path, refuse)).toString("utf8");
+    pem = (await readRegularFile(path, (kind) => unreadable(`it is ${kind}`))).toString("utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new CollectiveError(
-      "KEY_UNREADABLE",
-      `cannot read the publisher key ${path} (${code ?? String(error)})`,
-      {
-        hint: "create one with `cui create <dir>`, or name an existing key with --key PATH or $COLLECTIVE_PUBLISHER_KEY",
-      },
-    );
+    if (error instanceof CollectiveError) throw error;
+    throw unreadable((error as NodeJS.ErrnoException).code ?? String(error));
   }
   let privateKey: KeyObject;
   try {

@@ -15,6 +15,7 @@ import type { Disk, Manifest, TreeDisk, TreeEntry } from "../repo/format.js";
 import { RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { parseTreeListing } from "../repo/tree-listing.js";
+import { processExists } from "../sys/process-exists.js";
 import { prepareCache } from "./cache-dir.js";
 import { ChunkSource, type FrameSink, type TransferStats } from "./chunk-source.js";
 import { alignedPool, openMaybeDirect } from "./direct-io.js";
@@ -346,17 +347,8 @@ async function sweepPartials(dest: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const match = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
-    if (match === null || processAlive(Number(match[1]))) continue;
+    if (match === null || processExists(Number(match[1]))) continue;
     await removeTree(join(dirname(dest), name));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
   }
 }
 

@@ -12,6 +12,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { processExists } from "../sys/process-exists.js";
 
 const STALE_MS = 10 * 60 * 1000;
 /**
@@ -26,18 +27,9 @@ interface LockOwner {
   created: number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 function isStale(owner: LockOwner | undefined, now: number): boolean {
   if (owner === undefined) return true;
-  if (owner.host === hostname() && !alive(owner.pid)) return true;
+  if (owner.host === hostname() && !processExists(owner.pid)) return true;
   return now - owner.created > STALE_MS;
 }
 

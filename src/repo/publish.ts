@@ -12,6 +12,7 @@ import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { ImportResolver } from "../cvl/resolver.js";
 import { CollectiveError } from "../errors.js";
+import { processExists } from "../sys/process-exists.js";
 import { type ApplianceDefinition, readApplianceDefinition } from "./appliance-definition.js";
 import { addBlockImage } from "./block-source.js";
 import { ChunkStore } from "./chunk-store.js";
@@ -57,13 +58,8 @@ export interface PublishResult {
 async function sweepTemp(tmpDir: string): Promise<void> {
   for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
     const pid = Number(/^([0-9]+)-/.exec(name)?.[1]);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ESRCH")
-        await rm(join(tmpDir, name), { recursive: true, force: true });
-    }
+    if (Number.isInteger(pid) && !processExists(pid))
+      await rm(join(tmpDir, name), { recursive: true, force: true });
   }
 }
 

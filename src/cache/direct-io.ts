@@ -16,6 +16,7 @@
  */
 import { constants, writevSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { writeAll } from "../repo/fs-atomic.js";
 
 /** The alignment used for offsets, lengths and buffers: the largest logical block of common devices. */
 export const directAlign = 4096;
@@ -171,12 +172,9 @@ export function directIoEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.COLLECTIVE_DIRECT_IO !== "0";
 }
 
-/** Writes all of `bytes` at `position` (a write may be short). */
+/** Writes all of `bytes` at `position` (a write may be short: fs-atomic.ts writeAll). */
 export async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
+  await writeAll(handle, bytes, 0, bytes.length, position);
 }
 
 /** Reads up to `length` bytes at `position` into `into`; returns how many there were before the end of the file. */

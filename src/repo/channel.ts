@@ -3,6 +3,7 @@ import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
 import { type FeedItem, generateFeed, parseFeed } from "./feed.js";
+import { fileKind } from "./file-transport.js";
 import { openTransport, unsupportedScheme } from "./open-transport.js";
 import { RepoReader } from "./repo-reader.js";
 import { listVersions } from "./versions.js";
@@ -54,7 +55,6 @@ export async function buildChannel(
   };
 }
 
-/** Reads a channel (or repository feed) from a path, file:// or http(s):// URL. */
 /**
  * Where `cui channel build` writes `out`: the file is replaced atomically (a new file renamed over it), so
  * `out` must be a regular file or nothing yet. A symlink is followed to the file it names (replacing the
@@ -68,25 +68,14 @@ export async function channelOutputPath(out: string): Promise<string> {
     });
   const entry = await lstat(out).catch(() => undefined);
   if (entry === undefined || entry.isFile()) return out;
-  if (!entry.isSymbolicLink()) throw refuse(kindOf(entry));
+  if (!entry.isSymbolicLink()) throw refuse(fileKind(entry));
   const target = await stat(out).catch(() => undefined);
   if (target === undefined) throw refuse("a symlink to nothing");
-  if (!target.isFile()) throw refuse(`a symlink to ${kindOf(target)}`);
+  if (!target.isFile()) throw refuse(`a symlink to ${fileKind(target)}`);
   return realpath(out);
 }
 
-function kindOf(entry: {
-  isDirectory(): boolean;
-  isCharacterDevice(): boolean;
-  isBlockDevice(): boolean;
-  isFIFO(): boolean;
-}): string {
-  if (entry.isDirectory()) return "a directory";
-  if (entry.isCharacterDevice() || entry.isBlockDevice()) return "a device";
-  if (entry.isFIFO()) return "a fifo";
-  return "a socket";
-}
-
+/** Reads a channel (or repository feed) from a path, file:// or http(s):// URL. */
 export async function readChannel(location: string): Promise<{ title: string; items: FeedItem[] }> {
   let text: string;
   if (/^https?:\/\//i.test(location)) {

@@ -148,8 +148,8 @@ describe("cui create, publish, versions, repo verify, channel", () => {
     execFileSync("mkfifo", [join(base, "fifo")]);
     symlinkSync("nowhere.xml", join(base, "dangling.xml"));
     for (const [name, what] of [
-      ["null", "a device"],
-      ["fifo", "a fifo"],
+      ["null", "a character device"],
+      ["fifo", "a FIFO (named pipe)"],
       ["dangling.xml", "a symlink to nothing"],
     ]) {
       const refused = await run(["channel", "build", join(base, name!), repo]);

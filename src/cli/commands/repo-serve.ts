@@ -50,7 +50,7 @@ Examples:
           exitCode: 2,
         });
       }
-      const { readFile, stat } = await import("node:fs/promises");
+      const { openRegularFile } = await import("../../repo/file-transport.js");
       const { createSecureContext } = await import("node:tls");
       const { startRepoServer } = await import("../../repo/serve.js");
       const readPem = async (path: string, what: string): Promise<Buffer> => {
@@ -59,14 +59,17 @@ Examples:
             hint: "Give PEM files readable by this user.",
           });
         // A regular file of sane size: a fifo or /dev/zero would be read forever.
-        const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-          throw cannot(error.code ?? error.message);
-        });
-        if (!info.isFile()) throw cannot("not a regular file");
-        if (info.size > 1024 * 1024) throw cannot(`${info.size} bytes is too big for a PEM file`);
-        return readFile(path).catch((error: NodeJS.ErrnoException) => {
-          throw cannot(error.code ?? error.message);
-        });
+        const { handle, size } = await openRegularFile(path, () => cannot("not a regular file")).catch(
+          (error: NodeJS.ErrnoException) => {
+            throw error instanceof CollectiveError ? error : cannot(error.code ?? error.message);
+          },
+        );
+        try {
+          if (size > 1024 * 1024) throw cannot(`${size} bytes is too big for a PEM file`);
+          return await handle.readFile();
+        } finally {
+          await handle.close();
+        }
       };
       let tls: { cert: Buffer; key: Buffer } | undefined;
       if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {

@@ -194,7 +194,12 @@ class VerifierThread {
   }
 
   get running(): boolean {
-    return (this.ready || Atomics.load(this.readyFlag, 0) === 1) && !this.stopped;
+    return this.cameUp && !this.stopped;
+  }
+
+  /** Whether the thread got as far as being ready (by its flag, or its message). */
+  private get cameUp(): boolean {
+    return this.ready || Atomics.load(this.readyFlag, 0) === 1;
   }
 
   /**
@@ -304,8 +309,7 @@ class VerifierThread {
 
   private exited(): void {
     clearTimeout(this.idleTimer);
-    const cameUp = this.ready || Atomics.load(this.readyFlag, 0) === 1;
-    if (!cameUp && !this.terminated) VerifierThread.failedStarts++;
+    if (!this.cameUp && !this.terminated) VerifierThread.failedStarts++;
     this.stopped = true;
     this.markStarted();
     const waiting = [...this.pending.values()];

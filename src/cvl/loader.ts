@@ -39,7 +39,7 @@ export interface ImportBinding {
   readonly statement: ImportStatement;
   readonly name: string;
   readonly module: Module;
-  /** The import's `object => "Name"`, if any. */
+  /** The import's `object => "Name"`, or else the object its repository version was published as. */
   readonly objectName: string | undefined;
   /** The resolved request (what a later `cui update` re-resolves). */
   readonly request: ImportRequest;
@@ -310,7 +310,8 @@ export class ProgramLoader {
         return undefined;
       }
     }
-    return { statement, name: statement.name.text, module, objectName: values.object, request };
+    const objectName = values.object ?? resolved.object;
+    return { statement, name: statement.name.text, module, objectName, request };
   }
 
   private async loadImported(

@@ -48,6 +48,11 @@ export interface ResolvedSource {
   /** Raw bytes: the loader checks the size limit and UTF-8 itself so every resolver gets the same checks. */
   readonly bytes: Uint8Array;
   readonly origin?: ImportOrigin | undefined;
+  /**
+   * The object an import binds when it names none: a repository version records the one it was published
+   * as (`cui publish --object`), so a file that defines several appliances can still be imported plainly.
+   */
+  readonly object?: string | undefined;
 }
 
 /** Thrown by a resolver when an import cannot be satisfied; the message names what was tried and why. */

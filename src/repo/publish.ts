@@ -45,6 +45,11 @@ export interface PublishOptions {
   /** Called with bytes read so far from images and disks (for a progress display). */
   readonly progress?: (bytes: number) => void;
   readonly resolver?: ImportResolver;
+  /**
+   * Which object of the CVL file is the appliance, when it defines several (as `cui start --object`).
+   * The manifest records it, and an import of the version binds it unless it names another.
+   */
+  readonly object?: string;
   /** Test hook: called at named points so tests can crash the process there. */
   readonly checkpoint?: (name: string) => void | Promise<void>;
 }
@@ -153,10 +158,10 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       hint: "give the path of the appliance's .cvl file",
     });
   }
-  const definition = await readApplianceDefinition(
-    options.cvlPath,
-    options.resolver ? { resolver: options.resolver } : {},
-  );
+  const definition = await readApplianceDefinition(options.cvlPath, {
+    ...(options.resolver ? { resolver: options.resolver } : {}),
+    ...(options.object !== undefined ? { object: options.object } : {}),
+  });
   const tmpDir = join(repoDir, "tmp");
   const tempDir = join(tmpDir, ChunkStore.tempName());
   try {

@@ -68,6 +68,8 @@ export class RepositoryResolver implements ImportResolver {
         displayName: location,
         bytes,
         origin: { repository: reader.url, version, pinned: wanted !== undefined, signer: manifest.signer },
+        // The version's own CVL file defines the appliance it was published as; another file of it, none.
+        ...(cvl === manifest.appliance.cvl ? { object: manifest.appliance.name } : {}),
       };
     } catch (error) {
       if (error instanceof CollectiveError) {

@@ -11,6 +11,10 @@ export function registerPublish(program: Command): void {
       "--key <path>",
       "the publisher's private key (default: $COLLECTIVE_PUBLISHER_KEY or ~/.config/collective/publisher.key)",
     )
+    .option(
+      "--object <name>",
+      "the object of the file that is the appliance, when it defines several (recorded in the version: an import of it binds this object unless it names another)",
+    )
     .option("--json", "print the version, its size and the bytes it added as JSON")
     .addHelpText(
       "after",
@@ -22,6 +26,9 @@ Stores the CVL file, the descriptor files it names and the program disks:
   VMAppliance vm: a VMware .vmx or a Collective JSON descriptor (docs/repositories.md) whose disks
     (raw, qcow2, vmdk) are stored as block images, except the devices listed in datadisks;
   a VAN: only its CVL file.
+The appliance is the file's one appliance that no other object in it extends or uses; a file that
+defines several needs --object NAME. The version records the name, and an import of the version binds
+that object unless the import names another with object => "Name".
 Only chunks the repository does not have are stored. The version appears atomically: if publishing
 fails or is interrupted, no version is left behind. Concurrent publishers get consecutive numbers.
 Progress is shown on stderr when it is a terminal.
@@ -34,9 +41,10 @@ Exit status: 0 when the version was published, 1 otherwise.
 
 Examples:
   cui publish /srv/repos/dns dns.cvl
+  cui publish --object Db /srv/repos/db stack.cvl     # the file also defines Web
   v=$(cui publish /srv/repos/dns dns.cvl) && echo "published version $v"`,
     )
-    .action(async (dir: string, cvl: string, options: { key?: string; json?: boolean }) => {
+    .action(async (dir: string, cvl: string, options: { key?: string; object?: string; json?: boolean }) => {
       const { defaultKeyPath } = await import("../../repo/keys.js");
       const { publish } = await import("../../repo/publish.js");
       const { importResolver } = await import("../../import-resolver.js");
@@ -60,6 +68,7 @@ Examples:
         cvlPath: cvl,
         keyPath: options.key ?? defaultKeyPath(),
         resolver: importResolver(),
+        ...(options.object !== undefined ? { object: options.object } : {}),
         ...(progress ? { progress } : {}),
       });
       if (progress) process.stderr.write("\r\x1b[K");

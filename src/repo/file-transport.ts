@@ -4,7 +4,7 @@
  * file are errors that name it.
  */
 import { constants, type Stats } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CollectiveError } from "../errors.js";
@@ -25,16 +25,20 @@ export function fileKind(info: Stats): string {
 }
 
 /**
- * Opens a local file for reading and refuses anything but a regular file, without waiting on it: the open
- * is non-blocking (a plain open of a FIFO with no writer never returns, and reading a device such as
- * /dev/zero never ends, while its stat size of 0 passes any size cap), and the check is an fstat of the
- * handle itself, so what is checked is what gets read. Throws `refuse(kind)` (kind from fileKind) for a
- * directory, FIFO or device; open errors (ENOENT, ENOTDIR, EACCES, ...) are thrown as they are.
+ * Opens a local file for reading and refuses anything but a regular file, without waiting on it. A stat
+ * first refuses what is plainly not a file without opening it: opening a device can act on it (a tape
+ * rewinds, a modem line hangs up). The open is then non-blocking (a plain open of a FIFO with no writer
+ * never returns, and reading a device such as /dev/zero never ends, while its stat size of 0 passes any
+ * size cap), and an fstat of the handle itself checks again what gets read, in case the path was swapped
+ * between the two. Throws `refuse(kind)` (kind from fileKind) for a directory, FIFO or device; stat and
+ * open errors (ENOENT, ENOTDIR, EACCES, ...) are thrown as they are.
  */
 export async function openRegularFile(
   path: string,
   refuse: (kind: string) => Error,
 ): Promise<{ handle: FileHandle; size: number }> {
+  const before = await stat(path);
+  if (!before.isFile()) throw refuse(fileKind(before));
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let info: Stats;
   try {

@@ -1,6 +1,8 @@
 /**
- * Writes a version's program disks out for inspection (`cui pull`) and for tests: trees as directories
- * with modes, owners, times, links, devices and xattrs; block images as sparse raw files. Nothing is
+ * Writes a version's program disks out, for tests only: a plain reading of the format, straight from a
+ * RepoReader, that the tests hold the publish side and the host cache's materializers (src/cache/, used by
+ * `cui pull`) against. Trees become directories with modes, owners, times, links, devices and xattrs;
+ * block images sparse raw files. Nothing is
  * written outside the destination: each path is re-checked, and parents must be directories created here.
  */
 import { spawn } from "node:child_process";
@@ -9,6 +11,7 @@ import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { normalizeEntryPath, parentOf } from "./entry-path.js";
 import type { BlockDisk, Manifest, TreeDisk, TreeEntry } from "./format.js";
+import { writeAll } from "./fs-atomic.js";
 import { isHole, type RepoReader } from "./repo-reader.js";
 
 function run(command: string, args: string[]): Promise<void> {
@@ -70,7 +73,7 @@ export async function materializeTree(
           const chunks = (entry.chunks ?? []).map((h) => Buffer.from(h, "hex"));
           let written = 0;
           for await (const chunk of reader.chunks(manifest, chunks)) {
-            await handle.write(chunk);
+            await writeAll(handle, chunk, 0, chunk.length, written);
             written += chunk.length;
           }
           if (written !== (entry.size ?? 0))
@@ -158,7 +161,7 @@ export async function materializeBlock(
       manifest,
       wanted.map((w) => w.hash),
     )) {
-      await handle.write(chunk, 0, chunk.length, wanted[k]!.index * disk.chunkSize);
+      await writeAll(handle, chunk, 0, chunk.length, wanted[k]!.index * disk.chunkSize);
       k++;
     }
   } finally {

@@ -21,12 +21,12 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/
 import { dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import type { Db } from "../state/database.js";
+import { pathExists } from "../sys/path-exists.js";
 import {
   assertNotInUse,
   compactStamp,
   type DiskFile,
   diskImages,
-  exists,
   fsyncParent,
   fsyncPath,
   isEntryId,
@@ -174,8 +174,8 @@ function insertRow(db: Db, entry: AtticEntryFile, dir: string): void {
 export async function moveToAttic(ctx: AtticContext, input: AtticInput): Promise<{ id: string | null }> {
   const dirs = machineDirs(ctx.instancesDir, input.instanceId, input.machineId);
   const label = `moving ${input.path || "(root)"} of ${input.object} to the attic`;
-  const hasState = await exists(dirs.stateDir);
-  const hasDisks = await exists(dirs.disksDir);
+  const hasState = await pathExists(dirs.stateDir);
+  const hasDisks = await pathExists(dirs.disksDir);
   if (!hasState && !hasDisks) return { id: null };
   await assertNotInUse(label, dirs);
   const now = new Date();
@@ -184,8 +184,8 @@ export async function moveToAttic(ctx: AtticContext, input: AtticInput): Promise
     `${compactStamp(now)}-${sanitizeName(input.object, 40)}-${sanitizeName(input.path || "root", 60)}`,
     async (name) =>
       ctx.db.prepare("SELECT 1 FROM attic WHERE id = ?").get(name) !== undefined ||
-      (await exists(join(ctx.atticDir, name))) ||
-      (await exists(join(ctx.atticDir, `${PARTIAL}${name}`))),
+      (await pathExists(join(ctx.atticDir, name))) ||
+      (await pathExists(join(ctx.atticDir, `${PARTIAL}${name}`))),
   );
   const entry: AtticEntryFile = {
     format: 1,
@@ -232,8 +232,8 @@ async function undoPartial(partial: string, entry: AtticEntryFile): Promise<bool
     ["disks", entry.from.disks],
   ] as const) {
     const inside = join(partial, part);
-    if (!(await exists(inside))) continue;
-    if (await exists(origin)) {
+    if (!(await pathExists(inside))) continue;
+    if (await pathExists(origin)) {
       stuck = true;
       continue;
     }
@@ -328,7 +328,7 @@ export async function restoreFromAttic(
   const dirs = machineDirs(ctx.instancesDir, target.instanceId, target.machineId);
   const name = target.path || "(root)";
   const occupiedBy: string[] = [];
-  if (await exists(dirs.stateDir)) occupiedBy.push("machine state");
+  if (await pathExists(dirs.stateDir)) occupiedBy.push("machine state");
   const present = await readdir(dirs.disksDir).catch(() => [] as string[]);
   if (present.length > 0) {
     const images = present.filter((n) => n.endsWith(".img"));
@@ -344,7 +344,7 @@ export async function restoreFromAttic(
     );
   }
   await mkdir(dirname(dirs.disksDir), { recursive: true, mode: 0o700 });
-  if (present.length === 0 && (await exists(dirs.disksDir))) await rmdir(dirs.disksDir);
+  if (present.length === 0 && (await pathExists(dirs.disksDir))) await rmdir(dirs.disksDir);
   await rename(source, dirs.disksDir).catch((error: NodeJS.ErrnoException) => {
     // Another restore got there first (between the check and the rename).
     if (error.code === "ENOTEMPTY" || error.code === "EEXIST") {
@@ -430,7 +430,7 @@ export async function sweepAttic(ctx: AtticContext): Promise<AtticSweepReport> {
     }
   }
   for (const { id } of ctx.db.prepare("SELECT id FROM attic").all() as Array<{ id: string }>) {
-    if (!(await exists(join(ctx.atticDir, id)))) {
+    if (!(await pathExists(join(ctx.atticDir, id)))) {
       ctx.db.prepare("DELETE FROM attic WHERE id = ?").run(id);
       report.forgotten.push(id);
     }

@@ -142,10 +142,3 @@ export async function uniqueName(base: string, taken: (name: string) => Promise<
     if (!(await taken(name))) return name;
   }
 }
-
-export async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}

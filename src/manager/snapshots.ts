@@ -16,13 +16,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import type { Db } from "../state/database.js";
+import { pathExists } from "../sys/path-exists.js";
 import {
   assertNotInUse,
   compactStamp,
   copyDiskImage,
   type DiskFile,
   diskImages,
-  exists,
   fsyncParent,
   fsyncPath,
   isEntryId,
@@ -145,8 +145,8 @@ export async function takeSnapshot(
     `${compactStamp(now)}-${input.instanceId}-${sanitizeName(input.path || "root")}`,
     async (name) =>
       ctx.db.prepare("SELECT 1 FROM snapshots WHERE id = ?").get(name) !== undefined ||
-      (await exists(join(ctx.snapshotsDir, name))) ||
-      (await exists(join(ctx.snapshotsDir, `${PARTIAL}${name}`))),
+      (await pathExists(join(ctx.snapshotsDir, name))) ||
+      (await pathExists(join(ctx.snapshotsDir, `${PARTIAL}${name}`))),
   );
   const dir = join(ctx.snapshotsDir, id);
   const partial = join(ctx.snapshotsDir, `${PARTIAL}${id}`);
@@ -338,7 +338,7 @@ export async function sweepSnapshots(ctx: SnapshotContext): Promise<SweepReport>
   const rows = ctx.db.prepare("SELECT id FROM snapshots").all() as Array<{ id: string }>;
   const recorded = new Set(rows.map((r) => r.id));
   for (const { id } of rows) {
-    const complete = isEntryId(id) && (await exists(join(ctx.snapshotsDir, id, MANIFEST)));
+    const complete = isEntryId(id) && (await pathExists(join(ctx.snapshotsDir, id, MANIFEST)));
     if (!complete) {
       ctx.db.prepare("DELETE FROM snapshots WHERE id = ?").run(id);
       recorded.delete(id);
@@ -346,7 +346,7 @@ export async function sweepSnapshots(ctx: SnapshotContext): Promise<SweepReport>
       if (isEntryId(id)) {
         // A row without a manifest: whatever is left of its dir is not a usable snapshot.
         const dir = join(ctx.snapshotsDir, id);
-        if (await exists(dir)) {
+        if (await pathExists(dir)) {
           await rm(dir, { recursive: true, force: true });
           removed.push(dir);
         }

@@ -9,9 +9,10 @@
  * there before), so a publish that fails adds nothing to packs/ or objects/.
  */
 import { hash, randomBytes } from "node:crypto";
-import { access, mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { pathExists } from "../sys/path-exists.js";
 import { Compression } from "./compression.js";
 import { DigestTable, parseDigestHex } from "./digest-table.js";
 import { chunkBuffer, FastCdc, metadataChunking } from "./fastcdc.js";
@@ -146,7 +147,7 @@ export class ChunkStore {
    * complete packs of the repository). False when one is missing (nothing recorded).
    */
   async reuseStored(stream: string, ids: readonly string[], chunks: number): Promise<boolean> {
-    if (!this.staged.has(stream) && !(await exists(join(this.objectsDir, stream)))) return false;
+    if (!this.staged.has(stream) && !(await pathExists(join(this.objectsDir, stream)))) return false;
     const numbers: number[] = [];
     for (const id of ids) {
       let number = this.numberOf(id);
@@ -234,7 +235,7 @@ export class ChunkStore {
     for (const chunk of chunkBuffer(data, this.metaCdc)) hashes.push(await this.putDigest(chunk));
     const object = encodeObject(ObjectType.streamIndex, Buffer.concat(hashes));
     this.usedObjects.add(object.hash);
-    if (!this.staged.has(object.hash) && !(await exists(join(this.objectsDir, object.hash)))) {
+    if (!this.staged.has(object.hash) && !(await pathExists(join(this.objectsDir, object.hash)))) {
       const temp = join(this.tempDir, `object-${object.hash}`);
       await writeFileAtomic(temp, object.bytes);
       this.staged.set(object.hash, temp);
@@ -281,7 +282,7 @@ export class ChunkStore {
     if (this.staged.size > 0) await mkdir(this.objectsDir, { recursive: true }); // as writeFileAtomic did
     for (const [name, temp] of this.staged) {
       const path = join(this.objectsDir, name);
-      if (!(await exists(path))) {
+      if (!(await pathExists(path))) {
         await renameInto(temp, path, this.installed);
         renamedObjects = true;
       }
@@ -300,10 +301,10 @@ export class ChunkStore {
   async checkInstalled(): Promise<void> {
     const missing: string[] = [];
     for (const { id } of this.used)
-      if (id === undefined || !(await exists(join(this.packsDir, `${id}.idx`))))
+      if (id === undefined || !(await pathExists(join(this.packsDir, `${id}.idx`))))
         missing.push(`pack ${id ?? "(unfinished)"}`);
     for (const name of this.usedObjects)
-      if (!(await exists(join(this.objectsDir, name)))) missing.push(`object ${name}`);
+      if (!(await pathExists(join(this.objectsDir, name)))) missing.push(`object ${name}`);
     if (missing.length > 0) {
       throw new CollectiveError(
         "PUBLISH_RACE",
@@ -344,11 +345,4 @@ export class ChunkStore {
   static tempName(): string {
     return `${process.pid}-${randomBytes(4).toString("hex")}`;
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }

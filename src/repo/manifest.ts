@@ -2,14 +2,9 @@
 
 import type { KeyObject } from "node:crypto";
 import { CollectiveError } from "../errors.js";
-import {
-  FORMAT_VERSION,
-  MANIFEST_FORMAT,
-  type Manifest,
-  type RepoDescriptor,
-  type SignatureFile,
-} from "./format.js";
+import type { Manifest, RepoDescriptor, SignatureFile } from "./format.js";
 import { signBytes, verifyBytes } from "./keys.js";
+import { checkManifestShape } from "./manifest-shape.js";
 
 export function encodeManifest(manifest: Manifest): Buffer {
   return Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
@@ -41,19 +36,21 @@ function fail(context: VerifyContext, what: string, hint?: string): CollectiveEr
   );
 }
 
-/** Checks signature, signer and identity; returns the parsed manifest. */
+/** Checks signature, shape (manifest-shape.ts), signer and identity; returns the parsed manifest. */
 export function verifyManifest(
   bytes: Uint8Array,
   signatureBytes: Uint8Array,
   context: VerifyContext,
 ): Manifest {
-  let signature: Partial<SignatureFile>;
+  let signature: Partial<SignatureFile> | null;
   try {
     signature = JSON.parse(Buffer.from(signatureBytes).toString("utf8"));
   } catch {
     throw fail(context, "manifest.sig is not valid JSON");
   }
   if (
+    typeof signature !== "object" ||
+    signature === null ||
     signature.algorithm !== "ed25519" ||
     typeof signature.key !== "string" ||
     typeof signature.signature !== "string"
@@ -82,18 +79,15 @@ export function verifyManifest(
       "the manifest was altered after signing; do not use this version",
     );
   }
-  let manifest: Manifest;
+  let manifest: unknown;
   try {
-    manifest = JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest;
+    manifest = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch {
     throw fail(context, "manifest.json is not valid JSON");
   }
-  if (manifest.format !== MANIFEST_FORMAT || manifest.formatVersion !== FORMAT_VERSION) {
-    throw fail(
-      context,
-      `manifest format ${String(manifest.format)} ${String(manifest.formatVersion)} is not supported`,
-    );
-  }
+  // Signed is not well-formed: a buggy or other-version publisher's manifest is refused here, with the
+  // field named, rather than crashing whatever reads the field later.
+  checkManifestShape(manifest, (what, hint) => fail(context, what, hint));
   if (manifest.signer !== signature.key)
     throw fail(context, `the manifest names signer ${manifest.signer} but is signed by ${signature.key}`);
   if (manifest.repository !== context.descriptor.id) {

@@ -11,6 +11,11 @@ import { publishedRepository, TempDirs } from "./repo-test-kit.js";
 const temp = new TempDirs();
 afterEach(() => temp.cleanup());
 
+/** `text` as a regular expression matching just it. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 const notObjects = ["null", "[]", '"x"', "3", "true", '[{"format": "collective-repository"}]'];
 
 describe("parseDescriptor", () => {
@@ -96,6 +101,55 @@ describe("readLocalDescriptor on a repo.json that is not a regular file", () => 
     },
     5000,
   );
+});
+
+describe("readLocalDescriptor when repo.json cannot be read (as root: no EACCES; those are in repo-layout-read-error.test.ts)", () => {
+  it("names a repository path that is a plain file, not 'no repo.json' (ENOTDIR)", async () => {
+    const r = await publishedRepository(temp.make("layout"), 1);
+    const file = join(r.base, "file");
+    writeFileSync(file, "not a directory\n");
+    // The system call named (stat, open) is the reader's business.
+    const says = `cannot read ${file}/repo.json: ${file}, or a directory on the way to it, is not a directory (ENOTDIR: not a directory, `;
+    const error = await readLocalDescriptor(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CollectiveError);
+    expect(error).toMatchObject({ code: "REPO_UNREADABLE" });
+    expect((error as Error).message).toMatch(new RegExp(`^${literal(says)}[a-z]+\\)$`));
+    const published = await runCui(["publish", "--key", r.keyPath, file, r.cvl]);
+    expect(published.status).toBe(1);
+    expect(published.stderr).toMatch(
+      new RegExp(
+        `^error: ${literal(says)}[a-z]+\\)\n  give the path of the repository's directory \\(the one holding repo.json\\)\n$`,
+      ),
+    );
+  });
+
+  it("names a repo.json that is a link to itself (ELOOP)", async () => {
+    const r = await publishedRepository(temp.make("layout"), 1);
+    const path = join(r.repo, "repo.json");
+    rmSync(path);
+    symlinkSync("repo.json", path);
+    const withdrawn = await runCui(["repo", "withdraw", "--key", r.keyPath, r.repo, "1"]);
+    expect(withdrawn.status).toBe(1);
+    expect(withdrawn.stderr).toMatch(
+      new RegExp(
+        `^error: cannot read ${literal(path)}: its path has too many levels of symbolic links .*\\(ELOOP: too many symbolic links encountered, [a-z]+\\)\n  make repo.json`,
+      ),
+    );
+  });
+
+  it("still says 'not a repository' when there is no repo.json (ENOENT)", async () => {
+    const dir = temp.make("layout");
+    expect(await readLocalDescriptor(dir).catch((e: unknown) => e)).toMatchObject({
+      code: "NOT_A_REPOSITORY",
+      message: `${dir} is not a repository (it has no repo.json)`,
+      hint: `create one with: cui create ${dir}`,
+    });
+    const missing = join(dir, "nothing");
+    expect((await readLocalDescriptor(missing).catch((e: unknown) => e)) as Error).toMatchObject({
+      code: "NOT_A_REPOSITORY",
+      message: `${missing} is not a repository (it has no repo.json)`,
+    });
+  });
 });
 
 describe("cui create on a disk that fills up", () => {

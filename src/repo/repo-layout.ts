@@ -66,7 +66,22 @@ export async function readLocalDescriptor(repoDir: string): Promise<RepoDescript
     );
   } catch (error) {
     if (error instanceof CollectiveError) throw error;
-    throw new CollectiveError(
+    throw descriptorReadError(repoDir, error);
+  }
+  return parseDescriptor(bytes, repoDir);
+}
+
+/**
+ * What readLocalDescriptor throws when `<repoDir>/repo.json` could not be opened or read (`error`, as
+ * node:fs threw it). Only a missing repo.json (ENOENT) means "not a repository"; any other failure is
+ * named as it is (the path, the system error), since a repository there may well be intact.
+ */
+export function descriptorReadError(repoDir: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== "string") return error as Error; // not a system error: a bug, shown as one
+  const path = join(repoDir, paths.descriptor);
+  if (code === "ENOENT") {
+    return new CollectiveError(
       "NOT_A_REPOSITORY",
       `${repoDir} is not a repository (it has no ${paths.descriptor})`,
       {
@@ -74,8 +89,44 @@ export async function readLocalDescriptor(repoDir: string): Promise<RepoDescript
       },
     );
   }
-  return parseDescriptor(bytes, repoDir);
+  // Node's message ends in the path ("EACCES: permission denied, open '<path>'"), which this names already.
+  const system = (error as Error).message.replace(` '${path}'`, "");
+  const [what, hint] = descriptorReadFailures(repoDir)[code] ?? [
+    "it could not be read",
+    "check the path, and that the repository's directory and its repo.json may be read",
+  ];
+  return new CollectiveError("REPO_UNREADABLE", `cannot read ${path}: ${what} (${system})`, {
+    hint,
+    cause: error,
+  });
 }
+
+/** For a system error code: what went wrong reading a repository's repo.json, and what to do. */
+const descriptorReadFailures = (repoDir: string): Record<string, [what: string, hint: string]> => ({
+  ENOTDIR: [
+    `${repoDir}, or a directory on the way to it, is not a directory`,
+    "give the path of the repository's directory (the one holding repo.json)",
+  ],
+  EACCES: [
+    "this user may not read it, or may not enter a directory on its path",
+    "run cui as a user who may read the repository, or let that user read repo.json and enter every directory on its path",
+  ],
+  EPERM: [
+    "the operation is not permitted",
+    "run cui as a user who may read the repository, or check what forbids it (a mount option, a security module)",
+  ],
+  ELOOP: [
+    "its path has too many levels of symbolic links (a link that points at itself, or a loop)",
+    "make repo.json, and the directories on its path, real files and directories or links that end at one",
+  ],
+  ENAMETOOLONG: ["its path is too long", "give a shorter path to the repository"],
+  EIO: [
+    "an input/output error on the disk holding it",
+    "the disk or filesystem is failing: check the system log (dmesg), and restore the repository from a copy if it is damaged",
+  ],
+  EMFILE: ["this process has too many open files", "raise the open-file limit (ulimit -n) and try again"],
+  ENFILE: ["the system has too many open files", "try again when fewer files are open"],
+});
 
 /** Creates an empty repository; refuses a directory that holds anything else. */
 export async function createRepository(repoDir: string, publicKey: string): Promise<RepoDescriptor> {

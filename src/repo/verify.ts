@@ -1,11 +1,18 @@
 /**
  * `cui repo verify`: checks every version's signature and files, every metadata stream, and every chunk
- * of every pack a version uses (decompressed and hashed). Reports each problem and goes on.
+ * of every pack a version uses (decompressed and hashed). Reports each problem and goes on. Then, for a
+ * repository in a local directory, lists the files of packs/ and objects/ that no version refers to
+ * (unreferencedFiles): a warning, not a problem.
  */
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { decompressFrame } from "./compression.js";
+import { FileTransport } from "./file-transport.js";
 import { type Manifest, paths } from "./format.js";
 import type { PackIndex } from "./pack-index.js";
+import { withPublishLock } from "./publish-lock.js";
+import { localVersions } from "./repo-layout.js";
 import { badChunk, isHole, type RepoReader } from "./repo-reader.js";
 
 export interface Problem {
@@ -16,19 +23,46 @@ export interface Problem {
   readonly message: string;
 }
 
+/** A file of packs/ or objects/ that no version refers to. */
+export interface UnreferencedFile {
+  /** Its path in the repository: packs/<id>.pack, packs/<id>.idx, objects/<hash> (or any other name). */
+  readonly path: string;
+  /** Its size in bytes (lstat). */
+  readonly size: number;
+}
+
+/** What is in packs/ and objects/ that no version refers to: waste, never a problem. */
+export interface UnreferencedReport {
+  /** Why they were not listed (a repository over HTTP, an unreadable version, ...); absent when they were. */
+  readonly skipped?: string;
+  /** Sorted by path; empty when skipped. */
+  readonly files: UnreferencedFile[];
+  /** Their total size in bytes. */
+  readonly bytes: number;
+}
+
 export interface VerifyReport {
   readonly repository: string;
   readonly versions: number;
   readonly packs: number;
   readonly chunks: number;
   readonly problems: Problem[];
+  readonly unreferenced: UnreferencedReport;
+  /** No problems; unreferenced files do not count. */
+  readonly ok: boolean;
+}
+
+export interface VerifyOptions {
+  pinnedKey?: string;
+  /** How long to wait for the publish lock before listing packs/ and objects/ (default 60 s). */
+  lockTimeoutMs?: number;
 }
 
 const SPAN = 8 << 20;
 
 export async function verifyRepository(
   reader: RepoReader,
-  options: { pinnedKey?: string } = {},
+  options: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const problems: Problem[] = [];
   const repository = reader.url;
@@ -39,6 +73,9 @@ export async function verifyRepository(
   await reader.descriptor();
   const latest = await reader.latestVersion();
   const packsChecked = new Map<string, Set<string>>();
+  /** What the versions read refer to (packs/..., objects/...), and the versions whose manifests failed. */
+  const referenced = new Set<string>();
+  const unread: number[] = [];
   let chunks = 0;
   for (let version = 1; version <= latest; version++) {
     let manifest: Manifest;
@@ -46,8 +83,10 @@ export async function verifyRepository(
       manifest = await reader.manifest(version, options.pinnedKey);
     } catch (error) {
       note(error, { version });
+      unread.push(version);
       continue;
     }
+    for (const path of referencedPaths(manifest)) referenced.add(path);
     for (const file of manifest.files) {
       await reader.versionFile(manifest, file.path).catch((error) => note(error, { version }));
     }
@@ -91,7 +130,114 @@ export async function verifyRepository(
       }
     }
   }
-  return { repository, versions: latest, packs: packsChecked.size, chunks, problems };
+  const unreferenced = await unreferencedFiles(reader, options, latest, referenced, unread);
+  return {
+    repository,
+    versions: latest,
+    packs: packsChecked.size,
+    chunks,
+    problems,
+    unreferenced,
+    ok: problems.length === 0,
+  };
+}
+
+/** The files of packs/ and objects/ a manifest refers to, as paths in the repository. */
+function referencedPaths(manifest: Manifest): string[] {
+  const found: string[] = [];
+  for (const id of manifest.packs ?? []) found.push(paths.pack(id), paths.packIndex(id));
+  for (const disk of manifest.disks ?? [])
+    found.push(paths.object(disk.shape === "tree" ? disk.listing : disk.blocks));
+  return found;
+}
+
+/**
+ * Lists the files of packs/ and objects/ that no version refers to, for a repository in a local
+ * directory. A publish renames its new packs and objects into packs/ and objects/ under the publish lock,
+ * just before its version's directory appears (or removes them again when it fails): so they are listed
+ * under that lock, with the versions published meanwhile, and a publish in flight is never taken for
+ * debris. On a read-only filesystem (the lock cannot be made, and no publish can be in flight) they are
+ * listed without it. Not listed when any version could not be read: what it refers to is unknown, and its
+ * packs must not be offered for removal.
+ */
+async function unreferencedFiles(
+  reader: RepoReader,
+  options: VerifyOptions,
+  latest: number,
+  referenced: Set<string>,
+  unread: readonly number[],
+): Promise<UnreferencedReport> {
+  const skipped = (why: string): UnreferencedReport => ({ skipped: why, files: [], bytes: 0 });
+  const transport = reader.transport;
+  if (!(transport instanceof FileTransport)) {
+    return skipped(
+      /^https?:/i.test(reader.url)
+        ? "not checked for a repository over HTTP (a web server does not list packs/ and objects/); run cui repo verify on its directory"
+        : "not checked: the repository is not a local directory",
+    );
+  }
+  if (unread.length > 0) {
+    return skipped(
+      `not checked: ${unread.length === 1 ? `version ${unread[0]} could not be read, so what it refers to is unknown` : `versions ${unread.join(", ")} could not be read, so what they refer to is unknown`}`,
+    );
+  }
+  const root = transport.root;
+  const scan = async (): Promise<UnreferencedReport> => {
+    // Versions published since the check above began: what they refer to is in use too.
+    for (const version of await localVersions(root)) {
+      if (version <= latest) continue;
+      try {
+        for (const path of referencedPaths(await reader.manifest(version, options.pinnedKey)))
+          referenced.add(path);
+      } catch (error) {
+        if (!(error instanceof CollectiveError)) throw error;
+        return skipped(
+          `not checked: version ${version}, published while verifying, could not be read (${error.message})`,
+        );
+      }
+    }
+    const files: UnreferencedFile[] = [];
+    for (const dir of ["packs", "objects"]) {
+      const names = await readdir(join(root, dir)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return [] as string[];
+        throw error;
+      });
+      for (const name of names) {
+        const path = `${dir}/${name}`;
+        if (referenced.has(path)) continue;
+        const info = await lstat(join(root, dir, name)).catch(() => undefined);
+        if (info !== undefined) files.push({ path, size: info.size });
+      }
+    }
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { files, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+  };
+  const lockPath = join(root, "locks", "publish.lock");
+  let locked = false;
+  try {
+    return await withPublishLock(
+      root,
+      () => {
+        locked = true;
+        return scan();
+      },
+      options.lockTimeoutMs,
+    );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (locked) {
+      if (typeof code !== "string") throw error;
+      return skipped(`not checked: cannot list packs/ and objects/ (${(error as Error).message})`);
+    }
+    if (error instanceof CollectiveError && error.code === "REPO_LOCKED")
+      return skipped(`not checked: ${error.message}; run cui repo verify again once that publish is done`);
+    // No publish can be under way on a read-only filesystem: nothing is in flight.
+    if (code === "EROFS") return scan();
+    if (typeof code !== "string") throw error;
+    return skipped(
+      `not checked: cannot take the publish lock ${lockPath}, which keeps a publish in flight from being taken for debris (${(error as Error).message})`,
+    );
+  }
 }
 
 /** Reads a whole pack in large spans of frames and checks every chunk; returns the hashes of bad ones. */

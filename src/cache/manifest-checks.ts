@@ -1,10 +1,14 @@
 /**
- * The parts of a verified manifest that the cache acts on, checked before use. A signature proves who
- * wrote a manifest, not that it is well-formed: a disk name becomes a file name, pack ids become paths.
+ * What the cache needs of a manifest beyond its shape (repo/manifest-shape.ts, checked when it was
+ * verified): a disk name becomes a file name, so it must be one plain name, used once; and a block
+ * disk's chunk size bounds the buffers a fetch allocates per block.
  */
 import { CollectiveError } from "../errors.js";
 import { entryPathSegments } from "../fs-safety/entry-path.js";
-import { type Disk, isHash, type Manifest } from "../repo/format.js";
+import type { Manifest } from "../repo/format.js";
+
+/** Largest block chunk a fetch accepts (16 MiB; publish makes 4 KiB or a filesystem's block size). */
+const maxBlockChunk = 1 << 24;
 
 export function checkManifestForFetch(manifest: Manifest, where: string): void {
   const fail = (why: string): never => {
@@ -12,33 +16,25 @@ export function checkManifestForFetch(manifest: Manifest, where: string): void {
       hint: "The publisher wrote a manifest this cui cannot use safely; nothing was fetched.",
     });
   };
-  if (!Array.isArray(manifest.packs) || !manifest.packs.every(isHash))
-    fail("its pack list is not a list of pack ids");
-  if (!Array.isArray(manifest.disks)) fail("it has no disk list");
   const names = new Set<string>();
-  for (const disk of manifest.disks as readonly Disk[]) {
-    const name = String(disk?.name);
-    const segments = (() => {
-      try {
-        return entryPathSegments(name, "disk name");
-      } catch {
-        return [];
-      }
-    })();
-    if (segments.length !== 1 || segments[0] !== name)
-      fail(`disk name ${JSON.stringify(name)} is not a plain file name`);
+  for (const disk of manifest.disks) {
+    const name = disk.name;
+    if (!isPlainName(name)) fail(`disk name ${JSON.stringify(name)} is not a plain file name`);
     if (names.has(name)) fail(`disk ${name} appears twice`);
     names.add(name);
-    if (!Number.isSafeInteger(disk.size) || disk.size < 0) fail(`disk ${name} has no valid size`);
-    if (disk.shape === "tree") {
-      if (!isHash(disk.listing)) fail(`tree disk ${name} has no valid listing`);
-    } else if (disk.shape === "block") {
-      if (!isHash(disk.blocks)) fail(`block disk ${name} has no valid block map`);
-      if (!Number.isSafeInteger(disk.chunkSize) || disk.chunkSize <= 0 || disk.chunkSize > 1 << 24) {
-        fail(`block disk ${name} has an invalid chunk size`);
-      }
-    } else {
-      fail(`disk ${name} has unknown shape ${JSON.stringify((disk as { shape?: unknown }).shape)}`);
+    if (disk.shape === "block" && disk.chunkSize > maxBlockChunk) {
+      fail(
+        `block disk ${name} has chunks of ${disk.chunkSize} bytes, more than the ${maxBlockChunk} a fetch accepts`,
+      );
     }
+  }
+}
+
+function isPlainName(name: string): boolean {
+  try {
+    const segments = entryPathSegments(name, "disk name");
+    return segments.length === 1 && segments[0] === name;
+  } catch {
+    return false;
   }
 }

@@ -2,8 +2,8 @@
 import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { CollectiveError } from "../errors.js";
+import { fileKind } from "../fs-safety/regular-file.js";
 import { type FeedItem, generateFeed, parseFeed } from "./feed.js";
-import { fileKind } from "./file-transport.js";
 import { openTransport, unsupportedScheme } from "./open-transport.js";
 import { RepoReader } from "./repo-reader.js";
 import { listVersions } from "./versions.js";

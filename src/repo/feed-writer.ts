@@ -1,8 +1,8 @@
 /** Regenerates a repository's feed.xml from its manifests (called by publish, under the lock). */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 import { type FeedItem, generateFeed } from "./feed.js";
-import { readRegularFile } from "./file-transport.js";
 import {
   type ApplianceKind,
   FORMAT_VERSION,

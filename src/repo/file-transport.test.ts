@@ -119,29 +119,3 @@ describe("commands reading a repository with a file that is not a regular file",
     5000,
   );
 });
-
-describe("openRegularFile", () => {
-  it("refuses a FIFO without opening it (a writer waiting on it stays blocked)", async () => {
-    const { openRegularFile } = await import("./file-transport.js");
-    const { spawn } = await import("node:child_process");
-    const { openSync, closeSync, constants } = await import("node:fs");
-    const fifo = join(temp.make("fifo-open"), "fifo");
-    execFileSync("mkfifo", [fifo]);
-    // A writer's blocking open returns only once a reader opens the FIFO: its exit tells whether we did.
-    const writer = spawn(process.execPath, ["-e", `require("fs").openSync(${JSON.stringify(fifo)}, "w")`]);
-    const exited = new Promise<void>((resolve) => writer.once("exit", () => resolve()));
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the writer is in its open
-    await expect(openRegularFile(fifo, (kind) => new Error(`refused: ${kind}`))).rejects.toThrow(
-      "refused: a FIFO (named pipe)",
-    );
-    const outcome = await Promise.race([
-      exited.then(() => "the FIFO was opened"),
-      new Promise((resolve) => setTimeout(() => resolve("not opened"), 300)),
-    ]);
-    // Let the writer go: open the read end ourselves.
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    await exited;
-    closeSync(reader);
-    expect(outcome).toBe("not opened");
-  });
-});

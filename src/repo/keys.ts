@@ -14,7 +14,7 @@ import { chmod, mkdir, open, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
-import { readRegularFile } from "./file-transport.js";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 
 const KEY_PREFIX = "ed25519:";
 /** DER prefix of an ed25519 SubjectPublicKeyInfo; the raw key follows. */

@@ -14,8 +14,8 @@ import { publishedRepository, TempDirs } from "./repo-test-kit.js";
 /** What the stand-in throws (as node:fs would), or undefined to read for real. */
 const failure = vi.hoisted(() => ({ error: undefined as NodeJS.ErrnoException | undefined }));
 
-vi.mock("./file-transport.js", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("./file-transport.js")>();
+vi.mock("../fs-safety/regular-file.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../fs-safety/regular-file.js")>();
   return {
     ...actual,
     readRegularFile: (path: string, refuse: (kind: string) => Error) =>

@@ -3,8 +3,8 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CollectiveError } from "../errors.js";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 import { generateFeed } from "./feed.js";
-import { readRegularFile } from "./file-transport.js";
 import { FORMAT_VERSION, paths, REPO_FORMAT, type RepoDescriptor } from "./format.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 

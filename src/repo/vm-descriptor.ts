@@ -5,7 +5,7 @@
  *     "disks": [ { "device": "virtio0", "file": "root.qcow2" } ] }
  */
 import { CollectiveError } from "../errors.js";
-import { readRegularFile } from "./file-transport.js";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 import type { MachineSpec } from "./format.js";
 
 export interface VmDescriptor {

@@ -50,7 +50,7 @@ Examples:
           exitCode: 2,
         });
       }
-      const { openRegularFile } = await import("../../repo/file-transport.js");
+      const { openRegularFile } = await import("../../fs-safety/regular-file.js");
       const { createSecureContext } = await import("node:tls");
       const { startRepoServer } = await import("../../repo/serve.js");
       const readPem = async (path: string, what: string): Promise<Buffer> => {

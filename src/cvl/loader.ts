@@ -4,9 +4,10 @@
  */
 
 import { readFileSync } from "node:fs";
-import { readFile, readlink } from "node:fs/promises";
+import { readlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 import type { CvlFile, ImportStatement, Rhs } from "./ast.js";
 import {
   createSourceFile,
@@ -33,6 +34,13 @@ export interface Module {
   readonly origin: ImportOrigin | undefined;
   readonly imports: ImportBinding[];
   readonly isPrelude: boolean;
+}
+
+/** What readRegularFile refuses (a directory, FIFO or device), for loadFile's message. */
+class NotRegular extends Error {
+  constructor(readonly kind: string) {
+    super(kind);
+  }
 }
 
 export interface ImportBinding {
@@ -127,7 +135,8 @@ export class ProgramLoader {
     const prelude = loadPrelude(this.diagnostics);
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(location);
+      // Not a plain readFile: a FIFO would wait for a writer forever, and /dev/zero never ends.
+      bytes = await readRegularFile(location, (kind) => new NotRegular(kind));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const link = code === "ENOENT" ? await readlink(location).catch(() => undefined) : undefined;
@@ -136,8 +145,8 @@ export class ProgramLoader {
           ? link === undefined
             ? "no such file"
             : `it is a symbolic link to ${link}, which does not exist`
-          : code === "EISDIR"
-            ? "it is a directory, not a CVL file"
+          : error instanceof NotRegular
+            ? `it is ${error.kind}, not a CVL file`
             : code === "EACCES"
               ? "permission denied"
               : (code ?? String(error));
@@ -300,8 +309,8 @@ export class ProgramLoader {
         message: `imported as ${statement.name.text} here`,
       };
       module = await this.loadImported(resolved, statement, blame);
-      if (!module) return undefined;
-      if (this.diagnostics.errorCount > errorsBefore) {
+      // A file that cannot be decoded (not UTF-8, too large) has no module, and its error is in it.
+      if (!module || this.diagnostics.errorCount > errorsBefore) {
         this.diagnostics.add(
           "CVL1306",
           at,

@@ -5,9 +5,10 @@
  * resolver for local files; the repository layer (repo/) supplies one for versioned repositories over
  * file:// and http(s)://, and the CLI chains them (first one that `handles` the request wins).
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readRegularFile } from "../fs-safety/regular-file.js";
 
 /** One import statement's request, with its map's values as plain strings. */
 export interface ImportRequest {
@@ -77,6 +78,11 @@ export class ChainResolver implements ImportResolver {
 
   async resolve(request: ImportRequest): Promise<ResolvedSource> {
     for (const r of this.resolvers) if (await r.handles(request)) return r.resolve(request);
+    if (isLocalUrl(request.url) && !isAbsolute(request.url) && !isAbsolute(request.importer)) {
+      throw new ImportFailure(
+        `"${request.url}" is a relative path, but ${request.importer} came from a repository, and a file from a repository cannot reach files on this machine; import with an absolute URL (https://..., or file:///path for a local repository)`,
+      );
+    }
     throw new ImportFailure(
       `no resolver understands the url "${request.url}" (expected a path, file://, http:// or https://)`,
     );
@@ -101,7 +107,18 @@ export function isLocalUrl(url: string): boolean {
  * user's disk).
  */
 export function localPathOf(url: string, importer: string): string | undefined {
-  if (url.startsWith("file://")) return fileURLToPath(url);
+  if (url.startsWith("file://")) {
+    try {
+      return fileURLToPath(url);
+    } catch (error) {
+      const host = URL.canParse(url) ? new URL(url).host : "";
+      throw new ImportFailure(
+        host === ""
+          ? `"${url}" is not a file URL this machine can open (${(error as Error).message})`
+          : `"${url}" names the host ${host}, but a file:// URL can only name files on this machine: write file://${new URL(url).pathname} or a path`,
+      );
+    }
+  }
   if (!isLocalUrl(url)) return undefined;
   if (isAbsolute(url)) return url;
   if (!isAbsolute(importer)) return undefined;
@@ -156,8 +173,12 @@ export class LocalFileResolver implements ImportResolver {
     }
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(file);
+      bytes = await readRegularFile(
+        file,
+        (kind) => new ImportFailure(`${displayNameOf(file)} is ${kind}, not a CVL file`),
+      );
     } catch (error) {
+      if (error instanceof ImportFailure) throw error;
       throw new ImportFailure(
         `cannot read ${displayNameOf(file)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );

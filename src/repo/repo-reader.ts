@@ -67,26 +67,45 @@ export class RepoReader {
   /** The newest version: latest.json, then probing upward (it may lag after a crash). 0 when empty. */
   async latestVersion(): Promise<number> {
     let latest = 0;
+    let bytes: Buffer | undefined;
     try {
-      const data = JSON.parse(
-        Buffer.from(await this.transport.readFile(paths.latest, { maxBytes: 4096 })).toString("utf8"),
-      );
-      if (Number.isInteger(data.version) && data.version >= 0) latest = data.version;
+      bytes = await this.transport.readFile(paths.latest, { maxBytes: 4096 });
     } catch (error) {
       if (!(error instanceof CollectiveError) || error.code !== "REPO_NOT_FOUND") throw error;
     }
-    while (await this.exists(paths.manifest(latest + 1))) latest++;
+    if (bytes !== undefined) {
+      const data = parseJson(bytes);
+      if (data === undefined) {
+        const text = bytes.toString("utf8");
+        throw new CollectiveError(
+          "REPO_BAD_LATEST",
+          `${this.url}: ${paths.latest} is not valid JSON (it begins ${JSON.stringify(text.slice(0, 40))}${text.length > 40 ? "..." : ""})`,
+          {
+            hint: "the server does not serve the repository's files as stored (an error page?), or the repository is damaged",
+          },
+        );
+      }
+      const version = (data as { version?: unknown } | null)?.version;
+      if (typeof version === "number" && Number.isInteger(version) && version >= 0) latest = version;
+    }
+    while (await this.isManifestOf(latest + 1)) latest++;
     return latest;
   }
 
-  private async exists(path: string): Promise<boolean> {
+  /**
+   * Whether a manifest of `version` is there. What is there must at least claim to be that version's
+   * manifest: a server that answers every path with a page of its own (a "soft 404") would otherwise
+   * make every probe succeed, and latestVersion probe forever.
+   */
+  private async isManifestOf(version: number): Promise<boolean> {
+    let bytes: Buffer;
     try {
-      await this.transport.readFile(path, { maxBytes: readLimits.manifest });
-      return true;
+      bytes = await this.transport.readFile(paths.manifest(version), { maxBytes: readLimits.manifest });
     } catch (error) {
       if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return false;
       throw error;
     }
+    return (parseJson(bytes) as { version?: unknown } | null | undefined)?.version === version;
   }
 
   /** Whether the version carries a genuine (signed) withdrawal notice; forged notices are ignored. */
@@ -154,6 +173,9 @@ export class RepoReader {
       throw new CollectiveError(
         "FILE_CORRUPT",
         `${this.url} version ${manifest.version}: file ${path} does not match its hash in the manifest`,
+        {
+          hint: `the repository is damaged or was tampered with; do not use this version, and check the repository with cui repo verify ${this.url}`,
+        },
       );
     }
     return bytes;
@@ -307,6 +329,15 @@ export class RepoReader {
   /** The block map as hashes (ZERO_HASH for holes). */
   async blockMap(manifest: Manifest, blocks: string): Promise<Buffer[]> {
     return chunkListEntries(blocks, await this.stream(manifest, blocks));
+  }
+}
+
+/** The JSON value of bytes, or undefined when they are not JSON (which JSON.parse never returns). */
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    return undefined;
   }
 }
 

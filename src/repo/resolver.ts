@@ -17,8 +17,27 @@ import { paths } from "./format.js";
 import { parsePublicKey } from "./keys.js";
 import { openTransport } from "./open-transport.js";
 import { RepoReader } from "./repo-reader.js";
+import type { RepoTransport } from "./transport.js";
+
+/**
+ * How long one import may take to resolve, all its reads together. Each read has its own timeouts
+ * (http-transport.ts), but a server that trickles a byte now and then never trips them: without a
+ * deadline it holds the import for as long as it likes. An import reads a few small files (repo.json,
+ * latest.json, a manifest and its signature, withdrawal notices, the CVL file), so this is generous.
+ */
+const defaultDeadlineMs = 120_000;
+
+export interface RepositoryResolverOptions {
+  readonly deadlineMs?: number;
+}
 
 export class RepositoryResolver implements ImportResolver {
+  private readonly deadlineMs: number;
+
+  constructor(options: RepositoryResolverOptions = {}) {
+    this.deadlineMs = options.deadlineMs ?? defaultDeadlineMs;
+  }
+
   async handles(request: ImportRequest): Promise<boolean> {
     if (/^https?:\/\//i.test(request.url)) return true;
     const path = localPathOf(request.url, request.importer);
@@ -38,7 +57,7 @@ export class RepositoryResolver implements ImportResolver {
       try {
         parsePublicKey(request.key);
       } catch (error) {
-        throw new ImportFailure((error as Error).message);
+        throw new ImportFailure(`key => ${explain(error as CollectiveError)}`);
       }
     }
     let wanted: number | undefined;
@@ -47,14 +66,27 @@ export class RepositoryResolver implements ImportResolver {
         throw new ImportFailure(`version => "${request.version}" is not a positive whole number`);
       wanted = Number(request.version);
     }
-    const transport = openTransport(target);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.deadlineMs);
+    timer.unref();
+    let transport: (RepoTransport & { close?: () => void }) | undefined;
+    let reading: string | undefined;
     try {
-      const reader = new RepoReader(transport);
+      transport = openTransport(target);
+      const reader = new RepoReader(withDeadline(transport, deadline.signal, (path) => (reading = path)));
       await reader.descriptor();
-      const version = wanted ?? (await latestUsable(reader));
-      if (version === 0)
+      const latest = wanted === undefined ? await latestUsable(reader) : undefined;
+      if (latest?.newest === 0)
         throw new ImportFailure(`${reader.url} has no versions yet (publish one with cui publish)`);
-      const manifest = await reader.manifest(version, request.key);
+      if (latest?.version === 0) throw new ImportFailure(allWithdrawn(reader.url, latest));
+      const version = wanted ?? latest!.version;
+      const manifest = await reader.manifest(version, request.key).catch((error: unknown) => {
+        if (latest === undefined || !(error instanceof CollectiveError) || error.code !== "VERSION_NOT_FOUND")
+          throw error;
+        throw new ImportFailure(
+          `${reader.url} has no version ${version} (or its signature is missing), though its ${paths.latest} names it as the newest: the repository is damaged, or its server does not serve it as stored; pin a version that exists with version => "N" (cui versions lists them)`,
+        );
+      });
       const cvl = request.cvl ?? manifest.appliance.cvl;
       if (!manifest.files.some((f) => f.path === cvl)) {
         throw new ImportFailure(
@@ -72,26 +104,73 @@ export class RepositoryResolver implements ImportResolver {
         ...(cvl === manifest.appliance.cvl ? { object: manifest.appliance.name } : {}),
       };
     } catch (error) {
-      if (error instanceof CollectiveError) {
+      if (deadline.signal.aborted) {
+        const where = transport?.url ?? target;
         throw new ImportFailure(
-          error.code === "KEY_MISMATCH"
-            ? error.message
-            : `${error.message}${error.hint ? ` (${error.hint})` : ""}`,
+          `gave up on ${where} after ${this.deadlineMs / 1000} s, still fetching ${where}/${reading ?? ""}: the server answers too slowly, or keeps the connection open without finishing its answer; check the server, or try again later`,
         );
       }
+      if (error instanceof CollectiveError) throw new ImportFailure(explain(error));
       throw error;
     } finally {
-      (transport as { close?: () => void }).close?.();
+      clearTimeout(timer);
+      transport?.close?.();
     }
   }
 }
 
-/** The newest version that is not withdrawn (0 when there is none). */
-async function latestUsable(reader: RepoReader): Promise<number> {
-  for (let version = await reader.latestVersion(); version > 0; version--) {
-    if (!(await reader.isWithdrawn(version))) return version;
+/** A CollectiveError's message with what to do about it (its hint), as one line for a diagnostic. */
+function explain(error: CollectiveError): string {
+  return `${error.message}${error.hint ? ` (${error.hint})` : ""}`;
+}
+
+/** The transport, with every read given up when `signal` aborts; `reading` learns each file read. */
+function withDeadline(
+  transport: RepoTransport,
+  signal: AbortSignal,
+  reading: (path: string) => void,
+): RepoTransport {
+  const both = (own: AbortSignal | undefined): AbortSignal =>
+    own === undefined ? signal : AbortSignal.any([own, signal]);
+  return {
+    url: transport.url,
+    readFile: (path, options) => {
+      reading(path);
+      return transport.readFile(path, { ...options, signal: both(options?.signal) });
+    },
+    readRanges: (path, ranges, options) => {
+      reading(path);
+      return transport.readRanges(path, ranges, { ...options, signal: both(options?.signal) });
+    },
+  };
+}
+
+interface LatestUsable {
+  /** The newest version that is not withdrawn; 0 when there is none. */
+  readonly version: number;
+  /** The newest version; 0 when the repository has none. */
+  readonly newest: number;
+  /** The withdrawal notice of the newest version, when it is withdrawn. */
+  readonly reason?: string | undefined;
+}
+
+async function latestUsable(reader: RepoReader): Promise<LatestUsable> {
+  const newest = await reader.latestVersion();
+  let reason: string | undefined;
+  for (let version = newest; version > 0; version--) {
+    const withdrawal = await reader.withdrawal(version);
+    if (withdrawal === undefined) return { version, newest };
+    if (version === newest) reason = withdrawal.reason;
   }
-  return 0;
+  return { version: 0, newest, reason };
+}
+
+function allWithdrawn(url: string, latest: LatestUsable): string {
+  const n = latest.newest;
+  const which =
+    n === 1 ? `the only version of ${url} is` : `${n === 2 ? "both" : `all ${n}`} versions of ${url} are`;
+  const why = latest.reason ? ` (version ${n}: ${JSON.stringify(latest.reason)})` : "";
+  return `${which} withdrawn${why}; a withdrawn version does not start: ask its publisher for a new version, or import another repository`;
 }
 
 export function createRepositoryResolver(): ImportResolver {

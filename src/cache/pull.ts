@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { CollectiveError } from "../errors.js";
 import { SafeDestination } from "../fs-safety/safe-destination.js";
 import type { Disk, Manifest, TreeDisk, TreeEntry } from "../repo/format.js";
-import { RepoReader } from "../repo/repo-reader.js";
+import { allWithdrawnMessage, RepoReader } from "../repo/repo-reader.js";
 import type { RepoTransport } from "../repo/transport.js";
 import { parseTreeListing } from "../repo/tree-listing.js";
 import { processExists } from "../sys/process-exists.js";
@@ -77,12 +77,23 @@ async function pullInto(transport: RepoTransport, dest: string, options: PullOpt
   const reader = new RepoReader(transport);
   // The descriptor first (the manifest's check needs it anyway): a URL that is no repository is named as
   // such, not as one with no versions yet.
-  const [, version] = await Promise.all([reader.descriptor(), options.version ?? reader.latestVersion()]);
-  if (version === 0) {
+  // Without --version, the newest version that is not withdrawn (as an import takes); a withdrawn one
+  // can still be pulled by its number, to inspect it.
+  const [, newest] = await Promise.all([
+    reader.descriptor(),
+    options.version === undefined ? reader.newestUsable() : undefined,
+  ]);
+  if (newest?.newest === 0) {
     throw new CollectiveError("REPO_EMPTY", `${transport.url} has no versions yet`, {
       hint: "Publish one with `cui publish <dir> <file.cvl>`.",
     });
   }
+  if (newest?.version === 0) {
+    throw new CollectiveError("VERSION_WITHDRAWN", allWithdrawnMessage(transport.url, newest), {
+      hint: `pull one anyway with --version N, to inspect it (cui versions ${transport.url} lists them)`,
+    });
+  }
+  const version = options.version ?? newest!.version;
   const manifest = await reader.manifest(version, options.pinnedKey);
   checkManifestForFetch(manifest, transport.url);
   const framesOnArrival = manifest.disks.every((disk) => disk.shape === "block");

@@ -108,6 +108,21 @@ export class RepoReader {
     return (parseJson(bytes) as { version?: unknown } | null | undefined)?.version === version;
   }
 
+  /**
+   * The newest version that is not withdrawn (what an import or a pull takes when it names none), with
+   * the newest of all and, when that one is withdrawn, its notice's reason. 0 for none.
+   */
+  async newestUsable(): Promise<NewestUsable> {
+    const newest = await this.latestVersion();
+    let reason: string | undefined;
+    for (let version = newest; version > 0; version--) {
+      const withdrawal = await this.withdrawal(version);
+      if (withdrawal === undefined) return { version, newest };
+      if (version === newest) reason = withdrawal.reason;
+    }
+    return { version: 0, newest, reason };
+  }
+
   /** Whether the version carries a genuine (signed) withdrawal notice; forged notices are ignored. */
   async isWithdrawn(version: number): Promise<boolean> {
     return (await this.withdrawal(version)) !== undefined;
@@ -330,6 +345,27 @@ export class RepoReader {
   async blockMap(manifest: Manifest, blocks: string): Promise<Buffer[]> {
     return chunkListEntries(blocks, await this.stream(manifest, blocks));
   }
+}
+
+export interface NewestUsable {
+  /** The newest version that is not withdrawn; 0 when there is none. */
+  readonly version: number;
+  /** The newest version; 0 when the repository has none. */
+  readonly newest: number;
+  /** The withdrawal notice's reason of the newest version, when it is withdrawn. */
+  readonly reason?: string | undefined;
+}
+
+/**
+ * What to say when every version is withdrawn (a repository with versions, none usable). A withdrawn
+ * version can still be named explicitly, to inspect or to roll back to.
+ */
+export function allWithdrawnMessage(url: string, latest: NewestUsable): string {
+  const n = latest.newest;
+  const which =
+    n === 1 ? `the only version of ${url} is` : `${n === 2 ? "both" : `all ${n}`} versions of ${url} are`;
+  const why = latest.reason ? ` (version ${n}: ${JSON.stringify(latest.reason)})` : "";
+  return `${which} withdrawn${why}`;
 }
 
 /** The JSON value of bytes, or undefined when they are not JSON (which JSON.parse never returns). */

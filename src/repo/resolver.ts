@@ -16,7 +16,7 @@ import { CollectiveError } from "../errors.js";
 import { paths } from "./format.js";
 import { parsePublicKey } from "./keys.js";
 import { openTransport } from "./open-transport.js";
-import { RepoReader } from "./repo-reader.js";
+import { allWithdrawnMessage, RepoReader } from "./repo-reader.js";
 import type { RepoTransport } from "./transport.js";
 
 /**
@@ -75,10 +75,14 @@ export class RepositoryResolver implements ImportResolver {
       transport = openTransport(target);
       const reader = new RepoReader(withDeadline(transport, deadline.signal, (path) => (reading = path)));
       await reader.descriptor();
-      const latest = wanted === undefined ? await latestUsable(reader) : undefined;
+      const latest = wanted === undefined ? await reader.newestUsable() : undefined;
       if (latest?.newest === 0)
         throw new ImportFailure(`${reader.url} has no versions yet (publish one with cui publish)`);
-      if (latest?.version === 0) throw new ImportFailure(allWithdrawn(reader.url, latest));
+      if (latest?.version === 0) {
+        throw new ImportFailure(
+          `${allWithdrawnMessage(reader.url, latest)}; a withdrawn version does not start: ask its publisher for a new version, or import another repository`,
+        );
+      }
       const version = wanted ?? latest!.version;
       const manifest = await reader.manifest(version, request.key).catch((error: unknown) => {
         if (latest === undefined || !(error instanceof CollectiveError) || error.code !== "VERSION_NOT_FOUND")
@@ -143,34 +147,6 @@ function withDeadline(
       return transport.readRanges(path, ranges, { ...options, signal: both(options?.signal) });
     },
   };
-}
-
-interface LatestUsable {
-  /** The newest version that is not withdrawn; 0 when there is none. */
-  readonly version: number;
-  /** The newest version; 0 when the repository has none. */
-  readonly newest: number;
-  /** The withdrawal notice of the newest version, when it is withdrawn. */
-  readonly reason?: string | undefined;
-}
-
-async function latestUsable(reader: RepoReader): Promise<LatestUsable> {
-  const newest = await reader.latestVersion();
-  let reason: string | undefined;
-  for (let version = newest; version > 0; version--) {
-    const withdrawal = await reader.withdrawal(version);
-    if (withdrawal === undefined) return { version, newest };
-    if (version === newest) reason = withdrawal.reason;
-  }
-  return { version: 0, newest, reason };
-}
-
-function allWithdrawn(url: string, latest: LatestUsable): string {
-  const n = latest.newest;
-  const which =
-    n === 1 ? `the only version of ${url} is` : `${n === 2 ? "both" : `all ${n}`} versions of ${url} are`;
-  const why = latest.reason ? ` (version ${n}: ${JSON.stringify(latest.reason)})` : "";
-  return `${which} withdrawn${why}; a withdrawn version does not start: ask its publisher for a new version, or import another repository`;
 }
 
 export function createRepositoryResolver(): ImportResolver {

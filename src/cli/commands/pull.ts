@@ -16,7 +16,10 @@ export function registerPull(program: Command): void {
     .description("fetch a version of an appliance through the host cache and write out its program disks")
     .argument("<repo-url>", "the repository: a path, file://, http:// or https:// URL")
     .argument("<dest>", "a new (or empty) directory to write the version into")
-    .option("--version <N>", "the version to pull (default: the latest)")
+    .option(
+      "--version <N>",
+      "the version to pull (default: the newest that is not withdrawn; a withdrawn one can be named)",
+    )
     .option("--key <ed25519:...>", "require the version to be signed by this key")
     .option("--cache <dir>", "the host cache (default: $COLLECTIVE_CACHE or /var/lib/collective/cache)")
     .option("--timeout <seconds>", "give up on a repository server that is silent this long", "30")

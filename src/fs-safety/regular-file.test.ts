@@ -15,18 +15,25 @@ describe("openRegularFile", () => {
     // A writer's blocking open returns only once a reader opens the FIFO: its exit tells whether we did.
     const writer = spawn(process.execPath, ["-e", `require("fs").openSync(${JSON.stringify(fifo)}, "w")`]);
     const exited = new Promise<void>((resolve) => writer.once("exit", () => resolve()));
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the writer is in its open
-    await expect(openRegularFile(fifo, (kind) => new Error(`refused: ${kind}`))).rejects.toThrow(
-      "refused: a FIFO (named pipe)",
-    );
-    const outcome = await Promise.race([
-      exited.then(() => "the FIFO was opened"),
-      new Promise((resolve) => setTimeout(() => resolve("not opened"), 300)),
-    ]);
-    // Let the writer go: open the read end ourselves.
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    await exited;
-    closeSync(reader);
+    let outcome: unknown;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the writer is in its open
+      await expect(openRegularFile(fifo, (kind) => new Error(`refused: ${kind}`))).rejects.toThrow(
+        "refused: a FIFO (named pipe)",
+      );
+      outcome = await Promise.race([
+        exited.then(() => "the FIFO was opened"),
+        new Promise((resolve) => setTimeout(() => resolve("not opened"), 300)),
+      ]);
+    } finally {
+      // Let the writer go, whatever happened: open the read end ourselves (and kill it if that fails).
+      try {
+        closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+      } catch {
+        writer.kill("SIGKILL");
+      }
+      await exited;
+    }
     expect(outcome).toBe("not opened");
   });
 });

@@ -51,7 +51,7 @@ export const codes = {
   CVL1301: "an import does not resolve",
   CVL1302: "imports form a cycle",
   CVL1303: "the imported file does not define the named object, or defines several",
-  CVL1304: "an import map lacks url, or has a key that is not understood",
+  CVL1304: "an import map lacks url (or it is empty), or has a key that is not understood",
   CVL1305: "an import map value is not a single string",
   CVL1306: "the imported file has errors",
   // 14xx: values, parameters, dependencies

@@ -252,6 +252,15 @@ export class ProgramLoader {
       return undefined;
     }
     if (!ok) return undefined;
+    if (values.url.trim() === "") {
+      // Resolved as a path, "" is the importing file's own directory: a confusing error far from the cause.
+      this.diagnostics.add(
+        "CVL1304",
+        at,
+        `the url of ${statement.name.text} is empty; say where it comes from: a repository's URL (https://..., file:///...) or a path`,
+      );
+      return undefined;
+    }
     if (values.version !== undefined && !/^[1-9][0-9]{0,8}$/.test(values.version)) {
       this.diagnostics.add(
         "CVL1305",

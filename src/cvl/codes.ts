@@ -54,6 +54,7 @@ export const codes = {
   CVL1304: "an import map lacks url (or it is empty), or has a key that is not understood",
   CVL1305: "an import map value is not a single string",
   CVL1306: "the imported file has errors",
+  CVL1307: "the import pins a version its publisher has withdrawn (a warning)",
   // 14xx: values, parameters, dependencies
   CVL1401: "references form a cycle",
   CVL1402: "a required parameter has no value",

@@ -10,12 +10,15 @@
  * input cannot live in the repository (missing files, bad bytes, huge files) are generated below into a
  * temporary directory.
  */
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCui } from "../cli/run-in-process.js";
+import { publish } from "../repo/publish.js";
+import { makeRepository } from "../repo/repo-test-kit.js";
+import { withdrawVersion } from "../repo/withdraw.js";
 import { codes } from "./codes.js";
 import { limits } from "./limits.js";
 
@@ -37,6 +40,25 @@ let generated = "";
 /** Cases whose input is made by the test: a missing file, a directory, bytes that are not UTF-8, huge inputs. */
 const generatedCases: ReadonlyArray<Case & { make?: (at: string) => Promise<void> }> = [
   { name: "read-missing-file", args: ["no-such-file.cvl"], cwd: () => dir },
+  {
+    // A repository whose version 1 is withdrawn, imported pinned to it: a warning (CVL1307), no error.
+    name: "import-withdrawn-version",
+    args: ["withdrawn/site.cvl"],
+    cwd: () => generated,
+    make: async (at) => {
+      const base = join(at, "withdrawn");
+      await mkdir(base);
+      const { repo, keyPath } = await makeRepository(base);
+      const cvlPath = join(base, "net.cvl");
+      await writeFile(cvlPath, 'CVL = "0.8";\nNet extends VANAppliance { }\n');
+      for (let n = 0; n < 2; n++) await publish({ repoDir: repo, cvlPath, keyPath });
+      await withdrawVersion(repo, 1, keyPath, "leaks memory");
+      await writeFile(
+        join(base, "site.cvl"),
+        'CVL = "0.8";\nimport { url => "repo", version => "1" } Net;\nSite extends Net { }\n',
+      );
+    },
+  },
   { name: "read-directory", args: ["imports"], cwd: () => dir },
   {
     name: "read-dangling-symlink",

@@ -328,6 +328,16 @@ export class ProgramLoader {
         return undefined;
       }
     }
+    if (resolved.withdrawn !== undefined) {
+      const why = resolved.withdrawn === "" ? "" : ` (${JSON.stringify(resolved.withdrawn)})`;
+      this.diagnostics.add(
+        "CVL1307",
+        at,
+        `version ${values.version} of ${statement.name.text} is withdrawn by its publisher${why}; cui start refuses it: pin another version, or leave version out for the newest that is not withdrawn`,
+        [],
+        "warning",
+      );
+    }
     const objectName = values.object ?? resolved.object;
     return { statement, name: statement.name.text, module, objectName, request };
   }

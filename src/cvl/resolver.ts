@@ -54,6 +54,11 @@ export interface ResolvedSource {
    * as (`cui publish --object`), so a file that defines several appliances can still be imported plainly.
    */
   readonly object?: string | undefined;
+  /**
+   * Set when the import pinned a version its publisher has withdrawn: the notice's reason ("" when it
+   * gives none). The file is still returned (a withdrawn version stays readable); the loader warns.
+   */
+  readonly withdrawn?: string | undefined;
 }
 
 /** Thrown by a resolver when an import cannot be satisfied; the message names what was tried and why. */

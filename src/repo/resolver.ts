@@ -97,6 +97,7 @@ export class RepositoryResolver implements ImportResolver {
           `${reader.url} version ${version} has no CVL file "${cvl}" (it has: ${manifest.files.map((f) => f.path).join(", ")})`,
         );
       }
+      const withdrawal = wanted !== undefined ? await reader.withdrawal(version) : undefined;
       const bytes = await reader.versionFile(manifest, cvl);
       const location = `${reader.url}/${paths.versionFile(version, cvl)}`;
       return {
@@ -106,6 +107,8 @@ export class RepositoryResolver implements ImportResolver {
         origin: { repository: reader.url, version, pinned: wanted !== undefined, signer: manifest.signer },
         // The version's own CVL file defines the appliance it was published as; another file of it, none.
         ...(cvl === manifest.appliance.cvl ? { object: manifest.appliance.name } : {}),
+        // Only a pinned version can be a withdrawn one (the newest usable is not, by definition).
+        ...(withdrawal !== undefined ? { withdrawn: withdrawal.reason ?? "" } : {}),
       };
     } catch (error) {
       if (deadline.signal.aborted) {

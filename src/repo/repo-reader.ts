@@ -67,12 +67,7 @@ export class RepoReader {
   /** The newest version: latest.json, then probing upward (it may lag after a crash). 0 when empty. */
   async latestVersion(): Promise<number> {
     let latest = 0;
-    let bytes: Buffer | undefined;
-    try {
-      bytes = await this.transport.readFile(paths.latest, { maxBytes: 4096 });
-    } catch (error) {
-      if (!(error instanceof CollectiveError) || error.code !== "REPO_NOT_FOUND") throw error;
-    }
+    const bytes = await this.readIfPresent(paths.latest, 4096);
     if (bytes !== undefined) {
       const data = parseJson(bytes);
       if (data === undefined) {
@@ -98,14 +93,19 @@ export class RepoReader {
    * make every probe succeed, and latestVersion probe forever.
    */
   private async isManifestOf(version: number): Promise<boolean> {
-    let bytes: Buffer;
+    const bytes = await this.readIfPresent(paths.manifest(version), readLimits.manifest);
+    if (bytes === undefined) return false;
+    return (parseJson(bytes) as { version?: unknown } | null | undefined)?.version === version;
+  }
+
+  /** A file of the repository, or undefined when it is not there (any other failure is thrown). */
+  private async readIfPresent(path: string, maxBytes: number): Promise<Buffer | undefined> {
     try {
-      bytes = await this.transport.readFile(paths.manifest(version), { maxBytes: readLimits.manifest });
+      return await this.transport.readFile(path, { maxBytes });
     } catch (error) {
-      if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return false;
+      if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return undefined;
       throw error;
     }
-    return (parseJson(bytes) as { version?: unknown } | null | undefined)?.version === version;
   }
 
   /**
@@ -130,17 +130,9 @@ export class RepoReader {
 
   /** The version's withdrawal notice when it is genuine (signed by a repository key, for this version). */
   async withdrawal(version: number): Promise<Withdrawal | undefined> {
-    const read = async (path: string) => {
-      try {
-        return await this.transport.readFile(path, { maxBytes: readLimits.signature });
-      } catch (error) {
-        if (error instanceof CollectiveError && error.code === "REPO_NOT_FOUND") return undefined;
-        throw error;
-      }
-    };
-    const notice = await read(paths.withdrawal(version));
+    const notice = await this.readIfPresent(paths.withdrawal(version), readLimits.signature);
     if (notice === undefined) return undefined;
-    const signature = await read(paths.withdrawalSignature(version));
+    const signature = await this.readIfPresent(paths.withdrawalSignature(version), readLimits.signature);
     const descriptor = await this.descriptor();
     if (
       signature === undefined ||

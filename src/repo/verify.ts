@@ -145,8 +145,8 @@ export async function verifyRepository(
 /** The files of packs/ and objects/ a manifest refers to, as paths in the repository. */
 function referencedPaths(manifest: Manifest): string[] {
   const found: string[] = [];
-  for (const id of manifest.packs ?? []) found.push(paths.pack(id), paths.packIndex(id));
-  for (const disk of manifest.disks ?? [])
+  for (const id of manifest.packs) found.push(paths.pack(id), paths.packIndex(id));
+  for (const disk of manifest.disks)
     found.push(paths.object(disk.shape === "tree" ? disk.listing : disk.blocks));
   return found;
 }

@@ -12,17 +12,10 @@ import {
   type RepoDescriptor,
 } from "./format.js";
 import { writeFileAtomic } from "./fs-atomic.js";
+import { isRecord, isSize } from "./manifest-shape.js";
 import { localVersions } from "./repo-layout.js";
 
 const KINDS: readonly ApplianceKind[] = ["container", "vm", "van"];
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isSize(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
 
 /**
  * Whether parsed JSON is a manifest of this format in every field the feed lists (appliance name and

@@ -162,7 +162,7 @@ function shown(value: unknown): string {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -171,7 +171,7 @@ function isNonEmptyString(value: unknown): value is string {
 }
 
 /** A byte count or a count: an integer JavaScript represents exactly, 0 or more. */
-function isSize(value: unknown): value is number {
+export function isSize(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
